@@ -1,0 +1,110 @@
+# omerta: small C tools and POSIX sh workflows that run a requester's job in a
+# throwaway QEMU VM whose only way out is the requester's WireGuard tunnel.
+#
+#   make            build every tool into bin/ (they run from the checkout)
+#   make check      every test: C unit tests, fuzz corpus replay, bats suites, examples
+#   make deps       install the Debian packages omerta needs (root)
+#   make demo       a real job through a real per-job VPN (root)
+#   make fuzz       one minute of libFuzzer per parser (clang)
+#   make bench      benchmarks (bench/README.md)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   WERROR=1        warnings are errors (CI)
+#   SAN=address,undefined   build and test under sanitizers
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+DATADIR   ?= $(PREFIX)/share/omerta
+MANDIR    ?= $(PREFIX)/share/man
+CC        ?= cc
+PKG_CONFIG ?= pkg-config
+
+SODIUM_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsodium 2>/dev/null)
+SODIUM_LIBS   := $(shell $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lsodium)
+
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+            -Wvla -Wpointer-arith -Wcast-qual -Wundef
+HARDEN   := -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2 -fstack-clash-protection
+OPT      ?= -O2 -g
+CFLAGS   ?=
+LDFLAGS  ?=
+ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -DOMERTA_VERSION='"$(VERSION)"' $(OPT) $(WARN) \
+              -Ilib $(SODIUM_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+ifeq ($(WERROR),1)
+ALL_CFLAGS += -Werror
+endif
+ifneq ($(SAN),)
+ALL_CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=$(SAN)
+else
+ALL_CFLAGS  += $(HARDEN)
+endif
+
+TOOLS    := omerta-keygen omerta-wgconf
+SCRIPTS  :=
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_OBJ  := $(LIB_SRC:lib/%.c=build/lib/%.o)
+BINS     := $(TOOLS:%=bin/%)
+FUZZ     := wgconf key
+MANPAGES := $(wildcard man/*.1)
+
+.PHONY: all check check-long deps demo fuzz bench install uninstall clean FORCE
+
+all: $(BINS) build/unit build/fuzz-replay
+
+# Rebuild everything when the flags change (e.g. SAN= on, then off).
+build/flags: FORCE
+	@mkdir -p build
+	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+
+build/lib/%.o: lib/%.c lib/*.h build/flags
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/libomerta.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+bin/%: bin/%.c build/libomerta.a build/flags
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< build/libomerta.a $(SODIUM_LIBS)
+
+build/unit: tests/unit/*.c tests/unit/*.h build/libomerta.a build/flags
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -Itests/unit -o $@ tests/unit/*.c build/libomerta.a $(SODIUM_LIBS)
+
+# The fuzz targets linked to a plain main() that replays the corpus.
+build/fuzz-replay: tests/fuzz/*.c build/libomerta.a build/flags
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ tests/fuzz/*.c build/libomerta.a $(SODIUM_LIBS)
+
+deps:
+	@sh share/deps.sh
+
+# sudo make check: install what is missing (as root), build, run every test.
+check: $(if $(filter 0,$(shell id -u)),deps)
+	@$(MAKE) --no-print-directory all
+	@sh tests/run
+
+demo: $(if $(filter 0,$(shell id -u)),deps)
+	@$(MAKE) --no-print-directory all
+	@sh examples/demo.sh
+
+fuzz: all
+	@sh tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60) $(FUZZ)
+
+bench: all
+	@sh bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BINS) $(SCRIPTS:%=bin/%) $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man1/
+	cp -R share/. $(DESTDIR)$(DATADIR)/
+	cp -R initramfs $(DESTDIR)$(DATADIR)/
+
+uninstall:
+	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(SCRIPTS:%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(MANPAGES:man/%=$(DESTDIR)$(MANDIR)/man1/%)
+	rm -rf $(DESTDIR)$(DATADIR)
+
+clean:
+	rm -rf build $(BINS)

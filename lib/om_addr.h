@@ -1,0 +1,44 @@
+/* IP addresses, prefixes and endpoints, parsed strictly. */
+#ifndef OM_ADDR_H
+#define OM_ADDR_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct om_ip {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t a[16]; /* IPv4 uses a[0..3] */
+};
+
+struct om_cidr {
+	struct om_ip ip;
+	unsigned prefix;
+};
+
+#define OM_IP_STRLEN 46 /* INET6_ADDRSTRLEN */
+#define OM_HOST_MAX 255
+
+/* A dotted-quad IPv4 or an IPv6 literal (no brackets, no zone). 0 or -1. */
+int om_ip_parse(const char *s, struct om_ip *out);
+void om_ip_format(const struct om_ip *ip, char out[OM_IP_STRLEN]);
+bool om_ip_equal(const struct om_ip *a, const struct om_ip *b);
+
+/* "IP/N"; with need_prefix false a bare IP means a host prefix (/32 or /128). */
+int om_cidr_parse(const char *s, struct om_cidr *out, bool need_prefix);
+bool om_cidr_contains(const struct om_cidr *net, const struct om_ip *ip);
+/* The network address (host bits cleared). */
+void om_cidr_network(const struct om_cidr *c, struct om_ip *out);
+
+/* "HOST:PORT" or "[V6]:PORT". host receives HOST without brackets. 0 or -1;
+ * *why names the problem on failure. */
+int om_endpoint_split(const char *s, char host[OM_HOST_MAX + 1], uint16_t *port,
+		      const char **why);
+
+/* Why an endpoint at this address is refused by default: "loopback", "private",
+ * "link-local", ... or NULL for an ordinary public address. */
+const char *om_ip_refused_class(const struct om_ip *ip);
+
+/* True when the IPv4 prefixes in list together cover all of 0.0.0.0/0. */
+bool om_cidrs_cover_ipv4(const struct om_cidr *list, size_t n);
+
+#endif

@@ -1,0 +1,9 @@
+#ifndef FUZZ_H
+#define FUZZ_H
+#include <stddef.h>
+#include <stdint.h>
+
+int fuzz_wgconf(const uint8_t *data, size_t size);
+int fuzz_key(const uint8_t *data, size_t size);
+
+#endif

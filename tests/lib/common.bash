@@ -1,0 +1,40 @@
+# Shared set-up for the bats suites. Every suite loads this file.
+bats_require_minimum_version 1.5.0
+OM_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+export PATH="$OM_ROOT/bin:$PATH"
+export OMERTA_RUN_DIR="$BATS_FILE_TMPDIR/run"
+export OMERTA_CACHE_DIR="$BATS_FILE_TMPDIR/cache"
+
+# Everything omerta creates is named after the job with these prefixes. The suites
+# name their own test hosts "omt-*".
+om_leftovers() {
+	ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(omerta-|omt-)' | sed 's/^/netns /'
+	ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^(om|omt)[-_a-z0-9]' | sed 's/^/link /'
+	nft list tables 2>/dev/null | grep -E 'omerta' | sed 's/^/nft /'
+	for p in $(pgrep -x wireguard-go 2>/dev/null) $(pgrep -x qemu-system-x86 2>/dev/null); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -E 'om|omt' | sed "s/^/process $p /"
+	done
+	if [ -d "$OMERTA_RUN_DIR" ] && [ -n "$(ls -A "$OMERTA_RUN_DIR" 2>/dev/null)" ]; then
+		echo "state $(ls -A "$OMERTA_RUN_DIR" | tr '\n' ' ')"
+	fi
+	return 0
+}
+
+# Fails the test, listing what was left, when anything omerta-named remains.
+assert_no_leftovers() {
+	local left
+	left=$(om_leftovers)
+	if [ -n "$left" ]; then
+		echo "left behind after the test:" >&2
+		echo "$left" >&2
+		return 1
+	fi
+}
+
+need_root() {
+	# A test that needs root fails (never skips) without it: make check runs as root.
+	[ "$(id -u)" -eq 0 ] || { echo "this test needs root (sudo make check)" >&2; return 1; }
+}
+
+# "status: N" and output on failure, for readable bats logs.
+show() { echo "status=$status"; echo "output=$output"; }

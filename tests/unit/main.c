@@ -1,0 +1,15 @@
+#include "t.h"
+
+int t_pass, t_fail;
+
+int main(void)
+{
+	t_num();
+	t_jobid();
+	t_key();
+	t_addr();
+	t_json();
+	t_wgconf();
+	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
+	return t_fail ? 1 : 0;
+}

@@ -1,0 +1,27 @@
+/* A tiny test harness: CHECK counts and reports; main prints "N passed, N failed". */
+#ifndef T_H
+#define T_H
+#include <stdio.h>
+
+extern int t_pass, t_fail;
+
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (cond) {                                                    \
+			t_pass++;                                              \
+		} else {                                                       \
+			t_fail++;                                              \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);   \
+			fprintf(stderr, __VA_ARGS__);                          \
+			fputc('\n', stderr);                                   \
+		}                                                              \
+	} while (0)
+
+void t_num(void);
+void t_jobid(void);
+void t_key(void);
+void t_addr(void);
+void t_json(void);
+void t_wgconf(void);
+
+#endif

@@ -1,0 +1,113 @@
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "om_jobid.h"
+#include "om_json.h"
+#include "om_num.h"
+#include "t.h"
+
+void t_num(void)
+{
+	static const struct {
+		const char *s;
+		uint64_t min, max;
+		int ok;
+		uint64_t want;
+	} cases[] = {
+		{ "0", 0, 10, 1, 0 },
+		{ "10", 0, 10, 1, 10 },
+		{ "11", 0, 10, 0, 0 },
+		{ "", 0, 10, 0, 0 },
+		{ "-1", 0, 10, 0, 0 },
+		{ "+1", 0, 10, 0, 0 },
+		{ " 1", 0, 10, 0, 0 },
+		{ "1 ", 0, 10, 0, 0 },
+		{ "01", 0, 10, 0, 0 },
+		{ "abc", 0, 10, 0, 0 },
+		{ "1e3", 0, 10000, 0, 0 },
+		{ "0x10", 0, 100, 0, 0 },
+		{ "18446744073709551615", 0, UINT64_MAX, 1, UINT64_MAX },
+		{ "18446744073709551616", 0, UINT64_MAX, 0, 0 },
+		{ "99999999999999999999999", 0, UINT64_MAX, 0, 0 },
+		{ "0", 1, 10, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t v = 12345;
+		int r = om_parse_u64(cases[i].s, cases[i].min, cases[i].max, &v);
+		CHECK((r == 0) == cases[i].ok, "om_parse_u64(\"%s\") returned %d", cases[i].s, r);
+		if (cases[i].ok)
+			CHECK(v == cases[i].want, "om_parse_u64(\"%s\") = %llu", cases[i].s,
+			      (unsigned long long)v);
+	}
+	CHECK(om_parse_u64(NULL, 0, 1, &(uint64_t){ 0 }) < 0, "NULL accepted");
+}
+
+void t_jobid(void)
+{
+	static const struct {
+		const char *s;
+		int ok;
+	} cases[] = {
+		{ "job1", 1 }, { "A-b_9", 1 }, { "x", 1 },
+		{ "12345678901234567890123456789012", 1 },
+		{ "123456789012345678901234567890123", 0 },
+		{ "", 0 }, { "a/b", 0 }, { "..", 0 }, { "a.b", 0 }, { "a b", 0 },
+		{ "a;rm", 0 }, { "$(x)", 0 }, { "é", 0 }, { "a\nb", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CHECK(om_jobid_valid(cases[i].s) == cases[i].ok, "jobid \"%s\"", cases[i].s);
+	CHECK(!om_jobid_valid(NULL), "NULL job id accepted");
+}
+
+static char *json_of(void (*fn)(struct om_json *))
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct om_json j;
+
+	om_json_init(&j, f);
+	fn(&j);
+	om_json_end(&j);
+	fclose(f);
+	return buf;
+}
+
+static void j1(struct om_json *j)
+{
+	om_json_obj_open(j, NULL);
+	om_json_str(j, "event", "x");
+	om_json_int(j, "n", -5);
+	om_json_bool(j, "b", true);
+	om_json_null(j, "z");
+	om_json_arr_open(j, "a");
+	om_json_int(j, NULL, 1);
+	om_json_str(j, NULL, "two");
+	om_json_arr_close(j);
+	om_json_obj_open(j, "o");
+	om_json_obj_close(j);
+	om_json_obj_close(j);
+}
+
+static void j2(struct om_json *j)
+{
+	om_json_obj_open(j, NULL);
+	om_json_strn(j, "s", "a\"b\\c\n\t\x01\x7f", 9);
+	om_json_strn(j, "u", "\xc3\xa9\xff\xe2\x82\xac\xc0\xaf", 8);
+	om_json_strn(j, "nul", "a\0b", 3);
+	om_json_obj_close(j);
+}
+
+void t_json(void)
+{
+	char *s = json_of(j1);
+	CHECK(strcmp(s, "{\"event\":\"x\",\"n\":-5,\"b\":true,\"z\":null,\"a\":[1,\"two\"],\"o\":{}}\n") == 0,
+	      "json structure: %s", s);
+	free(s);
+	s = json_of(j2);
+	CHECK(strcmp(s, "{\"s\":\"a\\\"b\\\\c\\n\\t\\u0001\\u007f\","
+			"\"u\":\"\xc3\xa9\\ufffd\xe2\x82\xac\\ufffd\\ufffd\","
+			"\"nul\":\"a\\u0000b\"}\n") == 0,
+	      "json escaping: %s", s);
+	free(s);
+}
