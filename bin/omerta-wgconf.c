@@ -362,6 +362,7 @@ int main(int argc, char **argv)
 			warnx("unknown command '%s'", argv[1]);
 			usage(EX_USAGE_);
 		}
+		argv[1] = argv[0]; /* getopt names the program by argv[0] */
 		argv++;
 		argc--;
 	} else {

@@ -8,15 +8,17 @@ export OMERTA_CACHE_DIR="$BATS_FILE_TMPDIR/cache"
 # Everything omerta creates is named after the job with these prefixes. The suites
 # name their own test hosts "omt-*".
 om_leftovers() {
-	ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(omerta-|omt-)' | sed 's/^/netns /'
+	# The test world of a suite (omt-$TAG-*) lives for the whole file.
+	ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(omerta-|omt-)' |
+		{ if [ -n "${TAG:-}" ]; then grep -v "^omt-$TAG-" || true; else cat; fi } | sed 's/^/netns /'
 	ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^(om|omt)[-_a-z0-9]' | sed 's/^/link /'
 	nft list tables 2>/dev/null | grep -E 'omerta' | sed 's/^/nft /'
 	for p in $(pgrep -x wireguard-go 2>/dev/null) $(pgrep -x qemu-system-x86 2>/dev/null); do
 		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -E 'om|omt' | sed "s/^/process $p /"
 	done
-	if [ -d "$OMERTA_RUN_DIR" ] && [ -n "$(ls -A "$OMERTA_RUN_DIR" 2>/dev/null)" ]; then
-		echo "state $(ls -A "$OMERTA_RUN_DIR" | tr '\n' ' ')"
-	fi
+	local st
+	st=$(ls -A "$OMERTA_RUN_DIR" 2>/dev/null | grep -v '^[.][a-z]*[.]lock$' | tr '\n' ' ')
+	[ -z "$st" ] || echo "state $st"
 	return 0
 }
 

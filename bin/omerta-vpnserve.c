@@ -1,0 +1,1219 @@
+/* omerta-vpnserve: the requester's ephemeral per-job WireGuard server.
+ *
+ * up creates one WireGuard interface for one job (kernel WireGuard if the kernel has
+ * it, wireguard-go otherwise), fresh keys, a free UDP port and a tunnel subnet, one nft
+ * table that forwards and masquerades only this job's client to the uplink, and prints
+ * the client config. down and gc remove all of it. State lives in
+ * $OMERTA_RUN_DIR/<job>/state; allocation is serialised by a lock in $OMERTA_RUN_DIR. */
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <ifaddrs.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include "om_addr.h"
+#include "om_exec.h"
+#include "om_jobid.h"
+#include "om_json.h"
+#include "om_key.h"
+#include "om_num.h"
+#include "om_proc.h"
+#include "om_state.h"
+
+enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_TIMEOUT = 4, EX_NOJOB = 5 };
+
+/* WireGuard's REJECT_AFTER_TIME: a session older than this carries no data. */
+#define REJECT_AFTER 180
+#define DEFAULT_PORT_LO 51820
+#define DEFAULT_PORT_HI 52819
+#define POOL "10.200.0.0/16"
+#define WG_SOCK_DIR "/var/run/wireguard"
+#define TUN_MTU 1420
+
+static const char usage_text[] =
+	"usage: omerta-vpnserve up --job ID --endpoint-host ADDR [--port N | --port-range A-B] [--subnet CIDR] [--uplink IFACE] [--dns IP] [--keepalive S] [--no-internet] [--owner PID]\n"
+	"       omerta-vpnserve status [--job ID] [--json]\n"
+	"       omerta-vpnserve wait --job ID [--timeout S]\n"
+	"       omerta-vpnserve down --job ID\n"
+	"       omerta-vpnserve gc\n"
+	"       omerta-vpnserve --help | --version\n";
+
+static char run_dir[256];
+static char outbuf[BUFSIZ];
+
+static void usage(int code)
+{
+	fputs(usage_text, code ? stderr : stdout);
+	if (!code)
+		fputs("\n"
+		      "  up       create the job's WireGuard server; print the client config\n"
+		      "  status   one record per job (tab-separated, or JSON Lines with --json)\n"
+		      "  wait     exit 0 once the client has completed a handshake\n"
+		      "  down     remove everything of the job (idempotent)\n"
+		      "  gc       remove what is left of jobs whose owner or server is gone\n"
+		      "State: $OMERTA_RUN_DIR (default /run/omerta). See omerta-vpnserve(1).\n"
+		      "Exit status: 0 ok, 1 refused input, 2 usage, 3 system error, 4 timeout, 5 no such job.\n",
+		      stdout);
+	exit(code);
+}
+
+/* ---- names ------------------------------------------------------------------- */
+
+/* Interface names must fit IFNAMSIZ and be unique across namespaces, because
+ * wireguard-go's control sockets share one directory. A job ID is up to 32
+ * characters, so the name is a hash of it: "omv" and 12 hex digits. */
+static void iface_name(const char *job, char out[IFNAMSIZ])
+{
+	unsigned char h[crypto_hash_sha256_BYTES];
+	char in[64];
+
+	snprintf(in, sizeof(in), "omerta-vpn:%s", job);
+	crypto_hash_sha256(h, (const unsigned char *)in, strlen(in));
+	snprintf(out, IFNAMSIZ, "omv%02x%02x%02x%02x%02x%02x", h[0], h[1], h[2], h[3], h[4], h[5]);
+}
+
+static void table_name(const char *job, char *out, size_t n)
+{
+	snprintf(out, n, "omerta-vpn-%s", job);
+}
+
+static void job_path(char *out, size_t n, const char *job, const char *file)
+{
+	if (file)
+		snprintf(out, n, "%s/%s/%s", run_dir, job, file);
+	else
+		snprintf(out, n, "%s/%s", run_dir, job);
+}
+
+static int setup_run_dir(void)
+{
+	const char *d = getenv("OMERTA_RUN_DIR");
+
+	if (!d || !*d)
+		d = "/run/omerta";
+	if (d[0] != '/' || strlen(d) >= sizeof(run_dir) - 64 || strpbrk(d, "\n\t")) {
+		warnx("OMERTA_RUN_DIR must be an absolute path of under 190 characters");
+		return -1;
+	}
+	strcpy(run_dir, d);
+	if (mkdir(d, 0700) < 0 && errno != EEXIST) {
+		warn("%s", d);
+		return -1;
+	}
+	return 0;
+}
+
+static int take_lock(void)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/.vpnserve.lock", run_dir);
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		warn("lock %s", p);
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- small system helpers ------------------------------------------------------ */
+
+static bool link_exists(const char *ifname)
+{
+	return if_nametoindex(ifname) != 0;
+}
+
+static int run_quiet(const char *const argv[])
+{
+	return om_run(argv, NULL, 0, NULL, OM_RUN_QUIET);
+}
+
+static int run_loud(const char *const argv[], const char *what)
+{
+	int r = om_run(argv, NULL, 0, NULL, 0);
+
+	if (r != 0)
+		warnx("%s failed (%s exited %d)", what, argv[0], r);
+	return r == 0 ? 0 : -1;
+}
+
+static int read_sysctl(const char *path)
+{
+	char b[8] = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC), n;
+
+	if (fd < 0)
+		return -1;
+	n = (int)read(fd, b, sizeof(b) - 1);
+	close(fd);
+	return n > 0 ? atoi(b) : -1;
+}
+
+static int write_sysctl(const char *path, const char *v)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -1;
+	r = write(fd, v, strlen(v)) == (ssize_t)strlen(v) ? 0 : -1;
+	close(fd);
+	return r;
+}
+
+#define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
+
+/* The interface of the IPv4 default route, from /proc/net/route. */
+static int default_uplink(char out[IFNAMSIZ])
+{
+	FILE *f = fopen("/proc/net/route", "re");
+	char line[256], ifn[64];
+	unsigned long dst, mask;
+	int found = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %lx %*x %*x %*d %*d %*d %lx", ifn, &dst, &mask) == 3 &&
+		    dst == 0 && mask == 0 && strlen(ifn) < IFNAMSIZ) {
+			strcpy(out, ifn);
+			found = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static bool ifname_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= IFNAMSIZ || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || strchr("_.-", s[i])))
+			return false;
+	return true;
+}
+
+static bool host_ok(const char *s)
+{
+	struct om_ip ip;
+	size_t n = strlen(s);
+
+	if (om_ip_parse(s, &ip) == 0)
+		return true;
+	if (n == 0 || n > 253 || s[0] == '-' || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '.'))
+			return false;
+	return true;
+}
+
+/* True when a process holds the wireguard-go control socket for ifname. */
+static bool wg_sock_live(const char *ifname)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), WG_SOCK_DIR "/%s.sock", ifname);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return r == 0;
+}
+
+static void wg_sock_remove_stale(const char *ifname)
+{
+	char p[PATH_MAX];
+
+	if (wg_sock_live(ifname))
+		return;
+	snprintf(p, sizeof(p), WG_SOCK_DIR "/%s.sock", ifname);
+	unlink(p);
+}
+
+static bool udp_port_free(unsigned port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r;
+
+	if (fd < 0)
+		return false;
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return r == 0;
+}
+
+/* ---- jobs ------------------------------------------------------------------------ */
+
+struct jobs {
+	size_t n;
+	char id[256][OM_JOBID_MAX + 1];
+};
+
+/* The job directories under run_dir (names that are valid job IDs). */
+static void list_jobs(struct jobs *j)
+{
+	DIR *d = opendir(run_dir);
+	struct dirent *e;
+
+	j->n = 0;
+	if (!d)
+		return;
+	while ((e = readdir(d)) && j->n < 256) {
+		char p[PATH_MAX];
+		struct stat st;
+		if (!om_jobid_valid(e->d_name))
+			continue;
+		job_path(p, sizeof(p), e->d_name, "state");
+		if (stat(p, &st) < 0)
+			continue;
+		strcpy(j->id[j->n++], e->d_name);
+	}
+	closedir(d);
+}
+
+static int load_state(const char *job, struct om_state *s)
+{
+	char p[PATH_MAX];
+
+	job_path(p, sizeof(p), job, "state");
+	memset(s, 0, sizeof(*s));
+	return om_state_read(p, s);
+}
+
+static int save_state(const char *job, const struct om_state *s)
+{
+	char p[PATH_MAX];
+
+	job_path(p, sizeof(p), job, "state");
+	if (om_state_write(p, s) < 0) {
+		warn("write %s", p);
+		return -1;
+	}
+	return 0;
+}
+
+static int nft_table_exists(const char *table)
+{
+	const char *argv[] = { "nft", "list", "table", "inet", table, NULL };
+	char *out = NULL;
+	int r = om_run(argv, NULL, 0, &out, OM_RUN_QUIET);
+
+	free(out);
+	return r == 0;
+}
+
+static int count_internet_jobs(const char *except)
+{
+	struct jobs *j = calloc(1, sizeof(*j));
+	int n = 0;
+
+	if (!j)
+		return 1; /* when unsure, keep forwarding on */
+	list_jobs(j);
+	for (size_t i = 0; i < j->n; i++) {
+		struct om_state s;
+		const char *v;
+		if (except && strcmp(j->id[i], except) == 0)
+			continue;
+		if (load_state(j->id[i], &s) == 0 && (v = om_state_get(&s, "internet")) && strcmp(v, "1") == 0)
+			n++;
+	}
+	free(j);
+	return n;
+}
+
+/* Removes everything of one job. Idempotent: every step tolerates "already gone",
+ * and a job with no state (killed half-way) is cleaned by its derived names. */
+static void teardown(const char *job)
+{
+	struct om_state s;
+	char ifn[IFNAMSIZ], table[64], p[PATH_MAX], fwd[PATH_MAX];
+	const char *v;
+	pid_t pid = 0;
+	uint64_t start = 0;
+	bool internet = false;
+
+	memset(&s, 0, sizeof(s));
+	load_state(job, &s);
+	iface_name(job, ifn);
+	table_name(job, table, sizeof(table));
+	if ((v = om_state_get(&s, "pid")))
+		pid = atoi(v);
+	if ((v = om_state_get(&s, "pid_start")))
+		start = strtoull(v, NULL, 10);
+	internet = (v = om_state_get(&s, "internet")) && strcmp(v, "1") == 0;
+
+	if (link_exists(ifn)) {
+		const char *argv[] = { "ip", "link", "del", ifn, NULL };
+		run_quiet(argv);
+	}
+	/* wireguard-go exits when its interface goes; make sure, by PID and start time. */
+	if (pid > 0)
+		om_proc_stop(pid, start, 2000);
+	wg_sock_remove_stale(ifn);
+	if (nft_table_exists(table)) {
+		const char *argv[] = { "nft", "delete", "table", "inet", table, NULL };
+		run_quiet(argv);
+	}
+	/* ip_forward goes back to 0 only if omerta turned it on and no other job needs it. */
+	snprintf(fwd, sizeof(fwd), "%s/.ip_forward_set", run_dir);
+	if (internet && access(fwd, F_OK) == 0 && count_internet_jobs(job) == 0) {
+		write_sysctl(IP_FORWARD, "0");
+		unlink(fwd);
+	}
+	static const char *const files[] = { "state", "server.conf", "wireguard-go.log" };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		job_path(p, sizeof(p), job, files[i]);
+		unlink(p);
+	}
+	job_path(p, sizeof(p), job, NULL);
+	if (rmdir(p) < 0 && errno != ENOENT)
+		warn("rmdir %s", p);
+}
+
+/* ---- up ---------------------------------------------------------------------------- */
+
+struct up_opts {
+	const char *job, *endpoint_host, *uplink, *dns;
+	unsigned port_lo, port_hi, keepalive;
+	bool have_subnet, internet;
+	struct om_cidr subnet;
+	pid_t owner;
+};
+
+static bool overlaps(const struct om_cidr *a, const struct om_cidr *b)
+{
+	struct om_cidr shorter = a->prefix < b->prefix ? *a : *b;
+	const struct om_cidr *longer = a->prefix < b->prefix ? b : a;
+
+	return om_cidr_contains(&shorter, &longer->ip);
+}
+
+/* A subnet is taken when another job uses it or this host has an address in it. */
+static bool subnet_taken(const struct om_cidr *c, const struct jobs *j)
+{
+	struct ifaddrs *ifa, *i;
+
+	for (size_t k = 0; k < j->n; k++) {
+		struct om_state s;
+		struct om_cidr o;
+		const char *v;
+		if (load_state(j->id[k], &s) == 0 && (v = om_state_get(&s, "subnet")) &&
+		    om_cidr_parse(v, &o, true) == 0 && overlaps(c, &o))
+			return true;
+	}
+	if (getifaddrs(&ifa) < 0)
+		return true;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET) {
+			struct om_ip ip = { .family = AF_INET };
+			memcpy(ip.a, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
+			if (om_cidr_contains(c, &ip)) {
+				freeifaddrs(ifa);
+				return true;
+			}
+		}
+	}
+	freeifaddrs(ifa);
+	return false;
+}
+
+static bool port_taken(unsigned port, const struct jobs *j)
+{
+	for (size_t k = 0; k < j->n; k++) {
+		struct om_state s;
+		const char *v;
+		if (load_state(j->id[k], &s) == 0 && (v = om_state_get(&s, "listen_port")) &&
+		    (unsigned)atoi(v) == port)
+			return true;
+	}
+	return !udp_port_free(port);
+}
+
+static void host_of(const struct om_cidr *net, unsigned k, char out[OM_IP_STRLEN])
+{
+	struct om_ip ip;
+	uint32_t v;
+
+	om_cidr_network(net, &ip);
+	v = (uint32_t)ip.a[0] << 24 | (uint32_t)ip.a[1] << 16 | (uint32_t)ip.a[2] << 8 | ip.a[3];
+	v += k;
+	ip.a[0] = (uint8_t)(v >> 24);
+	ip.a[1] = (uint8_t)(v >> 16);
+	ip.a[2] = (uint8_t)(v >> 8);
+	ip.a[3] = (uint8_t)v;
+	om_ip_format(&ip, out);
+}
+
+static int write_server_conf(const char *path, const uint8_t spriv[OM_KEY_LEN], unsigned port,
+			     const uint8_t cpub[OM_KEY_LEN], const uint8_t psk[OM_KEY_LEN],
+			     const char *client_ip)
+{
+	char k1[OM_KEY_B64_LEN + 1], k2[OM_KEY_B64_LEN + 1], k3[OM_KEY_B64_LEN + 1];
+	char buf[512];
+	int fd, n, r = -1;
+
+	om_key_to_b64(k1, spriv);
+	om_key_to_b64(k2, cpub);
+	om_key_to_b64(k3, psk);
+	n = snprintf(buf, sizeof(buf),
+		     "[Interface]\nPrivateKey = %s\nListenPort = %u\n\n[Peer]\nPublicKey = %s\n"
+		     "PresharedKey = %s\nAllowedIPs = %s/32\n",
+		     k1, port, k2, k3, client_ip);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		r = write(fd, buf, (size_t)n) == n ? 0 : -1;
+		close(fd);
+	}
+	om_wipe(buf, sizeof(buf));
+	om_wipe(k1, sizeof(k1));
+	om_wipe(k3, sizeof(k3));
+	return r;
+}
+
+static int nft_apply(const char *table, const char *ifn, const struct up_opts *o,
+		     const char *client_ip)
+{
+	char rules[2048];
+	int n;
+	const char *argv[] = { "nft", "-f", "-", NULL };
+
+	/* One table per job: teardown is one delete. Only this job's interface is
+	 * matched, so jobs cannot reach each other's clients, and the client reaches
+	 * nothing but the uplink (or nothing at all with --no-internet). */
+	if (o->internet)
+		n = snprintf(rules, sizeof(rules),
+			     "table inet %s {\n"
+			     " chain forward {\n"
+			     "  type filter hook forward priority filter; policy accept;\n"
+			     "  iifname \"%s\" oifname \"%s\" ip saddr %s accept\n"
+			     "  iifname \"%s\" oifname \"%s\" ct state established,related accept\n"
+			     "  iifname \"%s\" drop\n"
+			     "  oifname \"%s\" drop\n"
+			     " }\n"
+			     " chain postrouting {\n"
+			     "  type nat hook postrouting priority srcnat; policy accept;\n"
+			     "  oifname \"%s\" ip saddr %s masquerade\n"
+			     " }\n"
+			     "}\n",
+			     table, ifn, o->uplink, client_ip, o->uplink, ifn, ifn, ifn, o->uplink,
+			     client_ip);
+	else
+		n = snprintf(rules, sizeof(rules),
+			     "table inet %s {\n"
+			     " chain forward {\n"
+			     "  type filter hook forward priority filter; policy accept;\n"
+			     "  iifname \"%s\" drop\n"
+			     "  oifname \"%s\" drop\n"
+			     " }\n"
+			     "}\n",
+			     table, ifn, ifn);
+	if (om_run(argv, rules, (size_t)n, NULL, 0) != 0) {
+		warnx("nft could not load table %s", table);
+		return -1;
+	}
+	return 0;
+}
+
+static int start_interface(const char *job, const char *ifn, struct om_state *s)
+{
+	const char *add[] = { "ip", "link", "add", ifn, "type", "wireguard", NULL };
+	char log[PATH_MAX], b[32];
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+	if (run_quiet(add) == 0) {
+		om_state_set(s, "impl", "kernel");
+		return 0;
+	}
+	/* No wireguard module (as on this project's hosts): wireguard-go, kept in the
+	 * foreground as our detached child so that its PID is known. */
+	if (wg_sock_live(ifn)) {
+		warnx("interface %s is in use in another network namespace (job %s exists there)", ifn, job);
+		return -1;
+	}
+	wg_sock_remove_stale(ifn);
+	job_path(log, sizeof(log), job, "wireguard-go.log");
+	const char *argv[] = { "wireguard-go", ifn, NULL };
+	const char *env[] = { "WG_PROCESS_FOREGROUND=1", NULL };
+	pid_t pid = om_spawn_detached(argv, env, log);
+	if (pid < 0) {
+		warn("cannot start wireguard-go (apt-get install wireguard-go)");
+		return -1;
+	}
+	/* Record the PID first, so that a failure below still cleans it up. */
+	om_state_set(s, "impl", "wireguard-go");
+	snprintf(b, sizeof(b), "%d", (int)pid);
+	om_state_set(s, "pid", b);
+	for (int i = 0; i < 250 && !om_proc_starttime(pid); i++)
+		nanosleep(&ts, NULL);
+	snprintf(b, sizeof(b), "%llu", (unsigned long long)om_proc_starttime(pid));
+	om_state_set(s, "pid_start", b);
+	save_state(job, s);
+	for (int i = 0; i < 250; i++) { /* up to 5 s */
+		if (link_exists(ifn) && wg_sock_live(ifn))
+			return 0;
+		if (!om_proc_alive(pid, 0)) {
+			warnx("wireguard-go exited at start; see its log in %s", log);
+			return -1;
+		}
+		nanosleep(&ts, NULL);
+	}
+	warnx("wireguard-go did not create %s within 5 s", ifn);
+	return -1;
+}
+
+static int cmd_up(const struct up_opts *o)
+{
+	struct jobs *j = NULL;
+	struct om_state s;
+	struct om_cidr pool, sub;
+	char ifn[IFNAMSIZ], table[64], dir[PATH_MAX], conf[PATH_MAX], b[64];
+	char server_ip[OM_IP_STRLEN], client_ip[OM_IP_STRLEN], subnet_str[OM_IP_STRLEN + 4];
+	uint8_t spriv[OM_KEY_LEN], cpriv[OM_KEY_LEN], spub[OM_KEY_LEN], cpub[OM_KEY_LEN],
+		psk[OM_KEY_LEN];
+	char k[OM_KEY_B64_LEN + 1];
+	unsigned port = 0;
+	int lock, ret = EX_SYS;
+	bool created = false;
+	sigset_t block, old, pending;
+
+	if (setup_run_dir() < 0)
+		return EX_SYS;
+	lock = take_lock();
+	if (lock < 0)
+		return EX_SYS;
+	/* Setup is all or nothing: SIGINT/SIGTERM/SIGHUP wait until it is done, and a
+	 * pending one then undoes it. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &old);
+
+	memset(&s, 0, sizeof(s));
+	iface_name(o->job, ifn);
+	table_name(o->job, table, sizeof(table));
+	job_path(dir, sizeof(dir), o->job, NULL);
+	if (mkdir(dir, 0700) < 0) {
+		if (errno == EEXIST) {
+			warnx("job %s already exists (omerta-vpnserve down --job %s removes it)", o->job, o->job);
+			ret = EX_INPUT;
+		} else
+			warn("%s", dir);
+		goto out;
+	}
+	created = true;
+	if (link_exists(ifn)) {
+		warnx("interface %s for job %s already exists", ifn, o->job);
+		ret = EX_INPUT;
+		created = false; /* not ours: leave it */
+		rmdir(dir);
+		goto out;
+	}
+	om_state_set(&s, "job_id", o->job);
+	om_state_set(&s, "role", "requester");
+	om_state_set(&s, "interface", ifn);
+	om_state_set(&s, "nft_table", table);
+	om_state_set(&s, "internet", o->internet ? "1" : "0");
+	snprintf(b, sizeof(b), "%lld", (long long)time(NULL));
+	om_state_set(&s, "created", b);
+	snprintf(b, sizeof(b), "%d", (int)o->owner);
+	om_state_set(&s, "owner", b);
+	snprintf(b, sizeof(b), "%llu", (unsigned long long)om_proc_starttime(o->owner));
+	om_state_set(&s, "owner_start", b);
+	if (save_state(o->job, &s) < 0)
+		goto fail;
+
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		goto fail;
+	list_jobs(j);
+	/* Port: free for this job's namespace and not held by another job. */
+	for (unsigned p = o->port_lo; p <= o->port_hi; p++) {
+		if (!port_taken(p, j)) {
+			port = p;
+			break;
+		}
+	}
+	if (!port) {
+		warnx("no free UDP port in %u-%u", o->port_lo, o->port_hi);
+		ret = EX_INPUT;
+		goto fail;
+	}
+	/* Subnet: the one asked for, or the first free /30 of the pool. */
+	if (o->have_subnet) {
+		om_cidr_network(&o->subnet, &sub.ip);
+		sub.prefix = o->subnet.prefix;
+		if (subnet_taken(&sub, j)) {
+			warnx("subnet is in use by another job or by this host");
+			ret = EX_INPUT;
+			goto fail;
+		}
+	} else {
+		bool found = false;
+		om_cidr_parse(POOL, &pool, true);
+		for (unsigned i = 0; i < (1u << (30 - pool.prefix)) && !found; i++) {
+			sub = pool;
+			sub.prefix = 30;
+			uint32_t v = (uint32_t)pool.ip.a[2] << 8 | pool.ip.a[3];
+			v += i * 4;
+			sub.ip.a[2] = (uint8_t)(v >> 8);
+			sub.ip.a[3] = (uint8_t)v;
+			found = !subnet_taken(&sub, j);
+		}
+		if (!found) {
+			warnx("no free tunnel subnet in %s", POOL);
+			ret = EX_INPUT;
+			goto fail;
+		}
+	}
+	host_of(&sub, 1, server_ip);
+	host_of(&sub, 2, client_ip);
+	{
+		char net[OM_IP_STRLEN];
+		om_ip_format(&sub.ip, net);
+		snprintf(subnet_str, sizeof(subnet_str), "%s/%u", net, sub.prefix);
+	}
+	snprintf(b, sizeof(b), "%u", port);
+	om_state_set(&s, "listen_port", b);
+	om_state_set(&s, "subnet", subnet_str);
+	om_state_set(&s, "server_ip", server_ip);
+	om_state_set(&s, "client_ip", client_ip);
+	om_state_set(&s, "uplink", o->internet ? o->uplink : "-");
+	om_state_set(&s, "endpoint_host", o->endpoint_host);
+	om_state_set(&s, "phase", "creating");
+	if (save_state(o->job, &s) < 0)
+		goto fail;
+
+	/* Fresh keys for this job only: a reused client key keeps old peer state. */
+	if (om_key_random(spriv) < 0 || om_key_random(cpriv) < 0 || om_key_random(psk) < 0) {
+		warnx("cannot initialise libsodium");
+		goto fail;
+	}
+	om_key_clamp(spriv);
+	om_key_clamp(cpriv);
+	om_key_public(spub, spriv);
+	om_key_public(cpub, cpriv);
+
+	if (start_interface(o->job, ifn, &s) < 0)
+		goto fail;
+	save_state(o->job, &s);
+	/* The key reaches wg through a 0600 file, never argv; the file is removed as
+	 * soon as the interface holds the key. */
+	job_path(conf, sizeof(conf), o->job, "server.conf");
+	if (write_server_conf(conf, spriv, port, cpub, psk, client_ip) < 0) {
+		warn("write %s", conf);
+		goto fail;
+	}
+	{
+		const char *argv[] = { "wg", "setconf", ifn, conf, NULL };
+		int r = run_loud(argv, "wg setconf");
+		unlink(conf);
+		if (r < 0)
+			goto fail;
+	}
+	{
+		char addr[OM_IP_STRLEN + 4], mtu[8];
+		snprintf(addr, sizeof(addr), "%s/%u", server_ip, sub.prefix);
+		snprintf(mtu, sizeof(mtu), "%d", TUN_MTU);
+		const char *a1[] = { "ip", "address", "add", addr, "dev", ifn, NULL };
+		const char *a2[] = { "ip", "link", "set", ifn, "mtu", mtu, "up", NULL };
+		if (run_loud(a1, "ip address add") < 0 || run_loud(a2, "ip link set up") < 0)
+			goto fail;
+	}
+	if (nft_apply(table, ifn, o, client_ip) < 0)
+		goto fail;
+	if (o->internet && read_sysctl(IP_FORWARD) != 1) {
+		char fwd[PATH_MAX];
+		int fd;
+		snprintf(fwd, sizeof(fwd), "%s/.ip_forward_set", run_dir);
+		fd = open(fwd, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0)
+			close(fd);
+		if (write_sysctl(IP_FORWARD, "1") < 0) {
+			warn("cannot enable %s", IP_FORWARD);
+			goto fail;
+		}
+	}
+	om_state_set(&s, "phase", "up");
+	if (save_state(o->job, &s) < 0)
+		goto fail;
+
+	sigpending(&pending);
+	if (sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
+	    sigismember(&pending, SIGHUP)) {
+		warnx("interrupted; job %s removed", o->job);
+		goto fail;
+	}
+
+	/* The client config, for wg-quick or for a provider's omerta-execute. */
+	om_key_to_b64(k, cpriv);
+	printf("[Interface]\nPrivateKey = %s\nAddress = %s/%u\n", k, client_ip, sub.prefix);
+	if (o->dns)
+		printf("DNS = %s\n", o->dns);
+	om_key_to_b64(k, spub);
+	printf("\n[Peer]\nPublicKey = %s\n", k);
+	om_key_to_b64(k, psk);
+	printf("PresharedKey = %s\n", k);
+	if (strchr(o->endpoint_host, ':'))
+		printf("Endpoint = [%s]:%u\n", o->endpoint_host, port);
+	else
+		printf("Endpoint = %s:%u\n", o->endpoint_host, port);
+	printf("AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = %u\n", o->keepalive);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		warn("write");
+		goto fail;
+	}
+	ret = EX_OK;
+	goto out;
+fail:
+	if (created)
+		teardown(o->job);
+out:
+	om_wipe(spriv, sizeof(spriv));
+	om_wipe(cpriv, sizeof(cpriv));
+	om_wipe(psk, sizeof(psk));
+	om_wipe(k, sizeof(k));
+	free(j);
+	close(lock);
+	/* Anything that arrived during setup is handled now: the default action. */
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return ret;
+}
+
+/* ---- status, wait ------------------------------------------------------------------ */
+
+struct status {
+	char job[OM_JOBID_MAX + 1];
+	const char *ifn, *server_ip, *client_ip, *port;
+	long long handshake;
+	unsigned long long rx, tx;
+	bool alive, connected;
+};
+
+static void query(const char *job, const struct om_state *s, struct status *st)
+{
+	const char *v;
+	char *out = NULL;
+
+	memset(st, 0, sizeof(*st));
+	snprintf(st->job, sizeof(st->job), "%s", job);
+	st->ifn = (v = om_state_get(s, "interface")) ? v : "-";
+	st->server_ip = (v = om_state_get(s, "server_ip")) ? v : "-";
+	st->client_ip = (v = om_state_get(s, "client_ip")) ? v : "-";
+	st->port = (v = om_state_get(s, "listen_port")) ? v : "-";
+	if (!ifname_ok(st->ifn) || !link_exists(st->ifn))
+		return;
+	const char *argv[] = { "wg", "show", st->ifn, "dump", NULL };
+	if (om_run(argv, NULL, 0, &out, OM_RUN_QUIET) == 0 && out) {
+		/* Line 1: the interface. Line 2: the one peer:
+		 * public-key psk endpoint allowed-ips latest-handshake rx tx keepalive */
+		char *l2 = strchr(out, '\n');
+		st->alive = true;
+		if (l2 && l2[1]) {
+			long long hs;
+			unsigned long long rx, tx;
+			if (sscanf(l2 + 1, "%*s %*s %*s %*s %lld %llu %llu", &hs, &rx, &tx) == 3) {
+				st->handshake = hs;
+				st->rx = rx;
+				st->tx = tx;
+			}
+		}
+	}
+	if (out) {
+		/* wg show dump prints the private and preshared keys: wipe the copy. */
+		om_wipe(out, strlen(out));
+		free(out);
+	}
+	st->connected = st->handshake > 0 && time(NULL) - st->handshake < REJECT_AFTER;
+}
+
+static void print_status(const struct status *st, bool json)
+{
+	if (json) {
+		struct om_json j;
+		om_json_init(&j, stdout);
+		om_json_obj_open(&j, NULL);
+		om_json_str(&j, "job_id", st->job);
+		om_json_str(&j, "interface", st->ifn);
+		om_json_int(&j, "listen_port", atoi(st->port));
+		om_json_str(&j, "server_ip", st->server_ip);
+		om_json_str(&j, "client_ip", st->client_ip);
+		om_json_int(&j, "latest_handshake", st->handshake);
+		om_json_int(&j, "rx_bytes", (long long)st->rx);
+		om_json_int(&j, "tx_bytes", (long long)st->tx);
+		om_json_bool(&j, "connected", st->connected);
+		om_json_str(&j, "state", st->alive ? "up" : "dead");
+		om_json_obj_close(&j);
+		om_json_end(&j);
+	} else
+		printf("%s\t%s\t%s\t%s\t%s\t%lld\t%llu\t%llu\t%s\t%s\n", st->job, st->ifn, st->port,
+		       st->server_ip, st->client_ip, st->handshake, st->rx, st->tx,
+		       st->connected ? "yes" : "no", st->alive ? "up" : "dead");
+}
+
+static int cmd_status(const char *job, bool json)
+{
+	struct jobs *j;
+	struct om_state s;
+	struct status st;
+
+	if (setup_run_dir() < 0)
+		return EX_SYS;
+	if (job) {
+		if (load_state(job, &s) < 0) {
+			warnx("no such job: %s", job);
+			return EX_NOJOB;
+		}
+		query(job, &s, &st);
+		print_status(&st, json);
+		return EX_OK;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return EX_SYS;
+	list_jobs(j);
+	for (size_t i = 0; i < j->n; i++) {
+		if (load_state(j->id[i], &s) < 0)
+			continue;
+		query(j->id[i], &s, &st);
+		print_status(&st, json);
+	}
+	free(j);
+	return EX_OK;
+}
+
+static int cmd_wait(const char *job, unsigned timeout)
+{
+	struct om_state s;
+	struct status st;
+	struct timespec t0, now, ts = { 0, 100 * 1000 * 1000 };
+
+	if (setup_run_dir() < 0)
+		return EX_SYS;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* WireGuard reports handshakes through no event a user can wait on, so this
+	 * polls the interface every 100 ms; it only runs while a job is coming up. */
+	for (;;) {
+		if (load_state(job, &s) < 0) {
+			warnx("no such job: %s", job);
+			return EX_NOJOB;
+		}
+		query(job, &s, &st);
+		if (st.handshake > 0)
+			return EX_OK;
+		const char *ph = om_state_get(&s, "phase");
+		if (ph && strcmp(ph, "up") == 0 && !st.alive) {
+			warnx("job %s: the interface %s is gone", job, st.ifn);
+			return EX_SYS;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= (time_t)timeout) {
+			warnx("job %s: no handshake from the client within %u s", job, timeout);
+			return EX_TIMEOUT;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int cmd_down(const char *job)
+{
+	int lock;
+
+	if (setup_run_dir() < 0)
+		return EX_SYS;
+	lock = take_lock();
+	if (lock < 0)
+		return EX_SYS;
+	teardown(job);
+	close(lock);
+	return EX_OK;
+}
+
+/* A job is dead when its owner is gone, or it got as far as "up" and its interface
+ * or its wireguard-go is gone. */
+static bool job_dead(const struct om_state *s)
+{
+	const char *v;
+	pid_t owner = (v = om_state_get(s, "owner")) ? atoi(v) : 0;
+	uint64_t ostart = (v = om_state_get(s, "owner_start")) ? strtoull(v, NULL, 10) : 0;
+	pid_t pid = (v = om_state_get(s, "pid")) ? atoi(v) : 0;
+	uint64_t pstart = (v = om_state_get(s, "pid_start")) ? strtoull(v, NULL, 10) : 0;
+	const char *ifn = om_state_get(s, "interface");
+	const char *phase = om_state_get(s, "phase");
+
+	if (owner > 0 && !om_proc_alive(owner, ostart))
+		return true;
+	if (phase && strcmp(phase, "up") == 0) {
+		if (!ifn || !ifname_ok(ifn) || !link_exists(ifn))
+			return true;
+		if (pid > 0 && !om_proc_alive(pid, pstart))
+			return true;
+	}
+	/* A job that never reached "up" is being set up under the lock, or was killed
+	 * mid-setup; gc holds the lock, so it is the latter. */
+	return !phase || strcmp(phase, "up") != 0;
+}
+
+static int cmd_gc(void)
+{
+	struct jobs *j;
+	int lock;
+
+	if (setup_run_dir() < 0)
+		return EX_SYS;
+	lock = take_lock();
+	if (lock < 0)
+		return EX_SYS;
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		close(lock);
+		return EX_SYS;
+	}
+	list_jobs(j);
+	for (size_t i = 0; i < j->n; i++) {
+		struct om_state s;
+		if (load_state(j->id[i], &s) < 0 || job_dead(&s)) {
+			teardown(j->id[i]);
+			printf("removed\t%s\n", j->id[i]);
+		}
+	}
+	/* Job directories with no state file: killed before the first write. */
+	DIR *d = opendir(run_dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char p[PATH_MAX];
+		struct stat st;
+		if (!om_jobid_valid(e->d_name))
+			continue;
+		job_path(p, sizeof(p), e->d_name, "state");
+		if (stat(p, &st) < 0 && errno == ENOENT) {
+			teardown(e->d_name);
+			printf("removed\t%s\n", e->d_name);
+		}
+	}
+	if (d)
+		closedir(d);
+	free(j);
+	close(lock);
+	fflush(stdout);
+	return EX_OK;
+}
+
+/* ---- main ------------------------------------------------------------------------- */
+
+static unsigned num_or_die(const char *what, const char *s, uint64_t min, uint64_t max)
+{
+	uint64_t v;
+
+	if (om_parse_u64(s, min, max, &v) < 0) {
+		warnx("%s must be a number from %llu to %llu, not '%s'", what,
+		      (unsigned long long)min, (unsigned long long)max, s);
+		exit(EX_INPUT);
+	}
+	return (unsigned)v;
+}
+
+int main(int argc, char **argv)
+{
+	enum { UP, STATUS, WAIT, DOWN, GC } cmd;
+	static const struct option opts[] = {
+		{ "job", required_argument, NULL, 'J' },
+		{ "endpoint-host", required_argument, NULL, 'E' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "port-range", required_argument, NULL, 'P' },
+		{ "subnet", required_argument, NULL, 'S' },
+		{ "uplink", required_argument, NULL, 'U' },
+		{ "dns", required_argument, NULL, 'D' },
+		{ "keepalive", required_argument, NULL, 'K' },
+		{ "no-internet", no_argument, NULL, 'N' },
+		{ "owner", required_argument, NULL, 'O' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct up_opts o = { .port_lo = DEFAULT_PORT_LO, .port_hi = DEFAULT_PORT_HI,
+			     .keepalive = 25, .internet = true };
+	const char *port = NULL, *range = NULL, *subnet = NULL, *owner = NULL, *timeout = NULL;
+	char uplink[IFNAMSIZ];
+	bool json = false;
+	int c;
+
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	if (argc < 2)
+		usage(EX_USAGE_);
+	if (!strcmp(argv[1], "up"))
+		cmd = UP;
+	else if (!strcmp(argv[1], "status"))
+		cmd = STATUS;
+	else if (!strcmp(argv[1], "wait"))
+		cmd = WAIT;
+	else if (!strcmp(argv[1], "down"))
+		cmd = DOWN;
+	else if (!strcmp(argv[1], "gc"))
+		cmd = GC;
+	else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		usage(EX_OK);
+	else if (!strcmp(argv[1], "--version")) {
+		puts("omerta-vpnserve " OMERTA_VERSION);
+		return EX_OK;
+	} else {
+		warnx("unknown command '%s'", argv[1]);
+		usage(EX_USAGE_);
+	}
+	argv[1] = argv[0]; /* getopt names the program by argv[0] */
+	argv++;
+	argc--;
+	while ((c = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
+		switch (c) {
+		case 'J': o.job = optarg; break;
+		case 'E': o.endpoint_host = optarg; break;
+		case 'p': port = optarg; break;
+		case 'P': range = optarg; break;
+		case 'S': subnet = optarg; break;
+		case 'U': o.uplink = optarg; break;
+		case 'D': o.dns = optarg; break;
+		case 'K': o.keepalive = num_or_die("--keepalive", optarg, 0, 65535); break;
+		case 'N': o.internet = false; break;
+		case 'O': owner = optarg; break;
+		case 'j': json = true; break;
+		case 't': timeout = optarg; break;
+		case 'h': usage(EX_OK); break;
+		case 'V': puts("omerta-vpnserve " OMERTA_VERSION); return EX_OK;
+		default: usage(EX_USAGE_);
+		}
+	}
+	if (optind != argc) {
+		warnx("unexpected argument '%s'", argv[optind]);
+		usage(EX_USAGE_);
+	}
+	/* Every option is checked before the first side effect. */
+	if (o.job && !om_jobid_valid(o.job)) {
+		warnx("invalid job ID (want [A-Za-z0-9_-]{1,32})");
+		return EX_INPUT;
+	}
+	if ((cmd == UP || cmd == WAIT || cmd == DOWN) && !o.job) {
+		warnx("--job is required");
+		usage(EX_USAGE_);
+	}
+	if (cmd != UP && (o.endpoint_host || port || range || subnet || o.uplink || o.dns ||
+			  !o.internet || owner || o.keepalive != 25)) {
+		warnx("these options go with up");
+		usage(EX_USAGE_);
+	}
+	if ((json && cmd != STATUS) || (timeout && cmd != WAIT) || (o.job && cmd == GC)) {
+		warnx("option not valid with this command");
+		usage(EX_USAGE_);
+	}
+	if (sodium_init() < 0) {
+		warnx("cannot initialise libsodium");
+		return EX_SYS;
+	}
+	switch (cmd) {
+	case STATUS:
+		return cmd_status(o.job, json);
+	case WAIT:
+		return cmd_wait(o.job, timeout ? num_or_die("--timeout", timeout, 1, 86400) : 30);
+	case DOWN:
+		return cmd_down(o.job);
+	case GC:
+		return cmd_gc();
+	case UP:
+		break;
+	}
+	if (!o.endpoint_host) {
+		warnx("--endpoint-host is required (the address the client reaches this host on)");
+		usage(EX_USAGE_);
+	}
+	if (!host_ok(o.endpoint_host)) {
+		warnx("--endpoint-host must be an IP address or a host name");
+		return EX_INPUT;
+	}
+	if (port && range) {
+		warnx("--port and --port-range exclude each other");
+		usage(EX_USAGE_);
+	}
+	if (port)
+		o.port_lo = o.port_hi = num_or_die("--port", port, 1, 65535);
+	if (range) {
+		char a[8] = { 0 }, *dash = strchr(range, '-');
+		if (!dash || (size_t)(dash - range) >= sizeof(a)) {
+			warnx("--port-range must be A-B");
+			return EX_INPUT;
+		}
+		memcpy(a, range, (size_t)(dash - range));
+		o.port_lo = num_or_die("--port-range start", a, 1, 65535);
+		o.port_hi = num_or_die("--port-range end", dash + 1, 1, 65535);
+		if (o.port_lo > o.port_hi) {
+			warnx("--port-range %u-%u is empty", o.port_lo, o.port_hi);
+			return EX_INPUT;
+		}
+	}
+	if (subnet) {
+		if (om_cidr_parse(subnet, &o.subnet, true) < 0 || o.subnet.ip.family != AF_INET ||
+		    o.subnet.prefix < 8 || o.subnet.prefix > 30) {
+			warnx("--subnet must be an IPv4 prefix from /8 to /30, such as 10.99.0.0/24");
+			return EX_INPUT;
+		}
+		o.have_subnet = true;
+	}
+	if (o.dns) {
+		struct om_ip ip;
+		if (om_ip_parse(o.dns, &ip) < 0) {
+			warnx("--dns must be an IP address");
+			return EX_INPUT;
+		}
+	}
+	if (owner) {
+		unsigned pid = num_or_die("--owner", owner, 1, 4194304);
+		o.owner = (pid_t)pid;
+		if (!om_proc_alive(o.owner, 0)) {
+			warnx("--owner %u: no such process", pid);
+			return EX_INPUT;
+		}
+	} else
+		o.owner = getppid();
+	if (o.internet) {
+		if (o.uplink) {
+			if (!ifname_ok(o.uplink) || !link_exists(o.uplink)) {
+				warnx("--uplink: no such interface");
+				return EX_INPUT;
+			}
+		} else {
+			if (default_uplink(uplink) < 0) {
+				warnx("no default route to find the uplink; give --uplink IFACE or --no-internet");
+				return EX_INPUT;
+			}
+			o.uplink = uplink;
+		}
+	} else if (o.uplink) {
+		warnx("--uplink and --no-internet exclude each other");
+		usage(EX_USAGE_);
+	}
+	return cmd_up(&o);
+}

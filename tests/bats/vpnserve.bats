@@ -1,0 +1,243 @@
+#!/usr/bin/env bats
+# omerta-vpnserve against real clients (wireguard-go + wg, and wg-quick) in the test
+# world's namespaces.
+
+load ../lib/common
+
+setup_file() {
+	need_root
+	export TAG=vs$$
+	sh "$BATS_TEST_DIRNAME/../lib/world.sh" up "$TAG"
+	export REQ=omt-$TAG-req PROV=omt-$TAG-prov PROV2=omt-$TAG-prov2 INET=omt-$TAG-inet
+}
+
+teardown_file() {
+	sh "$BATS_TEST_DIRNAME/../lib/world.sh" down "$TAG"
+	TAG= assert_no_leftovers
+}
+
+setup() {
+	mkdir -p "$OMERTA_RUN_DIR"
+	clients=""
+}
+
+teardown() {
+	for c in $clients; do client_down "${c%%:*}" "${c#*:}"; done
+	for j in $(ls "$OMERTA_RUN_DIR" 2>/dev/null); do
+		ip netns exec "$REQ" omerta-vpnserve down --job "$j" >/dev/null 2>&1 || true
+	done
+	assert_no_leftovers
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.ip_forward)" = 0 ]
+	[ -z "$(ip netns exec "$REQ" nft list tables)" ]
+}
+
+vs() { ip netns exec "$REQ" omerta-vpnserve "$@"; }
+
+# client_up NS IFNAME CONF: a plain wireguard-go + wg client, with the checked
+# config applied through omerta-wgconf setconf, and its default route in the tunnel.
+client_up() {
+	local ns=$1 ifn=$2 conf=$3 gw addr
+	clients="$clients $ns:$ifn"
+	gw=$(ip -n "$ns" route show default | awk '{print $3}')
+	WG_PROCESS_FOREGROUND=1 ip netns exec "$ns" wireguard-go "$ifn" >/dev/null 2>&1 &
+	echo $! >"$BATS_TEST_TMPDIR/$ifn.pid"
+	for _ in $(seq 100); do ip netns exec "$ns" wg show "$ifn" >/dev/null 2>&1 && break; sleep 0.05; done
+	ip netns exec "$ns" omerta-wgconf setconf "$conf" >"$BATS_TEST_TMPDIR/$ifn.set"
+	ip netns exec "$ns" wg setconf "$ifn" "$BATS_TEST_TMPDIR/$ifn.set"
+	addr=$(ip netns exec "$ns" omerta-wgconf show --json "$conf" | jq -r '.address[0]')
+	ip -n "$ns" addr add "$addr" dev "$ifn"
+	ip -n "$ns" link set "$ifn" up
+	ip -n "$ns" route add 198.51.100.1/32 via "$gw"
+	ip -n "$ns" route replace default dev "$ifn"
+}
+
+client_down() {
+	local ns=$1 ifn=$2 gw
+	ip -n "$ns" link del "$ifn" 2>/dev/null || true
+	[ -f "$BATS_TEST_TMPDIR/$ifn.pid" ] && { kill "$(cat "$BATS_TEST_TMPDIR/$ifn.pid")" 2>/dev/null || true; }
+	gw=$(ip -n "$ns" route show 198.51.100.1/32 | awk '{print $3}')
+	if [ -n "$gw" ]; then
+		ip -n "$ns" route del 198.51.100.1/32 || true
+		ip -n "$ns" route replace default via "$gw"
+	fi
+}
+
+# What the internet host says our address is.
+whoami_from() {
+	ip netns exec "$1" sh -c 'printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80' | tail -n 1
+}
+
+@test "vpnserve: a client reaches the internet host through the job's tunnel, seen as the requester" {
+	vs up --job web1 --endpoint-host 198.51.100.1 --owner $$ >"$BATS_TEST_TMPDIR/c.conf"
+	# The emitted config passes the provider's gate as it is.
+	ip netns exec "$PROV" omerta-wgconf check "$BATS_TEST_TMPDIR/c.conf"
+	# Before the client: no handshake, and wait times out.
+	run vs wait --job web1 --timeout 1
+	[ "$status" -eq 4 ]
+	# Without the tunnel the provider is seen as itself.
+	[ "$(whoami_from "$PROV")" = "192.0.2.2" ]
+	client_up "$PROV" omtc0 "$BATS_TEST_TMPDIR/c.conf"
+	vs wait --job web1 --timeout 10
+	[ "$(whoami_from "$PROV")" = "198.51.100.1" ]
+	run vs status --job web1
+	show
+	[ "$status" -eq 0 ]
+	IFS=$'\t' read -r job ifn port sip cip hs rx1 tx1 conn state <<<"$output"
+	[ "$job" = web1 ] && [ "$port" = 51820 ] && [ "$sip" = 10.200.0.1 ] && [ "$cip" = 10.200.0.2 ]
+	[ "$hs" -gt 0 ] && [ "$rx1" -gt 0 ] && [ "$tx1" -gt 0 ] && [ "$conn" = yes ] && [ "$state" = up ]
+	[[ "$ifn" =~ ^omv[0-9a-f]{12}$ ]]
+	ip netns exec "$PROV" sh -c 'printf "GET /1m HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80' >/dev/null
+	run vs status --job web1 --json
+	# The server sent the megabyte to the client, and heard the request.
+	[ "$(jq -r .tx_bytes <<<"$output")" -gt $((tx1 + 1000000)) ]
+	[ "$(jq -r .rx_bytes <<<"$output")" -gt "$rx1" ]
+	[ "$(jq -r .connected <<<"$output")" = true ]
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.ip_forward)" = 1 ]
+	client_down "$PROV" omtc0
+	clients=
+	vs down --job web1
+	[ ! -e "$OMERTA_RUN_DIR/web1" ]
+	[ "$(ip -n "$REQ" -o link | grep -c omv)" -eq 0 ]
+}
+
+@test "vpnserve: the config works with wg-quick (wireguard-go userspace)" {
+	vs up --job quick --endpoint-host 198.51.100.1 --owner $$ >"$BATS_TEST_TMPDIR/omtq0.conf"
+	chmod 600 "$BATS_TEST_TMPDIR/omtq0.conf"
+	ip netns exec "$PROV" env WG_QUICK_USERSPACE_IMPLEMENTATION=wireguard-go \
+		wg-quick up "$BATS_TEST_TMPDIR/omtq0.conf" 2>"$BATS_TEST_TMPDIR/wgq.log"
+	who=$(whoami_from "$PROV")
+	ip netns exec "$PROV" wg-quick down "$BATS_TEST_TMPDIR/omtq0.conf" 2>>"$BATS_TEST_TMPDIR/wgq.log"
+	[ "$who" = "198.51.100.1" ]
+	vs wait --job quick --timeout 1
+	vs down --job quick
+}
+
+@test "vpnserve: parallel ups get distinct ports and subnets; jobs cannot reach each other's clients" {
+	for i in 1 2 3 4; do
+		vs up --job par$i --endpoint-host 198.51.100.1 --owner $$ >"$BATS_TEST_TMPDIR/p$i.conf" &
+	done
+	wait
+	run vs status --json
+	[ "$(wc -l <<<"$output")" -eq 4 ]
+	[ "$(jq -r .listen_port <<<"$output" | sort -u | wc -l)" -eq 4 ]
+	[ "$(jq -r .client_ip <<<"$output" | sort -u | wc -l)" -eq 4 ]
+	[ "$(jq -r .interface <<<"$output" | sort -u | wc -l)" -eq 4 ]
+	client_up "$PROV" omtc1 "$BATS_TEST_TMPDIR/p1.conf"
+	client_up "$PROV2" omtc2 "$BATS_TEST_TMPDIR/p2.conf"
+	vs wait --job par1 --timeout 10
+	vs wait --job par2 --timeout 10
+	ip2=$(vs status --job par2 --json | jq -r .client_ip)
+	ip1=$(vs status --job par1 --json | jq -r .client_ip)
+	# Both reach the server and the internet...
+	ip netns exec "$PROV" ping -c1 -W2 "$(vs status --job par1 --json | jq -r .server_ip)"
+	[ "$(whoami_from "$PROV2")" = "198.51.100.1" ]
+	# ...but not each other.
+	run ip netns exec "$PROV" ping -c2 -W1 "$ip2"
+	[ "$status" -ne 0 ]
+	run ip netns exec "$PROV2" ping -c2 -W1 "$ip1"
+	[ "$status" -ne 0 ]
+}
+
+@test "vpnserve: --no-internet gives the tunnel to the server only" {
+	vs up --job local1 --endpoint-host 198.51.100.1 --no-internet --subnet 10.99.0.0/24 --owner $$ >"$BATS_TEST_TMPDIR/n.conf"
+	grep -q '^Address = 10.99.0.2/24$' "$BATS_TEST_TMPDIR/n.conf"
+	client_up "$PROV" omtc3 "$BATS_TEST_TMPDIR/n.conf"
+	ip netns exec "$PROV" ping -c1 -W3 10.99.0.1
+	run whoami_from "$PROV"
+	[ -z "$output" ]
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.ip_forward)" = 0 ]
+}
+
+@test "vpnserve: kill -9 of the server mid-job, then gc, leaves nothing" {
+	vs up --job crash1 --endpoint-host 198.51.100.1 --owner $$ >"$BATS_TEST_TMPDIR/k.conf"
+	client_up "$PROV" omtc4 "$BATS_TEST_TMPDIR/k.conf"
+	vs wait --job crash1 --timeout 10
+	pid=$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/crash1/state")
+	[ -n "$pid" ]
+	kill -9 "$pid"
+	for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+	run vs gc
+	show
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'removed\tcrash1')" ]
+	[ ! -e "$OMERTA_RUN_DIR/crash1" ]
+	[ ! -e "/var/run/wireguard/$(vs status 2>/dev/null | cut -f2).sock" ]
+	# gc leaves live jobs alone.
+	vs up --job live1 --endpoint-host 198.51.100.1 --owner $$ >/dev/null
+	run vs gc
+	[ -z "$output" ]
+	[ -d "$OMERTA_RUN_DIR/live1" ]
+}
+
+@test "vpnserve: a job whose owner is gone is collected by gc; down after kill -9 works too" {
+	sleep 60 &
+	owner=$!
+	vs up --job own1 --endpoint-host 198.51.100.1 --owner "$owner" >/dev/null
+	kill -9 "$owner"
+	wait "$owner" || true
+	run vs gc
+	[ "$output" = "$(printf 'removed\town1')" ]
+	vs up --job crash2 --endpoint-host 198.51.100.1 --owner $$ >/dev/null
+	kill -9 "$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/crash2/state")"
+	vs down --job crash2
+	[ ! -e "$OMERTA_RUN_DIR/crash2" ]
+}
+
+@test "vpnserve: down is idempotent; a second up for the same job is refused" {
+	vs up --job dup1 --endpoint-host 198.51.100.1 --owner $$ >/dev/null
+	run --separate-stderr vs up --job dup1 --endpoint-host 198.51.100.1 --owner $$
+	[ "$status" -eq 1 ] && [[ "$stderr" == *"already exists"* ]]
+	vs down --job dup1
+	vs down --job dup1
+	vs down --job never-was
+	run vs status --job dup1
+	[ "$status" -eq 5 ]
+}
+
+@test "vpnserve: secrets stay out of state, argv and logs" {
+	vs up --job sec1 --endpoint-host 198.51.100.1 --owner $$ >"$BATS_TEST_TMPDIR/s.conf"
+	ckey=$(sed -n 's/^PrivateKey = //p' "$BATS_TEST_TMPDIR/s.conf")
+	psk=$(sed -n 's/^PresharedKey = //p' "$BATS_TEST_TMPDIR/s.conf")
+	! grep -rqF -e "$ckey" -e "$psk" "$OMERTA_RUN_DIR"
+	[ ! -e "$OMERTA_RUN_DIR/sec1/server.conf" ]
+	[ "$(stat -c %a "$OMERTA_RUN_DIR/sec1/state")" = 600 ]
+	[ "$(stat -c %a "$OMERTA_RUN_DIR/sec1")" = 700 ]
+	pid=$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/sec1/state")
+	! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$psk"
+	! tr '\0' '\n' <"/proc/$pid/environ" | grep -qF "$psk"
+}
+
+@test "vpnserve: bad input gets a one-line error and leaves nothing" {
+	while IFS='|' read -r args code; do
+		# shellcheck disable=SC2086
+		run --separate-stderr vs up $args
+		[ "$status" -eq "$code" ] || { echo "$args -> $status: $stderr"; false; }
+		[[ "$stderr" == omerta-vpnserve:* ]] || { echo "$args: $stderr"; false; }
+	done <<-EOF
+	--job a/b --endpoint-host 198.51.100.1|1
+	--job 123456789012345678901234567890123 --endpoint-host 198.51.100.1|1
+	--job .. --endpoint-host 198.51.100.1|1
+	--job ok --endpoint-host 198.51.100.1 --port 0|1
+	--job ok --endpoint-host 198.51.100.1 --port 65536|1
+	--job ok --endpoint-host 198.51.100.1 --port abc|1
+	--job ok --endpoint-host 198.51.100.1 --port-range 9-5|1
+	--job ok --endpoint-host 198.51.100.1 --port-range 5|1
+	--job ok --endpoint-host 198.51.100.1 --subnet 10.0.0.0/31|1
+	--job ok --endpoint-host 198.51.100.1 --subnet fd00::/64|1
+	--job ok --endpoint-host 198.51.100.1 --subnet banana|1
+	--job ok --endpoint-host 198.51.100.1 --uplink nosuch0|1
+	--job ok --endpoint-host 198.51.100.1 --uplink ../../x|1
+	--job ok --endpoint-host 198.51.100.1 --dns x.y|1
+	--job ok --endpoint-host 198.51.100.1 --keepalive -1|1
+	--job ok --endpoint-host bad;host|1
+	--job ok|2
+	--endpoint-host 198.51.100.1|2
+	--job ok --endpoint-host 198.51.100.1 --frob|2
+	EOF
+	run vs frob
+	[ "$status" -eq 2 ]
+	# An allocated subnet that the host already uses is refused.
+	run --separate-stderr vs up --job ok --endpoint-host 198.51.100.1 --subnet 198.51.100.0/24
+	[ "$status" -eq 1 ] && [[ "$stderr" == *"in use"* ]]
+	[ -z "$(ls "$OMERTA_RUN_DIR")" ]
+}

@@ -1,0 +1,74 @@
+#!/bin/sh
+# The test world: network namespaces that stand in for the internet, so tests send
+# traffic nowhere else. usage: world.sh up|down TAG
+#
+#   omt-TAG-inet  203.0.113.10  an HTTP server that answers /cgi-bin/ip with the
+#                               caller's address
+#   omt-TAG-req   198.51.100.1  the requester (uplink "wan")
+#   omt-TAG-prov  192.0.2.2     the provider (uplink "wan")
+#   omt-TAG-prov2 198.18.0.2    a second provider
+#   omt-TAG-wan   a router joining the three: 203.0.113.1, 198.51.100.254, 192.0.2.254
+#
+# The provider reaches the requester's endpoint through the router, as over the
+# internet, and has its own route to the internet host, so that a bypass has
+# somewhere to go and its absence means something.
+set -eu
+cmd=$1
+tag=$2
+wan=omt-$tag-wan inet=omt-$tag-inet req=omt-$tag-req prov=omt-$tag-prov prov2=omt-$tag-prov2
+state=${TMPDIR:-/tmp}/omt-world-$tag
+
+down() {
+	if [ -f "$state/httpd.pid" ]; then
+		kill "$(cat "$state/httpd.pid")" 2>/dev/null || true
+	fi
+	for ns in $inet $req $prov $prov2 $wan; do
+		ip netns del "$ns" 2>/dev/null || true
+	done
+	rm -rf "$state"
+}
+
+link() { # link NS_A IF_A ADDR_A NS_B IF_B ADDR_B
+	ip -n "$1" link add "$2" type veth peer name "$5" netns "$4"
+	ip -n "$1" addr add "$3" dev "$2"
+	ip -n "$4" addr add "$6" dev "$5"
+	ip -n "$1" link set "$2" up
+	ip -n "$4" link set "$5" up
+}
+
+case $cmd in
+up)
+	down
+	mkdir -p "$state/www/cgi-bin"
+	for ns in $wan $inet $req $prov $prov2; do
+		ip netns add "$ns"
+		ip -n "$ns" link set lo up
+		# No IPv6 chatter on the test links.
+		ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+	done
+	link "$wan" inet 203.0.113.1/24 "$inet" wan 203.0.113.10/24
+	link "$wan" req 198.51.100.254/24 "$req" wan 198.51.100.1/24
+	link "$wan" prov 192.0.2.254/24 "$prov" wan 192.0.2.2/24
+	link "$wan" prov2 198.18.0.254/24 "$prov2" wan 198.18.0.2/24
+	ip netns exec "$wan" sysctl -qw net.ipv4.ip_forward=1
+	ip -n "$inet" route add default via 203.0.113.1
+	ip -n "$req" route add default via 198.51.100.254
+	ip -n "$prov" route add default via 192.0.2.254
+	ip -n "$prov2" route add default via 198.18.0.254
+	cat >"$state/www/cgi-bin/ip" <<-'CGI'
+	#!/bin/sh
+	printf 'Content-Type: text/plain\r\n\r\n%s\n' "$REMOTE_ADDR"
+	CGI
+	chmod 755 "$state/www/cgi-bin/ip"
+	head -c 1048576 /dev/zero >"$state/www/1m"
+	ip netns exec "$inet" busybox httpd -f -p 203.0.113.10:80 -h "$state/www" &
+	echo $! >"$state/httpd.pid"
+	;;
+down)
+	down
+	;;
+*)
+	echo "usage: world.sh up|down TAG" >&2
+	exit 2
+	;;
+esac
