@@ -59,3 +59,12 @@ help_synopsis() {
 	head -n 20 "$OM_ROOT/README.md" | grep -q 'sudo make demo'
 	head -n 20 "$OM_ROOT/README.md" | grep -q 'sudo make check'
 }
+
+@test "lint: every shell script is clean under shellcheck" {
+	command -v shellcheck >/dev/null || { echo "shellcheck is missing"; false; }
+	cd "$OM_ROOT"
+	files=$(grep -rlE '^#!/bin/sh' bin examples share tests/run tests/lib tests/fuzz .ci 2>/dev/null)
+	[ -n "$files" ]
+	# shellcheck disable=SC2086
+	shellcheck -s sh $files
+}
