@@ -46,7 +46,7 @@ SCRIPTS  :=
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=build/lib/%.o)
 BINS     := $(TOOLS:%=bin/%)
-FUZZ     := wgconf key
+FUZZ     := wgconf key state
 MANPAGES := $(wildcard man/*.1)
 
 .PHONY: all check check-long deps demo fuzz bench install uninstall clean FORCE

@@ -10,6 +10,7 @@ int main(void)
 	t_addr();
 	t_json();
 	t_wgconf();
+	t_state();
 	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
 	return t_fail ? 1 : 0;
 }

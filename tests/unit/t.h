@@ -23,5 +23,6 @@ void t_key(void);
 void t_addr(void);
 void t_json(void);
 void t_wgconf(void);
+void t_state(void);
 
 #endif
