@@ -117,6 +117,16 @@ static int setup_run_dir(void)
 	return 0;
 }
 
+static int take_lock(void);
+
+/* The run directory, then its lock: what up, down and gc all start with. */
+static int open_locked(void)
+{
+	if (setup_run_dir() < 0)
+		return -1;
+	return take_lock();
+}
+
 static int take_lock(void)
 {
 	char p[PATH_MAX];
@@ -370,8 +380,10 @@ static void teardown(const char *job)
 		const char *argv[] = { "ip", "link", "del", ifn, NULL };
 		run_quiet(argv);
 	}
-	/* wireguard-go exits when its interface goes; make sure, by PID and start time. */
-	if (pid > 0)
+	/* wireguard-go exits when its interface goes; make sure, by PID and start time.
+	 * A state file is only data: a PID is signalled only when its start time was
+	 * recorded and the process is still a wireguard-go, never on the PID alone. */
+	if (pid > 1 && start && om_proc_is(pid, start, "wireguard-go"))
 		om_proc_stop(pid, start, 2000);
 	wg_sock_remove_stale(ifn);
 	if (nft_table_exists(table)) {
@@ -600,9 +612,7 @@ static int cmd_up(const struct up_opts *o)
 	bool created = false;
 	sigset_t block, old, pending;
 
-	if (setup_run_dir() < 0)
-		return EX_SYS;
-	lock = take_lock();
+	lock = open_locked();
 	if (lock < 0)
 		return EX_SYS;
 	/* Setup is all or nothing: SIGINT/SIGTERM/SIGHUP wait until it is done, and a
@@ -941,11 +951,8 @@ static int cmd_wait(const char *job, unsigned timeout)
 
 static int cmd_down(const char *job)
 {
-	int lock;
+	int lock = open_locked();
 
-	if (setup_run_dir() < 0)
-		return EX_SYS;
-	lock = take_lock();
 	if (lock < 0)
 		return EX_SYS;
 	teardown(job);
@@ -981,11 +988,8 @@ static bool job_dead(const struct om_state *s)
 static int cmd_gc(void)
 {
 	struct jobs *j;
-	int lock;
+	int lock = open_locked();
 
-	if (setup_run_dir() < 0)
-		return EX_SYS;
-	lock = take_lock();
 	if (lock < 0)
 		return EX_SYS;
 	j = calloc(1, sizeof(*j));

@@ -57,3 +57,21 @@ void om_proc_stop(pid_t pid, uint64_t start, int ms)
 	if (om_proc_alive(pid, start))
 		kill(pid, SIGKILL);
 }
+
+bool om_proc_is(pid_t pid, uint64_t start, const char *comm)
+{
+	char path[64], buf[64] = { 0 };
+	FILE *f;
+
+	if (!om_proc_alive(pid, start))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	return strcmp(buf, comm) == 0;
+}

@@ -12,6 +12,9 @@ uint64_t om_proc_starttime(pid_t pid);
 /* True when pid runs and, if start is not 0, started at start. */
 bool om_proc_alive(pid_t pid, uint64_t start);
 
+/* True when (pid, start) is alive and its command name (/proc/PID/comm) is comm. */
+bool om_proc_is(pid_t pid, uint64_t start, const char *comm);
+
 /* Sends SIGTERM, waits up to ms milliseconds for it to go, then SIGKILL. Only when
  * the process is still the one identified by (pid, start). */
 void om_proc_stop(pid_t pid, uint64_t start, int ms);

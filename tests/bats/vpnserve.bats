@@ -241,3 +241,16 @@ whoami_from() {
 	[ "$status" -eq 1 ] && [[ "$stderr" == *"in use"* ]]
 	[ -z "$(ls "$OMERTA_RUN_DIR")" ]
 }
+
+@test "vpnserve: down never signals a process named in a state file that is not its wireguard-go" {
+	sleep 60 &
+	victim=$!
+	start=$(awk '{print $22}' "/proc/$victim/stat")
+	mkdir -m 700 "$OMERTA_RUN_DIR/forged"
+	printf 'job_id=forged\nphase=up\npid=%s\npid_start=%s\n' "$victim" "$start" >"$OMERTA_RUN_DIR/forged/state"
+	vs down --job forged
+	[ ! -e "$OMERTA_RUN_DIR/forged" ]
+	kill -0 "$victim"
+	kill "$victim"
+	wait "$victim" || true
+}
