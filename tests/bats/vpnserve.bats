@@ -153,15 +153,19 @@ whoami_from() {
 	client_up "$PROV" omtc4 "$BATS_TEST_TMPDIR/k.conf"
 	vs wait --job crash1 --timeout 10
 	pid=$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/crash1/state")
-	[ -n "$pid" ]
+	ifn=$(sed -n 's/^interface=//p' "$OMERTA_RUN_DIR/crash1/state")
+	[ -n "$pid" ] && [ -n "$ifn" ]
+	[ -S "/var/run/wireguard/$ifn.sock" ]
 	kill -9 "$pid"
 	for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+	[ -e "/var/run/wireguard/$ifn.sock" ]
 	run vs gc
 	show
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'removed\tcrash1')" ]
 	[ ! -e "$OMERTA_RUN_DIR/crash1" ]
-	[ ! -e "/var/run/wireguard/$(vs status 2>/dev/null | cut -f2).sock" ]
+	# kill -9 left wireguard-go's control socket behind; gc removed it.
+	[ ! -e "/var/run/wireguard/$ifn.sock" ]
 	# gc leaves live jobs alone.
 	vs up --job live1 --endpoint-host 198.51.100.1 --owner $$ >/dev/null
 	run vs gc
@@ -253,4 +257,23 @@ whoami_from() {
 	kill -0 "$victim"
 	kill "$victim"
 	wait "$victim" || true
+}
+
+@test "vpnserve: SIGTERM to an up waiting for the lock leaves nothing; the lock holder is unharmed" {
+	flock "$OMERTA_RUN_DIR/.vpnserve.lock" sleep 2 &
+	holder=$!
+	sleep 0.3
+	# Not through the vs function: $! must be omerta-vpnserve itself, not a subshell.
+	ip netns exec "$REQ" omerta-vpnserve up --job sig1 --endpoint-host 198.51.100.1 --owner $$ >/dev/null &
+	upid=$!
+	sleep 0.3
+	kill -TERM "$upid"
+	st=0
+	wait "$upid" || st=$?
+	[ "$st" -eq 143 ]
+	wait "$holder"
+	[ ! -e "$OMERTA_RUN_DIR/sig1" ]
+	# The lock is free again: the next up goes through.
+	vs up --job sig2 --endpoint-host 198.51.100.1 --owner $$ >/dev/null
+	vs down --job sig2
 }

@@ -16,6 +16,7 @@ om_leftovers() {
 	for p in $(pgrep -x wireguard-go 2>/dev/null) $(pgrep -x qemu-system-x86 2>/dev/null); do
 		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -E 'om|omt' | sed "s/^/process $p /"
 	done
+	ls /var/run/wireguard 2>/dev/null | grep -E '^om' | sed 's/^/wireguard-go socket /'
 	local st
 	st=$(ls -A "$OMERTA_RUN_DIR" 2>/dev/null | grep -v '^[.][a-z]*[.]lock$' | tr '\n' ' ')
 	[ -z "$st" ] || echo "state $st"
