@@ -36,7 +36,7 @@ for i in $(seq "$N"); do
 	b=$(ms)
 	echo $((b - a)) >>"$t/check"
 	a=$(ms)
-	ip netns exec "$req" sh -c 'wireguard-go omtbench0 >/dev/null 2>&1 && ip link del omtbench0'
+	ip netns exec "$req" sh -c 'wireguard-go omtbench0 >/dev/null 2>&1 && ip link del omtbench0'; rm -f /var/run/wireguard/omtbench0.sock
 	b=$(ms)
 	echo $((b - a)) >>"$t/wggo"
 done

@@ -1,0 +1,1019 @@
+/* omerta-mkinitrd: the guest's initramfs. A cached base (busybox, wg, nft, kernel
+ * modules, /init) and a small per-job archive (the WireGuard config with the endpoint
+ * rewritten to the jail's door, the kill switch, the workload), concatenated. */
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "om_addr.h"
+#include "om_cpio.h"
+#include "om_data.h"
+#include "om_exec.h"
+#include "om_num.h"
+#include "om_read.h"
+#include "om_wgconf.h"
+
+enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_MISSING = 4 };
+
+#define SCRIPT_CAP (1024 * 1024)
+#define BASE_FORMAT "omerta-base-5" /* bump when the base layout changes */
+#define JOB_UID 1000
+
+static const char usage_text[] =
+	"usage: omerta-mkinitrd --vpn-config FILE|- (--script STR | --script-file FILE|-) [--language sh|bash|python] [--root] [--vpn-endpoint HOST:PORT] [--vpn-server-ip IP] [--door IP:PORT] [--guest-addr CIDR] [--heartbeat S] [--verify-tries N] [--allow-private-endpoint] [--kernel PATH] [-o FILE]\n"
+	"       omerta-mkinitrd --base [--language sh|bash|python] [--kernel PATH]\n"
+	"       omerta-mkinitrd --help | --version\n";
+
+static void usage(int code)
+{
+	fputs(usage_text, code ? stderr : stdout);
+	if (!code)
+		fputs("\n"
+		      "Builds base + per-job initramfs (mode 0600) to FILE or stdout; --base prints\n"
+		      "the cached base's path. See omerta-mkinitrd(1).\n"
+		      "Exit status: 0 ok, 1 refused input, 2 usage, 3 system error, 4 missing kernel,\n"
+		      "modules or tool.\n",
+		      stdout);
+	exit(code);
+}
+
+/* ---- inputs ------------------------------------------------------------------------ */
+
+struct lang {
+	const char *name, *interpreter;
+	const char *bins[2]; /* host binaries added with their libraries */
+	const char *tree;    /* a host directory added whole, less tests and caches */
+	const char *pkg;
+};
+
+static const struct lang langs[] = {
+	{ "sh", "/bin/sh", { NULL }, NULL, "busybox-static" },
+	{ "bash", "/bin/bash", { "/bin/bash", NULL }, NULL, "bash" },
+	{ "python", "/usr/bin/python3", { "/usr/bin/python3", NULL }, "/usr/lib/python3.11",
+	  "python3-minimal" },
+};
+
+/* Modules the guest needs, each with its dependencies from modules.dep. */
+static const char *const want_modules[] = { "virtio_mmio", "virtio_pci", "virtio_net",
+					     "virtio_console", "virtio_rng", "wireguard",
+					     "nf_tables" };
+
+struct kernel {
+	char image[PATH_MAX], version[128], moddir[160];
+};
+
+static int newest_kernel(char out[PATH_MAX])
+{
+	DIR *d = opendir("/boot");
+	struct dirent *e;
+	char best[256] = "";
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "vmlinuz-", 8) == 0 && strverscmp(e->d_name, best) > 0)
+			snprintf(best, sizeof(best), "%s", e->d_name);
+	closedir(d);
+	if (!*best)
+		return -1;
+	snprintf(out, PATH_MAX, "/boot/%s", best);
+	return 0;
+}
+
+static int find_kernel(const char *opt, struct kernel *k)
+{
+	const char *env = getenv("OMERTA_KERNEL"), *base;
+	struct stat st;
+
+	if (opt)
+		snprintf(k->image, sizeof(k->image), "%s", opt);
+	else if (env && *env)
+		snprintf(k->image, sizeof(k->image), "%s", env);
+	else if (newest_kernel(k->image) < 0) {
+		warnx("no kernel in /boot (apt-get install linux-image-cloud-amd64, or --kernel)");
+		return -1;
+	}
+	if (stat(k->image, &st) < 0 || !S_ISREG(st.st_mode)) {
+		warnx("kernel %s: not found (apt-get install linux-image-cloud-amd64)", k->image);
+		return -1;
+	}
+	base = strrchr(k->image, '/');
+	base = base ? base + 1 : k->image;
+	if (strncmp(base, "vmlinuz-", 8) != 0 || strlen(base + 8) >= sizeof(k->version) ||
+	    strchr(base + 8, '/')) {
+		warnx("kernel %s: the name must be vmlinuz-VERSION, to find /lib/modules/VERSION", k->image);
+		return -1;
+	}
+	strcpy(k->version, base + 8);
+	snprintf(k->moddir, sizeof(k->moddir), "/lib/modules/%s", k->version);
+	return 0;
+}
+
+/* The modules to load, in load order (dependencies first), as paths relative to
+ * moddir. modules.dep lists each module's full dependency closure, nearest first. */
+struct modlist {
+	size_t n;
+	char path[64][256];
+};
+
+static int add_mod(struct modlist *m, const char *p)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->path[i], p) == 0)
+			return 0;
+	if (m->n == 64 || strlen(p) >= 256)
+		return -1;
+	strcpy(m->path[m->n++], p);
+	return 0;
+}
+
+/* Whether the path [p, end) names module want: the file's base name without ".ko",
+ * with '-' and '_' the same, as modprobe treats them. */
+static bool mod_is(const char *p, const char *end, const char *want)
+{
+	const char *b = p;
+	size_t n = strlen(want);
+
+	for (const char *q = p; q < end; q++)
+		if (*q == '/')
+			b = q + 1;
+	if ((size_t)(end - b) != n + 3 || strncmp(end - 3, ".ko", 3) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char x = b[i] == '-' ? '_' : b[i], y = want[i] == '-' ? '_' : want[i];
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+static int resolve_modules(const struct kernel *k, struct modlist *m)
+{
+	char depfile[PATH_MAX], *buf;
+	size_t len;
+
+	snprintf(depfile, sizeof(depfile), "%s/modules.dep", k->moddir);
+	if (om_read_path(depfile, 4 << 20, &buf, &len) != 0) {
+		warnx("%s: cannot read (apt-get install linux-image-cloud-amd64 provides the guest kernel with its modules)",
+		      depfile);
+		return -1;
+	}
+	m->n = 0;
+	for (size_t w = 0; w < sizeof(want_modules) / sizeof(want_modules[0]); w++) {
+		const char *line = NULL;
+		for (char *p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+			char *colon = strchr(p, ':'), *nl = strchr(p, '\n');
+			if (!colon || (nl && colon > nl))
+				continue;
+			if (mod_is(p, colon, want_modules[w])) {
+				line = p;
+				break;
+			}
+		}
+		if (!line) {
+			warnx("kernel %s has no module %s (is it built in? omerta needs it as in linux-image-cloud-amd64)",
+			      k->version, want_modules[w]);
+			om_read_free(buf, len);
+			return -1;
+		}
+		char l[4096], *deps[64];
+		size_t nd = 0, ll = strcspn(line, "\n");
+		if (ll >= sizeof(l))
+			ll = sizeof(l) - 1;
+		memcpy(l, line, ll);
+		l[ll] = '\0';
+		char *colon = strchr(l, ':');
+		*colon = '\0';
+		for (char *save = NULL, *t = strtok_r(colon + 1, " ", &save); t && nd < 64;
+		     t = strtok_r(NULL, " ", &save))
+			deps[nd++] = t;
+		while (nd > 0)
+			if (add_mod(m, deps[--nd]) < 0)
+				goto toomany;
+		if (add_mod(m, l) < 0)
+			goto toomany;
+	}
+	om_read_free(buf, len);
+	return 0;
+toomany:
+	warnx("too many modules");
+	om_read_free(buf, len);
+	return -1;
+}
+
+/* The shared libraries a host binary loads, from ldd. */
+static int libs_of(const char *bin, char libs[][PATH_MAX], size_t max, size_t *n)
+{
+	const char *argv[] = { "ldd", bin, NULL };
+	char *out = NULL;
+
+	*n = 0;
+	if (om_run(argv, NULL, 0, &out, OM_RUN_QUIET) != 0 || !out) {
+		free(out);
+		return -1;
+	}
+	for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char *p = strstr(l, "=> ");
+		p = p ? p + 3 : l;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '/')
+			continue;
+		size_t k = strcspn(p, " (");
+		if (k >= PATH_MAX || *n >= max)
+			continue;
+		memcpy(libs[*n], p, k);
+		libs[*n][k] = '\0';
+		(*n)++;
+	}
+	free(out);
+	return 0;
+}
+
+/* ---- the base ------------------------------------------------------------------------ */
+
+struct base_in {
+	const struct lang *lang;
+	struct kernel k;
+	struct modlist mods;
+	char init[PATH_MAX];
+	char files[128][PATH_MAX]; /* host files copied to the same path */
+	size_t nfiles;
+};
+
+static int add_file(struct base_in *b, const char *p)
+{
+	for (size_t i = 0; i < b->nfiles; i++)
+		if (strcmp(b->files[i], p) == 0)
+			return 0;
+	if (b->nfiles == 128)
+		return -1;
+	snprintf(b->files[b->nfiles++], PATH_MAX, "%s", p);
+	return 0;
+}
+
+static int add_binary(struct base_in *b, const char *bin, const char *pkg)
+{
+	char libs[32][PATH_MAX];
+	size_t n;
+
+	if (access(bin, X_OK) < 0) {
+		warnx("%s: not found (apt-get install %s)", bin, pkg);
+		return -1;
+	}
+	if (add_file(b, bin) < 0 || libs_of(bin, libs, 32, &n) < 0) {
+		warnx("%s: cannot list its libraries", bin);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (add_file(b, libs[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static int gather_base(struct base_in *b)
+{
+	if (access("/bin/busybox", X_OK) < 0) {
+		warnx("/bin/busybox: not found (apt-get install busybox-static)");
+		return -1;
+	}
+	if (add_binary(b, "/usr/bin/wg", "wireguard-tools") < 0 ||
+	    add_binary(b, "/usr/sbin/nft", "nftables") < 0)
+		return -1;
+	for (size_t i = 0; b->lang->bins[i]; i++)
+		if (add_binary(b, b->lang->bins[i], b->lang->pkg) < 0)
+			return -1;
+	if (b->lang->tree && access(b->lang->tree, R_OK) < 0) {
+		warnx("%s: not found (apt-get install %s)", b->lang->tree, b->lang->pkg);
+		return -1;
+	}
+	if (om_data_path("initramfs/init", b->init) < 0) {
+		warnx("initramfs/init: not found next to omerta-mkinitrd (set OMERTA_DATADIR)");
+		return -1;
+	}
+	return resolve_modules(&b->k, &b->mods);
+}
+
+/* The cache key: every input's path, size, mtime and inode, the init script's
+ * bytes, the language and the format. A rebuild of the same inputs is a lookup. */
+static void base_key(const struct base_in *b, char out[33])
+{
+	crypto_hash_sha256_state h;
+	unsigned char d[crypto_hash_sha256_BYTES];
+	char line[PATH_MAX + 128], p[PATH_MAX];
+	struct stat st;
+
+	crypto_hash_sha256_init(&h);
+#define H(s) crypto_hash_sha256_update(&h, (const unsigned char *)(s), strlen(s) + 1)
+	H(BASE_FORMAT);
+	H(b->lang->name);
+	H(b->k.version);
+	for (size_t i = 0; i < b->nfiles + b->mods.n + 3; i++) {
+		if (i < b->nfiles)
+			snprintf(p, sizeof(p), "%s", b->files[i]);
+		else if (i < b->nfiles + b->mods.n)
+			snprintf(p, sizeof(p), "%s/%s", b->k.moddir, b->mods.path[i - b->nfiles]);
+		else if (i == b->nfiles + b->mods.n)
+			snprintf(p, sizeof(p), "/bin/busybox");
+		else if (i == b->nfiles + b->mods.n + 1)
+			snprintf(p, sizeof(p), "%s", b->init);
+		else
+			snprintf(p, sizeof(p), "%s", b->lang->tree ? b->lang->tree : "-");
+		memset(&st, 0, sizeof(st));
+		stat(p, &st);
+		if (snprintf(line, sizeof(line), "%s %lld %lld.%09ld %llu", p, (long long)st.st_size,
+			 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+			 (unsigned long long)st.st_ino) >= (int)sizeof(line))
+			continue; /* cannot happen: paths here are short */
+		H(line);
+	}
+	{
+		char *buf;
+		size_t len;
+		if (om_read_path(b->init, 1 << 20, &buf, &len) == 0) {
+			crypto_hash_sha256_update(&h, (unsigned char *)buf, len);
+			om_read_free(buf, len);
+		}
+	}
+#undef H
+	crypto_hash_sha256_final(&h, d);
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+/* Directories above path, parents first, each once. */
+static void add_parents(struct om_cpio *c, const char *path, char seen[][PATH_MAX], size_t *ns)
+{
+	char tmp[PATH_MAX];
+
+	for (const char *s = strchr(path + 1, '/'); s; s = strchr(s + 1, '/')) {
+		size_t k = (size_t)(s - path);
+		bool have = false;
+		memcpy(tmp, path + 1, k - 1);
+		tmp[k - 1] = '\0';
+		for (size_t i = 0; i < *ns && !have; i++)
+			have = strcmp(seen[i], tmp) == 0;
+		if (have || *ns >= 512)
+			continue;
+		strcpy(seen[(*ns)++], tmp);
+		om_cpio_dir(c, tmp, 0755, 0, 0);
+	}
+}
+
+static struct om_cpio *tree_cpio;
+static size_t tree_skip;
+static char (*tree_seen)[PATH_MAX];
+static size_t *tree_nseen;
+
+/* Python's standard library, less what a job never imports at startup cost. */
+static int tree_walk(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	static const char *const skip[] = { "/test", "/tests", "/__pycache__", "/idlelib",
+					     "/tkinter", "/turtledemo", "/ensurepip", "/lib2to3",
+					     "/pydoc_data", "/config-3" };
+	(void)ftw;
+	for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++) {
+		const char *hit = strstr(p, skip[i]);
+		if (hit && (hit[strlen(skip[i])] == '/' || hit[strlen(skip[i])] == '\0' ||
+			    strcmp(skip[i], "/config-3") == 0))
+			return type == FTW_D ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
+	}
+	(void)tree_skip;
+	if (type == FTW_D)
+		add_parents(tree_cpio, p, tree_seen, tree_nseen), om_cpio_dir(tree_cpio, p + 1, 0755, 0, 0);
+	else if (type == FTW_F && S_ISREG(st->st_mode))
+		om_cpio_copy(tree_cpio, p + 1, p);
+	else if (type == FTW_SL) {
+		char t[PATH_MAX];
+		ssize_t n = readlink(p, t, sizeof(t) - 1);
+		if (n > 0) {
+			t[n] = '\0';
+			om_cpio_symlink(tree_cpio, p + 1, t);
+		}
+	}
+	return tree_cpio->err ? FTW_STOP : FTW_CONTINUE;
+}
+
+static int write_base(const struct base_in *b, FILE *f)
+{
+	struct om_cpio c;
+	char (*seen)[PATH_MAX] = calloc(512, PATH_MAX), dst[PATH_MAX], src[PATH_MAX];
+	size_t ns = 0;
+	char *list = NULL, order[64 * 64] = "";
+	static const char *const dirs[] = { "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev",
+					    "proc", "sys", "run", "etc", "lib", "lib/modules",
+					    "root", "home", "job" };
+	static const char passwd[] = "root:x:0:0:root:/root:/bin/sh\n"
+				     "job:x:1000:1000:job:/home/job:/bin/sh\n";
+	static const char group[] = "root:x:0:\njob:x:1000:\n";
+
+	if (!seen)
+		return -1;
+	om_cpio_init(&c, f);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		om_cpio_dir(&c, dirs[i], 0755, 0, 0);
+		strcpy(seen[ns++], dirs[i]);
+	}
+	om_cpio_dir(&c, "tmp", 01777, 0, 0);
+	om_cpio_dir(&c, "home/job", 0700, JOB_UID, JOB_UID);
+	om_cpio_chardev(&c, "dev/console", 0600, 5, 1);
+	om_cpio_chardev(&c, "dev/null", 0666, 1, 3);
+	om_cpio_file(&c, "etc/passwd", 0644, 0, 0, passwd, sizeof(passwd) - 1);
+	om_cpio_file(&c, "etc/group", 0644, 0, 0, group, sizeof(group) - 1);
+	om_cpio_copy(&c, "init", b->init);
+	om_cpio_copy(&c, "bin/busybox", "/bin/busybox");
+	/* One link per applet; "busybox --list" names busybox itself, which must not
+	 * become a link to itself. */
+	{
+		const char *argv[] = { "busybox", "--list", NULL };
+		if (om_run(argv, NULL, 0, &list, OM_RUN_QUIET) != 0 || !list) {
+			warnx("busybox --list failed");
+			free(list);
+			free(seen);
+			return -1;
+		}
+		for (char *save = NULL, *a = strtok_r(list, "\n", &save); a; a = strtok_r(NULL, "\n", &save)) {
+			if (!strcmp(a, "busybox") || strchr(a, '/') || !*a)
+				continue;
+			snprintf(dst, sizeof(dst), "bin/%s", a);
+			om_cpio_symlink(&c, dst, "busybox");
+		}
+		free(list);
+	}
+	for (size_t i = 0; i < b->nfiles; i++) {
+		add_parents(&c, b->files[i], seen, &ns);
+		om_cpio_copy(&c, b->files[i] + 1, b->files[i]);
+	}
+	if (strcmp(b->lang->name, "python") == 0)
+		om_cpio_symlink(&c, "usr/bin/python3", "python3.11");
+	for (size_t i = 0; i < b->mods.n; i++) {
+		const char *name = strrchr(b->mods.path[i], '/');
+		char mod[256];
+		name = name ? name + 1 : b->mods.path[i];
+		snprintf(mod, sizeof(mod), "%.*s", (int)(strlen(name) - 3), name);
+		snprintf(dst, sizeof(dst), "lib/modules/%s", name);
+		snprintf(src, sizeof(src), "%s/%s", b->k.moddir, b->mods.path[i]);
+		om_cpio_copy(&c, dst, src);
+		strcat(order, mod);
+		strcat(order, "\n");
+	}
+	om_cpio_file(&c, "lib/modules/order", 0644, 0, 0, order, strlen(order));
+	if (b->lang->tree) {
+		tree_cpio = &c;
+		tree_seen = seen;
+		tree_nseen = &ns;
+		nftw(b->lang->tree, tree_walk, 32, FTW_PHYS | FTW_ACTIONRETVAL);
+	}
+	om_cpio_finish(&c);
+	free(seen);
+	if (c.err) {
+		errno = c.err;
+		return -1;
+	}
+	return 0;
+}
+
+static int cache_dir(char out[PATH_MAX])
+{
+	const char *d = getenv("OMERTA_CACHE_DIR");
+
+	if (!d || !*d)
+		d = "/var/cache/omerta";
+	if (d[0] != '/' || strlen(d) > 200) {
+		warnx("OMERTA_CACHE_DIR must be an absolute path");
+		return -1;
+	}
+	snprintf(out, PATH_MAX, "%s", d);
+	if (mkdir(d, 0700) < 0 && errno != EEXIST) {
+		warn("%s", d);
+		return -1;
+	}
+	return 0;
+}
+
+/* The base image's path in the cache, built first when missing. Concurrent builds
+ * each write a temporary file and rename it: the last rename wins, and every reader
+ * sees a whole file. */
+static int ensure_base(struct base_in *b, char path[PATH_MAX])
+{
+	char dir[PATH_MAX], key[33], tmp[PATH_MAX + 32];
+	int fd;
+	FILE *f;
+
+	if (gather_base(b) < 0)
+		return EX_MISSING;
+	if (cache_dir(dir) < 0)
+		return EX_SYS;
+	base_key(b, key);
+	if (snprintf(path, PATH_MAX, "%s/base-%s-%s-%s.cpio", dir, b->lang->name, b->k.version,
+		     key) >= PATH_MAX)
+		return EX_SYS;
+	if (access(path, R_OK) == 0)
+		return EX_OK;
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		warn("%s", tmp);
+		if (fd >= 0)
+			close(fd);
+		return EX_SYS;
+	}
+	if (write_base(b, f) < 0 || fflush(f) == EOF || fsync(fd) < 0) {
+		warn("write %s", tmp);
+		fclose(f);
+		unlink(tmp);
+		return EX_SYS;
+	}
+	fclose(f);
+	if (rename(tmp, path) < 0) {
+		warn("rename %s", tmp);
+		unlink(tmp);
+		return EX_SYS;
+	}
+	return EX_OK;
+}
+
+/* ---- the per-job part -------------------------------------------------------------- */
+
+struct job_in {
+	struct om_wgconf *conf;
+	const char *script;
+	size_t script_len;
+	const struct lang *lang;
+	bool root;
+	struct om_ip door_ip;
+	unsigned door_port;
+	struct om_cidr guest;
+	struct om_ip server;
+	unsigned heartbeat, verify_tries;
+};
+
+static int write_job(const struct job_in *j, FILE *f)
+{
+	struct om_cpio c;
+	char *buf = NULL, door[OM_IP_STRLEN], k[OM_KEY_B64_LEN + 1], a[OM_IP_STRLEN];
+	size_t len = 0;
+	FILE *m;
+	const struct om_wgconf *w = j->conf;
+
+	om_cpio_init(&c, f);
+	om_cpio_dir(&c, "etc", 0755, 0, 0);
+	om_cpio_dir(&c, "etc/omerta", 0700, 0, 0);
+	om_ip_format(&j->door_ip, door);
+
+	/* wg setconf input. The endpoint is the door; the jail relays to the real one. */
+	m = open_memstream(&buf, &len);
+	if (!m)
+		return -1;
+	om_key_to_b64(k, w->private_key);
+	fprintf(m, "[Interface]\nPrivateKey = %s\n\n[Peer]\n", k);
+	om_key_to_b64(k, w->public_key);
+	fprintf(m, "PublicKey = %s\n", k);
+	if (w->has_preshared_key) {
+		om_key_to_b64(k, w->preshared_key);
+		fprintf(m, "PresharedKey = %s\n", k);
+	}
+	fprintf(m, "Endpoint = %s:%u\nAllowedIPs = 0.0.0.0/0\n", door, j->door_port);
+	if (w->has_keepalive && w->keepalive)
+		fprintf(m, "PersistentKeepalive = %u\n", w->keepalive);
+	fclose(m);
+	om_cpio_file(&c, "etc/omerta/wg.conf", 0600, 0, 0, buf, len);
+	om_wipe(buf, len);
+	om_wipe(k, sizeof(k));
+	free(buf);
+
+	/* The job's parameters, every value validated above. */
+	m = open_memstream(&buf, &len);
+	if (!m)
+		return -1;
+	om_ip_format(&j->guest.ip, a);
+	fprintf(m, "guest_addr=%s/%u\ntunnel_addrs=", a, j->guest.prefix);
+	for (size_t i = 0, n = 0; i < w->n_address; i++) {
+		if (w->address[i].ip.family != AF_INET)
+			continue; /* IPv6 is off in the guest */
+		om_ip_format(&w->address[i].ip, a);
+		fprintf(m, "%s%s/%u", n++ ? "," : "", a, w->address[i].prefix);
+	}
+	fprintf(m, "\ndns=");
+	for (size_t i = 0, n = 0; i < w->n_dns; i++) {
+		if (w->dns[i].family != AF_INET)
+			continue;
+		om_ip_format(&w->dns[i], a);
+		fprintf(m, "%s%s", n++ ? "," : "", a);
+	}
+	om_ip_format(&j->server, a);
+	fprintf(m, "\nmtu=%u\nserver_ip=%s\nverify_tries=%u\nheartbeat=%u\nroot=%d\ninterpreter=%s\n",
+		w->has_mtu ? w->mtu : 1420, a, j->verify_tries, j->heartbeat, j->root ? 1 : 0,
+		j->lang->interpreter);
+	fclose(m);
+	om_cpio_file(&c, "etc/omerta/job", 0600, 0, 0, buf, len);
+	free(buf);
+
+	/* The kill switch: out only on wg0 and as UDP to the door; in only the same.
+	 * Drops are counted, and /init reports the counts. */
+	m = open_memstream(&buf, &len);
+	if (!m)
+		return -1;
+	fprintf(m,
+		"table inet omerta {\n"
+		" chain output {\n"
+		"  type filter hook output priority 0; policy drop;\n"
+		"  oifname \"lo\" accept\n"
+		"  oifname \"wg0\" accept\n"
+		"  oifname \"eth0\" ip daddr %s udp dport %u accept\n"
+		"  counter drop\n"
+		" }\n"
+		" chain input {\n"
+		"  type filter hook input priority 0; policy drop;\n"
+		"  iifname \"lo\" accept\n"
+		"  iifname \"wg0\" accept\n"
+		"  iifname \"eth0\" ip saddr %s udp sport %u accept\n"
+		"  counter drop\n"
+		" }\n"
+		" chain forward {\n"
+		"  type filter hook forward priority 0; policy drop;\n"
+		" }\n"
+		"}\n",
+		door, j->door_port, door, j->door_port);
+	fclose(m);
+	om_cpio_file(&c, "etc/omerta/killswitch.nft", 0600, 0, 0, buf, len);
+	free(buf);
+
+	om_cpio_dir(&c, "job", 0755, 0, 0);
+	om_cpio_file(&c, "job/workload", 0644, 0, 0, j->script, j->script_len);
+	om_cpio_finish(&c);
+	if (c.err) {
+		errno = c.err;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- checks ---------------------------------------------------------------------- */
+
+static void diag(void *ctx, unsigned line, const char *msg)
+{
+	const char *name = ctx;
+
+	if (line)
+		fprintf(stderr, "omerta-mkinitrd: %s:%u: %s\n", name, line, msg);
+	else
+		fprintf(stderr, "omerta-mkinitrd: %s: %s\n", name, msg);
+}
+
+static unsigned mask_bits(const uint8_t *m, size_t n)
+{
+	unsigned p = 0;
+
+	for (size_t i = 0; i < n; i++)
+		for (int b = 7; b >= 0 && (m[i] >> b & 1); b--)
+			p++;
+	return p;
+}
+
+static struct om_cidr *local_nets(size_t *n)
+{
+	struct ifaddrs *ifa, *i;
+	struct om_cidr *v;
+	size_t k = 0, cap = 0;
+
+	*n = 0;
+	if (getifaddrs(&ifa) < 0)
+		return NULL;
+	for (i = ifa; i; i = i->ifa_next)
+		cap++;
+	v = calloc(cap + 1, sizeof(*v));
+	for (i = ifa; v && i; i = i->ifa_next) {
+		if (!i->ifa_addr || !i->ifa_netmask || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		v[k].ip.family = AF_INET;
+		memcpy(v[k].ip.a, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
+		v[k].prefix = mask_bits((uint8_t *)&((struct sockaddr_in *)(void *)i->ifa_netmask)->sin_addr, 4);
+		k++;
+	}
+	freeifaddrs(ifa);
+	*n = k;
+	return v;
+}
+
+/* The address /init pings to verify the tunnel: --vpn-server-ip; else a DNS server
+ * inside a tunnel subnet; else the first host of the first tunnel subnet. */
+static int pick_server(const struct om_wgconf *w, const char *opt, struct om_ip *out)
+{
+	if (opt) {
+		if (om_ip_parse(opt, out) < 0 || out->family != AF_INET) {
+			warnx("--vpn-server-ip must be an IPv4 address");
+			return -1;
+		}
+		return 0;
+	}
+	for (size_t d = 0; d < w->n_dns; d++)
+		for (size_t i = 0; i < w->n_address; i++)
+			if (w->address[i].ip.family == AF_INET && w->address[i].prefix < 32 &&
+			    om_cidr_contains(&w->address[i], &w->dns[d])) {
+				*out = w->dns[d];
+				return 0;
+			}
+	for (size_t i = 0; i < w->n_address; i++) {
+		if (w->address[i].ip.family == AF_INET && w->address[i].prefix < 31) {
+			om_cidr_network(&w->address[i], out);
+			out->a[3]++;
+			if (!om_ip_equal(out, &w->address[i].ip))
+				return 0;
+		}
+	}
+	warnx("cannot tell the server's tunnel address from the config (Address is a /32 and no DNS lies in the tunnel); give --vpn-server-ip");
+	return -1;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "vpn-config", required_argument, NULL, 'c' },
+		{ "script", required_argument, NULL, 's' },
+		{ "script-file", required_argument, NULL, 'S' },
+		{ "language", required_argument, NULL, 'l' },
+		{ "root", no_argument, NULL, 'r' },
+		{ "vpn-endpoint", required_argument, NULL, 'e' },
+		{ "vpn-server-ip", required_argument, NULL, 'i' },
+		{ "door", required_argument, NULL, 'd' },
+		{ "guest-addr", required_argument, NULL, 'g' },
+		{ "heartbeat", required_argument, NULL, 'H' },
+		{ "verify-tries", required_argument, NULL, 'T' },
+		{ "allow-private-endpoint", no_argument, NULL, 'a' },
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "base", no_argument, NULL, 'B' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cfg = NULL, *script = NULL, *script_file = NULL, *language = "sh",
+		   *endpoint = NULL, *server_ip = NULL, *door = "10.66.0.1:51820",
+		   *guest = "10.66.0.2/24", *kernel = NULL, *output = NULL, *hb = NULL,
+		   *tries = NULL;
+	bool base_only = false, allow_private = false;
+	struct base_in *b = calloc(1, sizeof(*b));
+	struct job_in j = { 0 };
+	char *cfgbuf = NULL, *scriptbuf = NULL, basepath[PATH_MAX];
+	size_t cfglen = 0, scriptlen = 0;
+	int c, ret = EX_SYS, fd = -1;
+	uint64_t v;
+
+	if (!b)
+		err(EX_SYS, "calloc");
+	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': cfg = optarg; break;
+		case 's': script = optarg; break;
+		case 'S': script_file = optarg; break;
+		case 'l': language = optarg; break;
+		case 'r': j.root = true; break;
+		case 'e': endpoint = optarg; break;
+		case 'i': server_ip = optarg; break;
+		case 'd': door = optarg; break;
+		case 'g': guest = optarg; break;
+		case 'H': hb = optarg; break;
+		case 'T': tries = optarg; break;
+		case 'a': allow_private = true; break;
+		case 'k': kernel = optarg; break;
+		case 'B': base_only = true; break;
+		case 'o': output = optarg; break;
+		case 'h': usage(EX_OK); break;
+		case 'V': puts("omerta-mkinitrd " OMERTA_VERSION); return EX_OK;
+		default: usage(EX_USAGE_);
+		}
+	}
+	if (optind != argc) {
+		warnx("unexpected argument '%s'", argv[optind]);
+		usage(EX_USAGE_);
+	}
+	for (size_t i = 0; i < sizeof(langs) / sizeof(langs[0]); i++)
+		if (strcmp(language, langs[i].name) == 0)
+			b->lang = j.lang = &langs[i];
+	if (!b->lang) {
+		warnx("unknown language '%s' (sh, bash or python)", language);
+		return EX_INPUT;
+	}
+	if (sodium_init() < 0) {
+		warnx("cannot initialise libsodium");
+		return EX_SYS;
+	}
+	if (base_only) {
+		if (cfg || script || script_file || output || endpoint || server_ip || j.root) {
+			warnx("--base takes only --language and --kernel");
+			usage(EX_USAGE_);
+		}
+		if (find_kernel(kernel, &b->k) < 0)
+			return EX_MISSING;
+		ret = ensure_base(b, basepath);
+		if (ret == EX_OK)
+			puts(basepath);
+		free(b);
+		return ret;
+	}
+
+	/* Every input is checked before anything is built. */
+	if (!cfg) {
+		warnx("--vpn-config is required");
+		usage(EX_USAGE_);
+	}
+	if (!!script + !!script_file != 1) {
+		warnx("give one of --script and --script-file");
+		usage(EX_USAGE_);
+	}
+	if (script_file && strcmp(script_file, "-") == 0 && strcmp(cfg, "-") == 0) {
+		warnx("--vpn-config and --script-file cannot both be standard input");
+		usage(EX_USAGE_);
+	}
+	{
+		char host[OM_HOST_MAX + 1];
+		uint16_t port;
+		const char *why;
+		if (om_endpoint_split(door, host, &port, &why) < 0 || om_ip_parse(host, &j.door_ip) < 0 ||
+		    j.door_ip.family != AF_INET) {
+			warnx("--door must be IPv4:PORT");
+			return EX_INPUT;
+		}
+		j.door_port = port;
+	}
+	if (om_cidr_parse(guest, &j.guest, true) < 0 || j.guest.ip.family != AF_INET ||
+	    j.guest.prefix < 8 || j.guest.prefix > 30 || !om_cidr_contains(&j.guest, &j.door_ip) ||
+	    om_ip_equal(&j.guest.ip, &j.door_ip)) {
+		warnx("--guest-addr must be IPv4/8..30 on the door's subnet, not the door itself");
+		return EX_INPUT;
+	}
+	j.heartbeat = 2;
+	if (hb) {
+		if (om_parse_u64(hb, 1, 60, &v) < 0) {
+			warnx("--heartbeat must be 1 to 60 seconds");
+			return EX_INPUT;
+		}
+		j.heartbeat = (unsigned)v;
+	}
+	j.verify_tries = 10;
+	if (tries) {
+		if (om_parse_u64(tries, 1, 100, &v) < 0) {
+			warnx("--verify-tries must be 1 to 100");
+			return EX_INPUT;
+		}
+		j.verify_tries = (unsigned)v;
+	}
+	if (script) {
+		j.script = script;
+		j.script_len = strlen(script);
+	} else {
+		int r = om_read_path(script_file, SCRIPT_CAP, &scriptbuf, &scriptlen);
+		if (r == -2) {
+			warnx("%s: script larger than %d bytes", script_file, SCRIPT_CAP);
+			ret = EX_INPUT;
+			goto out;
+		}
+		if (r < 0) {
+			warn("%s", script_file);
+			ret = EX_INPUT;
+			goto out;
+		}
+		j.script = scriptbuf;
+		j.script_len = scriptlen;
+	}
+	if (j.script_len == 0 || j.script_len > SCRIPT_CAP) {
+		warnx("the script is empty or too large");
+		ret = EX_INPUT;
+		goto out;
+	}
+	{
+		int r = om_read_path(cfg, OM_WG_CAP, &cfgbuf, &cfglen);
+		const char *name = strcmp(cfg, "-") ? cfg : "stdin";
+		size_t nn;
+		struct om_cidr *nets;
+		int problems;
+		if (r == -2) {
+			warnx("%s: larger than %d bytes", name, OM_WG_CAP);
+			ret = EX_INPUT;
+			goto out;
+		}
+		if (r < 0) {
+			warn("%s", name);
+			ret = EX_INPUT;
+			goto out;
+		}
+		j.conf = calloc(1, sizeof(*j.conf));
+		if (!j.conf)
+			goto out;
+		char dname[256];
+		snprintf(dname, sizeof(dname), "%s", name);
+		problems = om_wgconf_parse(cfgbuf, cfglen, j.conf, diag, dname);
+		if (endpoint && om_wgconf_set_endpoint(j.conf, endpoint, diag, dname) < 0)
+			problems++;
+		nets = local_nets(&nn);
+		struct om_wgpolicy pol = { allow_private, nets, nn };
+		problems += om_wgconf_check(j.conf, &pol, diag, dname);
+		free(nets);
+		if (problems) {
+			ret = EX_INPUT;
+			goto out;
+		}
+	}
+	if (pick_server(j.conf, server_ip, &j.server) < 0) {
+		ret = EX_INPUT;
+		goto out;
+	}
+	if (find_kernel(kernel, &b->k) < 0) {
+		ret = EX_MISSING;
+		goto out;
+	}
+
+	ret = ensure_base(b, basepath);
+	if (ret != EX_OK)
+		goto out;
+	ret = EX_SYS;
+	if (output) {
+		fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 || fchmod(fd, 0600) < 0) {
+			warn("%s", output);
+			goto out;
+		}
+	} else
+		fd = STDOUT_FILENO;
+	{
+		/* base, then the job: the kernel unpacks concatenated archives in turn. */
+		int in = open(basepath, O_RDONLY | O_CLOEXEC);
+		char buf[1 << 16];
+		ssize_t r;
+		char *jb = NULL;
+		size_t jl = 0;
+		FILE *m;
+		if (in < 0) {
+			warn("%s", basepath);
+			goto out;
+		}
+		while ((r = read(in, buf, sizeof(buf))) > 0)
+			if (write_all(fd, buf, (size_t)r) < 0)
+				break;
+		close(in);
+		if (r != 0) {
+			warn("copy %s", basepath);
+			goto out;
+		}
+		m = open_memstream(&jb, &jl);
+		if (!m || write_job(&j, m) < 0) {
+			warn("job archive");
+			if (m)
+				fclose(m);
+			goto out;
+		}
+		fclose(m);
+		r = write_all(fd, jb, jl);
+		om_wipe(jb, jl); /* it held the private key */
+		free(jb);
+		if (r < 0) {
+			warn("write");
+			goto out;
+		}
+	}
+	ret = EX_OK;
+out:
+	if (output && fd >= 0) {
+		if (close(fd) < 0 && ret == EX_OK) {
+			warn("%s", output);
+			ret = EX_SYS;
+		}
+		if (ret != EX_OK)
+			unlink(output);
+	}
+	if (j.conf) {
+		om_wgconf_wipe(j.conf);
+		free(j.conf);
+	}
+	om_read_free(cfgbuf, cfglen);
+	om_read_free(scriptbuf, scriptlen);
+	free(b);
+	return ret;
+}
