@@ -27,7 +27,7 @@
 enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_MISSING = 4 };
 
 #define SCRIPT_CAP (1024 * 1024)
-#define BASE_FORMAT "omerta-base-5" /* bump when the base layout changes */
+#define BASE_FORMAT "omerta-base-6" /* bump when the base layout changes */
 #define JOB_UID 1000
 
 static const char usage_text[] =
@@ -455,8 +455,6 @@ static int write_base(const struct base_in *b, FILE *f)
 		add_parents(&c, b->files[i], seen, &ns);
 		om_cpio_copy(&c, b->files[i] + 1, b->files[i]);
 	}
-	if (strcmp(b->lang->name, "python") == 0)
-		om_cpio_symlink(&c, "usr/bin/python3", "python3.11");
 	for (size_t i = 0; i < b->mods.n; i++) {
 		const char *name = strrchr(b->mods.path[i], '/');
 		char mod[256];

@@ -253,14 +253,25 @@ static bool wg_sock_live(const char *ifname)
 	return r == 0;
 }
 
+/* Removes the control socket of a wireguard-go that is gone. A Go process killed
+ * with SIGKILL can look dead (its main thread a zombie) while its other threads
+ * still hold the socket for a moment, so a live socket is retried for up to 2 s
+ * before it is taken to belong to a wireguard-go that really runs. */
 static void wg_sock_remove_stale(const char *ifname)
 {
 	char p[PATH_MAX];
+	struct timespec ts = { 0, 20 * 1000 * 1000 };
 
-	if (wg_sock_live(ifname))
-		return;
 	snprintf(p, sizeof(p), WG_SOCK_DIR "/%s.sock", ifname);
-	unlink(p);
+	for (int i = 0; i < 100; i++) {
+		if (access(p, F_OK) < 0)
+			return;
+		if (!wg_sock_live(ifname)) {
+			unlink(p);
+			return;
+		}
+		nanosleep(&ts, NULL);
+	}
 }
 
 static bool udp_port_free(unsigned port)
@@ -276,6 +287,27 @@ static bool udp_port_free(unsigned port)
 }
 
 /* ---- jobs ------------------------------------------------------------------------ */
+
+/* Ports, subnets and ip_forward belong to a network namespace, while one run
+ * directory may serve jobs in several: each job records its namespace, and only
+ * jobs of the same namespace compete. */
+static const char *netns_id(void)
+{
+	static char id[32];
+	struct stat st;
+
+	if (!*id)
+		snprintf(id, sizeof(id), "%llu",
+			 stat("/proc/self/ns/net", &st) == 0 ? (unsigned long long)st.st_ino : 0ULL);
+	return id;
+}
+
+static bool same_netns(const struct om_state *s)
+{
+	const char *v = om_state_get(s, "netns");
+
+	return !v || strcmp(v, netns_id()) == 0;
+}
 
 struct jobs {
 	size_t n;
@@ -348,7 +380,8 @@ static int count_internet_jobs(const char *except)
 		const char *v;
 		if (except && strcmp(j->id[i], except) == 0)
 			continue;
-		if (load_state(j->id[i], &s) == 0 && (v = om_state_get(&s, "internet")) && strcmp(v, "1") == 0)
+		if (load_state(j->id[i], &s) == 0 && same_netns(&s) &&
+		    (v = om_state_get(&s, "internet")) && strcmp(v, "1") == 0)
 			n++;
 	}
 	free(j);
@@ -391,7 +424,7 @@ static void teardown(const char *job)
 		run_quiet(argv);
 	}
 	/* ip_forward goes back to 0 only if omerta turned it on and no other job needs it. */
-	snprintf(fwd, sizeof(fwd), "%s/.ip_forward_set", run_dir);
+	snprintf(fwd, sizeof(fwd), "%s/.ip_forward_set.%s", run_dir, netns_id());
 	if (internet && access(fwd, F_OK) == 0 && count_internet_jobs(job) == 0) {
 		write_sysctl(IP_FORWARD, "0");
 		unlink(fwd);
@@ -433,7 +466,7 @@ static bool subnet_taken(const struct om_cidr *c, const struct jobs *j)
 		struct om_state s;
 		struct om_cidr o;
 		const char *v;
-		if (load_state(j->id[k], &s) == 0 && (v = om_state_get(&s, "subnet")) &&
+		if (load_state(j->id[k], &s) == 0 && same_netns(&s) && (v = om_state_get(&s, "subnet")) &&
 		    om_cidr_parse(v, &o, true) == 0 && overlaps(c, &o))
 			return true;
 	}
@@ -458,7 +491,8 @@ static bool port_taken(unsigned port, const struct jobs *j)
 	for (size_t k = 0; k < j->n; k++) {
 		struct om_state s;
 		const char *v;
-		if (load_state(j->id[k], &s) == 0 && (v = om_state_get(&s, "listen_port")) &&
+		if (load_state(j->id[k], &s) == 0 && same_netns(&s) &&
+		    (v = om_state_get(&s, "listen_port")) &&
 		    (unsigned)atoi(v) == port)
 			return true;
 	}
@@ -645,6 +679,7 @@ static int cmd_up(const struct up_opts *o)
 	}
 	om_state_set(&s, "job_id", o->job);
 	om_state_set(&s, "role", "requester");
+	om_state_set(&s, "netns", netns_id());
 	om_state_set(&s, "interface", ifn);
 	om_state_set(&s, "nft_table", table);
 	om_state_set(&s, "internet", o->internet ? "1" : "0");
@@ -759,7 +794,7 @@ static int cmd_up(const struct up_opts *o)
 	if (o->internet && read_sysctl(IP_FORWARD) != 1) {
 		char fwd[PATH_MAX];
 		int fd;
-		snprintf(fwd, sizeof(fwd), "%s/.ip_forward_set", run_dir);
+		snprintf(fwd, sizeof(fwd), "%s/.ip_forward_set.%s", run_dir, netns_id());
 		fd = open(fwd, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd >= 0)
 			close(fd);
@@ -952,9 +987,17 @@ static int cmd_wait(const char *job, unsigned timeout)
 static int cmd_down(const char *job)
 {
 	int lock = open_locked();
+	struct om_state s;
 
 	if (lock < 0)
 		return EX_SYS;
+	/* Interfaces, tables and sysctls live in the job's namespace: removing the
+	 * state from another one would leave them behind for good. */
+	if (load_state(job, &s) == 0 && !same_netns(&s)) {
+		warnx("job %s belongs to another network namespace; run down there", job);
+		close(lock);
+		return EX_INPUT;
+	}
 	teardown(job);
 	close(lock);
 	return EX_OK;
@@ -1000,6 +1043,8 @@ static int cmd_gc(void)
 	list_jobs(j);
 	for (size_t i = 0; i < j->n; i++) {
 		struct om_state s;
+		if (load_state(j->id[i], &s) == 0 && !same_netns(&s))
+			continue; /* another namespace's gc collects it */
 		if (load_state(j->id[i], &s) < 0 || job_dead(&s)) {
 			teardown(j->id[i]);
 			printf("removed\t%s\n", j->id[i]);

@@ -277,3 +277,17 @@ whoami_from() {
 	vs up --job sig2 --endpoint-host 198.51.100.1 --owner $$ >/dev/null
 	vs down --job sig2
 }
+
+@test "vpnserve: jobs in two namespaces share a run directory but not ports; down from the wrong namespace is refused" {
+	vs up --job nsa --endpoint-host 198.51.100.1 --port 51820 --owner $$ >/dev/null
+	ip netns exec "$PROV2" omerta-vpnserve up --job nsb --endpoint-host 198.18.0.2 --port 51820 --no-internet --owner $$ >/dev/null
+	[ "$(ip netns exec "$PROV2" omerta-vpnserve status --job nsb --json | jq .listen_port)" = 51820 ]
+	run --separate-stderr vs down --job nsb
+	[ "$status" -eq 1 ] && [[ "$stderr" == *"another network namespace"* ]]
+	[ -d "$OMERTA_RUN_DIR/nsb" ]
+	# gc in one namespace leaves the other's live job alone.
+	run vs gc
+	[ -z "$output" ]
+	ip netns exec "$PROV2" omerta-vpnserve down --job nsb
+	vs down --job nsa
+}

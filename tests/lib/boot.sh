@@ -2,10 +2,10 @@
 # Boots an omerta initramfs under plain QEMU for the tests of omerta-mkinitrd and
 # /init (omerta-vmboot does this for real jobs). Runs in the caller's network
 # namespace with its tap; never user-mode networking.
-# usage: boot.sh IMAGE TAP DIR [TIMEOUT]
+# usage: boot.sh IMAGE TAP DIR [TIMEOUT [MEMORY_MIB]]
 #   DIR receives console, ctl, out and err; the exit status is QEMU's (124: timeout).
 set -eu
-img=$1 tap=$2 dir=$3 limit=${4:-120}
+img=$1 tap=$2 dir=$3 limit=${4:-120} mem=${5:-128}
 kernel=${OMERTA_KERNEL:-$(printf "%s\n" /boot/vmlinuz-* | sort -V | tail -n 1)}
 mhz=$(awk -F: '/^cpu MHz/{print int($2); exit}' /proc/cpuinfo)
 mkdir -p "$dir"
@@ -15,7 +15,7 @@ mkdir -p "$dir"
 # tsc_early_khz: under TCG with microvm (no HPET, no PM timer) the guest otherwise
 # sometimes hangs calibrating the TSC.
 exec timeout "$limit" qemu-system-x86_64 -M microvm -nodefaults -no-user-config \
-	-display none -cpu max -m 128 -kernel "$kernel" -initrd "$img" \
+	-display none -cpu max -m "$mem" -kernel "$kernel" -initrd "$img" \
 	-append "console=ttyS0 quiet panic=-1 ipv6.disable=1 tsc_early_khz=${mhz}000" \
 	-serial "file:$dir/console" \
 	-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" \
