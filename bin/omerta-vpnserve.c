@@ -4,7 +4,7 @@
  * it, wireguard-go otherwise), fresh keys, a free UDP port and a tunnel subnet, one nft
  * table that forwards and masquerades only this job's client to the uplink, and prints
  * the client config. down and gc remove all of it. State lives in
- * $OMERTA_RUN_DIR/<job>/state; allocation is serialised by a lock in $OMERTA_RUN_DIR. */
+ * $OMERTA_RUN_DIR/vpn/<job>/state; allocation is serialised by $OMERTA_RUN_DIR/vpn/.lock. */
 #include <dirent.h>
 #include <err.h>
 #include <errno.h>
@@ -65,7 +65,7 @@ static void usage(int code)
 		      "  wait     exit 0 once the client has completed a handshake\n"
 		      "  down     remove everything of the job (idempotent)\n"
 		      "  gc       remove what is left of jobs whose owner or server is gone\n"
-		      "State: $OMERTA_RUN_DIR (default /run/omerta). See omerta-vpnserve(1).\n"
+		      "State: $OMERTA_RUN_DIR/vpn (default /run/omerta/vpn). See omerta-vpnserve(1).\n"
 		      "Exit status: 0 ok, 1 refused input, 2 usage, 3 system error, 4 timeout, 5 no such job.\n",
 		      stdout);
 	exit(code);
@@ -109,9 +109,15 @@ static int setup_run_dir(void)
 		warnx("OMERTA_RUN_DIR must be an absolute path of under 190 characters");
 		return -1;
 	}
-	strcpy(run_dir, d);
+	/* Each tool keeps its jobs in a folder of its own: a provider that is also a
+	 * requester (local mode) has the same job ID in both. */
 	if (mkdir(d, 0700) < 0 && errno != EEXIST) {
 		warn("%s", d);
+		return -1;
+	}
+	snprintf(run_dir, sizeof(run_dir), "%s/vpn", d);
+	if (mkdir(run_dir, 0700) < 0 && errno != EEXIST) {
+		warn("%s", run_dir);
 		return -1;
 	}
 	return 0;
@@ -132,7 +138,7 @@ static int take_lock(void)
 	char p[PATH_MAX];
 	int fd;
 
-	snprintf(p, sizeof(p), "%s/.vpnserve.lock", run_dir);
+	snprintf(p, sizeof(p), "%s/.lock", run_dir);
 	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
 		warn("lock %s", p);

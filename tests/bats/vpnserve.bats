@@ -23,7 +23,7 @@ setup() {
 
 teardown() {
 	for c in $clients; do client_down "${c%%:*}" "${c#*:}"; done
-	for j in $(ls "$OMERTA_RUN_DIR" 2>/dev/null); do
+	for j in $(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null); do
 		ip netns exec "$REQ" omerta-vpnserve down --job "$j" >/dev/null 2>&1 || true
 	done
 	assert_no_leftovers
@@ -96,7 +96,7 @@ whoami_from() {
 	client_down "$PROV" omtc0
 	clients=
 	vs down --job web1
-	[ ! -e "$OMERTA_RUN_DIR/web1" ]
+	[ ! -e "$OMERTA_RUN_DIR/vpn/web1" ]
 	[ "$(ip -n "$REQ" -o link | grep -c omv)" -eq 0 ]
 }
 
@@ -152,8 +152,8 @@ whoami_from() {
 	vs up --job crash1 --endpoint-host 198.51.100.1 --owner $$ >"$BATS_TEST_TMPDIR/k.conf"
 	client_up "$PROV" omtc4 "$BATS_TEST_TMPDIR/k.conf"
 	vs wait --job crash1 --timeout 10
-	pid=$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/crash1/state")
-	ifn=$(sed -n 's/^interface=//p' "$OMERTA_RUN_DIR/crash1/state")
+	pid=$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/vpn/crash1/state")
+	ifn=$(sed -n 's/^interface=//p' "$OMERTA_RUN_DIR/vpn/crash1/state")
 	[ -n "$pid" ] && [ -n "$ifn" ]
 	[ -S "/var/run/wireguard/$ifn.sock" ]
 	kill -9 "$pid"
@@ -163,14 +163,14 @@ whoami_from() {
 	show
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'removed\tcrash1')" ]
-	[ ! -e "$OMERTA_RUN_DIR/crash1" ]
+	[ ! -e "$OMERTA_RUN_DIR/vpn/crash1" ]
 	# kill -9 left wireguard-go's control socket behind; gc removed it.
 	[ ! -e "/var/run/wireguard/$ifn.sock" ]
 	# gc leaves live jobs alone.
 	vs up --job live1 --endpoint-host 198.51.100.1 --owner $$ >/dev/null
 	run vs gc
 	[ -z "$output" ]
-	[ -d "$OMERTA_RUN_DIR/live1" ]
+	[ -d "$OMERTA_RUN_DIR/vpn/live1" ]
 }
 
 @test "vpnserve: a job whose owner is gone is collected by gc; down after kill -9 works too" {
@@ -182,9 +182,9 @@ whoami_from() {
 	run vs gc
 	[ "$output" = "$(printf 'removed\town1')" ]
 	vs up --job crash2 --endpoint-host 198.51.100.1 --owner $$ >/dev/null
-	kill -9 "$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/crash2/state")"
+	kill -9 "$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/vpn/crash2/state")"
 	vs down --job crash2
-	[ ! -e "$OMERTA_RUN_DIR/crash2" ]
+	[ ! -e "$OMERTA_RUN_DIR/vpn/crash2" ]
 }
 
 @test "vpnserve: down is idempotent; a second up for the same job is refused" {
@@ -203,10 +203,10 @@ whoami_from() {
 	ckey=$(sed -n 's/^PrivateKey = //p' "$BATS_TEST_TMPDIR/s.conf")
 	psk=$(sed -n 's/^PresharedKey = //p' "$BATS_TEST_TMPDIR/s.conf")
 	! grep -rqF -e "$ckey" -e "$psk" "$OMERTA_RUN_DIR"
-	[ ! -e "$OMERTA_RUN_DIR/sec1/server.conf" ]
-	[ "$(stat -c %a "$OMERTA_RUN_DIR/sec1/state")" = 600 ]
-	[ "$(stat -c %a "$OMERTA_RUN_DIR/sec1")" = 700 ]
-	pid=$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/sec1/state")
+	[ ! -e "$OMERTA_RUN_DIR/vpn/sec1/server.conf" ]
+	[ "$(stat -c %a "$OMERTA_RUN_DIR/vpn/sec1/state")" = 600 ]
+	[ "$(stat -c %a "$OMERTA_RUN_DIR/vpn/sec1")" = 700 ]
+	pid=$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/vpn/sec1/state")
 	! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$psk"
 	! tr '\0' '\n' <"/proc/$pid/environ" | grep -qF "$psk"
 }
@@ -243,24 +243,25 @@ whoami_from() {
 	# An allocated subnet that the host already uses is refused.
 	run --separate-stderr vs up --job ok --endpoint-host 198.51.100.1 --subnet 198.51.100.0/24
 	[ "$status" -eq 1 ] && [[ "$stderr" == *"in use"* ]]
-	[ -z "$(ls "$OMERTA_RUN_DIR")" ]
+	[ -z "$(ls "$OMERTA_RUN_DIR/vpn")" ]
 }
 
 @test "vpnserve: down never signals a process named in a state file that is not its wireguard-go" {
 	sleep 60 &
 	victim=$!
 	start=$(awk '{print $22}' "/proc/$victim/stat")
-	mkdir -m 700 "$OMERTA_RUN_DIR/forged"
-	printf 'job_id=forged\nphase=up\npid=%s\npid_start=%s\n' "$victim" "$start" >"$OMERTA_RUN_DIR/forged/state"
+	mkdir -p -m 700 "$OMERTA_RUN_DIR/vpn/forged"
+	printf 'job_id=forged\nphase=up\npid=%s\npid_start=%s\n' "$victim" "$start" >"$OMERTA_RUN_DIR/vpn/forged/state"
 	vs down --job forged
-	[ ! -e "$OMERTA_RUN_DIR/forged" ]
+	[ ! -e "$OMERTA_RUN_DIR/vpn/forged" ]
 	kill -0 "$victim"
 	kill "$victim"
 	wait "$victim" || true
 }
 
 @test "vpnserve: SIGTERM to an up waiting for the lock leaves nothing; the lock holder is unharmed" {
-	flock "$OMERTA_RUN_DIR/.vpnserve.lock" sleep 2 &
+	mkdir -p "$OMERTA_RUN_DIR/vpn"
+	flock "$OMERTA_RUN_DIR/vpn/.lock" sleep 2 &
 	holder=$!
 	sleep 0.3
 	# Not through the vs function: $! must be omerta-vpnserve itself, not a subshell.
@@ -272,7 +273,7 @@ whoami_from() {
 	wait "$upid" || st=$?
 	[ "$st" -eq 143 ]
 	wait "$holder"
-	[ ! -e "$OMERTA_RUN_DIR/sig1" ]
+	[ ! -e "$OMERTA_RUN_DIR/vpn/sig1" ]
 	# The lock is free again: the next up goes through.
 	vs up --job sig2 --endpoint-host 198.51.100.1 --owner $$ >/dev/null
 	vs down --job sig2
@@ -284,7 +285,7 @@ whoami_from() {
 	[ "$(ip netns exec "$PROV2" omerta-vpnserve status --job nsb --json | jq .listen_port)" = 51820 ]
 	run --separate-stderr vs down --job nsb
 	[ "$status" -eq 1 ] && [[ "$stderr" == *"another network namespace"* ]]
-	[ -d "$OMERTA_RUN_DIR/nsb" ]
+	[ -d "$OMERTA_RUN_DIR/vpn/nsb" ]
 	# gc in one namespace leaves the other's live job alone.
 	run vs gc
 	[ -z "$output" ]

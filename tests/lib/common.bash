@@ -18,7 +18,10 @@ om_leftovers() {
 	done
 	ls /var/run/wireguard 2>/dev/null | grep -E '^om' | sed 's/^/wireguard-go socket /'
 	local st
-	st=$(ls -A "$OMERTA_RUN_DIR" 2>/dev/null | grep -v '^[.][a-z]*[.]lock$' | tr '\n' ' ')
+	# Per-tool folders ($OMERTA_RUN_DIR/vpn, /jail, ...) may stay, with their lock;
+	# nothing else may.
+	st=$(cd "$OMERTA_RUN_DIR" 2>/dev/null && find . -mindepth 1 ! -name . ! -path './*/.lock' \
+		! \( -mindepth 1 -maxdepth 1 -type d \) | tr '\n' ' ')
 	[ -z "$st" ] || echo "state $st"
 	return 0
 }
