@@ -20,8 +20,8 @@ om_leftovers() {
 	local st
 	# Per-tool folders ($OMERTA_RUN_DIR/vpn, /jail, ...) may stay, with their lock;
 	# nothing else may.
-	st=$(cd "$OMERTA_RUN_DIR" 2>/dev/null && find . -mindepth 1 ! -name . ! -path './*/.lock' \
-		! \( -mindepth 1 -maxdepth 1 -type d \) | tr '\n' ' ')
+	st=$(cd "$OMERTA_RUN_DIR" 2>/dev/null && find . -mindepth 1 ! -path './*/.lock' \
+		! \( -type d ! -path './*/*' \) | tr '\n' ' ')
 	[ -z "$st" ] || echo "state $st"
 	return 0
 }
