@@ -11,6 +11,7 @@ int main(void)
 	t_json();
 	t_wgconf();
 	t_state();
+	t_wgmsg();
 	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
 	return t_fail ? 1 : 0;
 }

@@ -24,5 +24,6 @@ void t_addr(void);
 void t_json(void);
 void t_wgconf(void);
 void t_state(void);
+void t_wgmsg(void);
 
 #endif

@@ -111,3 +111,28 @@ void t_json(void)
 	      "json escaping: %s", s);
 	free(s);
 }
+
+#include "om_wgmsg.h"
+
+void t_wgmsg(void)
+{
+	uint8_t b[2048] = { 0 };
+	static const struct {
+		uint8_t type;
+		size_t len;
+		int want;
+	} cases[] = {
+		{ 1, 148, 1 }, { 1, 147, 0 }, { 1, 149, 0 }, { 2, 92, 2 }, { 2, 148, 0 },
+		{ 3, 64, 3 }, { 3, 65, 0 }, { 4, 32, 4 }, { 4, 48, 4 }, { 4, 1440, 4 },
+		{ 4, 33, 0 }, { 4, 40, 0 }, { 4, 16, 0 }, { 0, 148, 0 }, { 5, 148, 0 },
+		{ 255, 92, 0 }, { 1, 0, 0 }, { 4, 3, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		b[0] = cases[i].type;
+		CHECK(om_wg_shape(b, cases[i].len) == cases[i].want, "shape type %u len %zu",
+		      cases[i].type, cases[i].len);
+	}
+	b[0] = 1;
+	b[2] = 1; /* a reserved byte set */
+	CHECK(om_wg_shape(b, 148) == 0, "reserved byte accepted");
+}

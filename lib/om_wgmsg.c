@@ -1,0 +1,19 @@
+#include "om_wgmsg.h"
+
+int om_wg_shape(const uint8_t *b, size_t len)
+{
+	if (len < 4 || b[1] || b[2] || b[3])
+		return 0;
+	switch (b[0]) {
+	case OM_WG_INITIATION:
+		return len == 148 ? OM_WG_INITIATION : 0;
+	case OM_WG_RESPONSE:
+		return len == 92 ? OM_WG_RESPONSE : 0;
+	case OM_WG_COOKIE:
+		return len == 64 ? OM_WG_COOKIE : 0;
+	case OM_WG_DATA:
+		return len >= 32 && (len - 32) % 16 == 0 ? OM_WG_DATA : 0;
+	default:
+		return 0;
+	}
+}
