@@ -41,12 +41,12 @@ else
 ALL_CFLAGS  += $(HARDEN)
 endif
 
-TOOLS    := omerta-keygen omerta-wgconf omerta-vpnserve omerta-mkinitrd omerta-jail
+TOOLS    := omerta-keygen omerta-wgconf omerta-vpnserve omerta-mkinitrd omerta-jail omerta-vmboot
 SCRIPTS  :=
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=build/lib/%.o)
 BINS     := $(TOOLS:%=bin/%)
-FUZZ     := wgconf key state door
+FUZZ     := wgconf key state door ctl
 MANPAGES := $(wildcard man/*.1)
 
 .PHONY: all check check-long deps demo fuzz bench install uninstall clean FORCE

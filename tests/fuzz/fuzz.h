@@ -7,5 +7,6 @@ int fuzz_wgconf(const uint8_t *data, size_t size);
 int fuzz_key(const uint8_t *data, size_t size);
 int fuzz_state(const uint8_t *data, size_t size);
 int fuzz_door(const uint8_t *data, size_t size);
+int fuzz_ctl(const uint8_t *data, size_t size);
 
 #endif

@@ -12,6 +12,7 @@ int main(void)
 	t_wgconf();
 	t_state();
 	t_wgmsg();
+	t_ctl();
 	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
 	return t_fail ? 1 : 0;
 }

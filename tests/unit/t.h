@@ -25,5 +25,6 @@ void t_json(void);
 void t_wgconf(void);
 void t_state(void);
 void t_wgmsg(void);
+void t_ctl(void);
 
 #endif

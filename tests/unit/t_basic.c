@@ -136,3 +136,44 @@ void t_wgmsg(void)
 	b[2] = 1; /* a reserved byte set */
 	CHECK(om_wg_shape(b, 148) == 0, "reserved byte accepted");
 }
+
+#include "om_ctl.h"
+
+void t_ctl(void)
+{
+	struct om_ctl_rec r;
+	static const struct {
+		const char *line;
+		int ok;
+	} cases[] = {
+		{ "boot t=1790", 1 },
+		{ "vpn_up verify_ms=20 tries=1 t=2110", 1 },
+		{ "exit status=7 t=4190", 1 },
+		{ "failed step=verify reason=no_reply_from_10.200.0.1 t=12000", 1 },
+		{ "poweroff", 1 },
+		{ "", 0 },
+		{ "Boot t=1", 0 },
+		{ "boot  t=1", 0 },
+		{ "boot t=", 0 },
+		{ "boot t=x", 0 },
+		{ "boot t=-1", 0 },
+		{ "boot =1", 0 },
+		{ "boot T=1", 0 },
+		{ "boot a=1 b=2 c=3 d=4 e=5 f=6 g=7 h=8 i=9", 0 },
+		{ "boot t=1 ", 0 },
+		{ "boot\tt=1", 0 },
+		{ "exit status=7\x01", 0 },
+		{ "exit status=\xc3\xa9", 0 },
+		{ "x a=0123456789012345678901234567890123456789012345678901234567890123", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CHECK((om_ctl_parse(cases[i].line, strlen(cases[i].line), &r) == 0) == cases[i].ok,
+		      "ctl \"%s\"", cases[i].line);
+	om_ctl_parse("vpn_up verify_ms=20 tries=1 t=2110", 34, &r);
+	CHECK(strcmp(r.event, "vpn_up") == 0 && r.t == 2110 && om_ctl_num(&r, "verify_ms", 100000) == 20,
+	      "ctl fields");
+	CHECK(om_ctl_num(&r, "missing", 10) == -1 && om_ctl_num(&r, "verify_ms", 10) == -1, "ctl num");
+	char big[400];
+	memset(big, 'a', sizeof(big));
+	CHECK(om_ctl_parse(big, sizeof(big), &r) < 0, "overlong line");
+}

@@ -1,0 +1,678 @@
+/* omerta-vmboot: boot one job's VM under QEMU and stream what it says.
+ *
+ * QEMU gets -nodefaults, the jail's tap as its only NIC (never user-mode
+ * networking), a seccomp sandbox, an unprivileged uid, its own process group and
+ * tight rlimits, and dies with this process. The guest's console, control records,
+ * stdout and stderr arrive on four sockets this process holds; stdout and stderr
+ * pass through byte for byte, control records become JSON events. */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "om_ctl.h"
+#include "om_exec.h"
+#include "om_json.h"
+#include "om_num.h"
+
+/* Exit statuses: the workload's own, or one of these (the events say which). */
+enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_SETUP = 120, EX_NOREPORT = 123,
+       EX_TIMEOUT = 124 };
+
+static const char usage_text[] =
+	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--user UID] [--console FILE] [--json | --events-fd FD]\n"
+	"       omerta-vmboot --help | --version\n";
+
+static void usage(int code)
+{
+	fputs(usage_text, code ? stderr : stdout);
+	if (!code)
+		fputs("\n"
+		      "Boots the VM with the tap of omerta-jail ($OMERTA_JAIL_TAP by default) as its\n"
+		      "only NIC; the workload's stdout and stderr pass through, events go to\n"
+		      "--events-fd, or with --json everything is JSON Lines on stdout.\n"
+		      "Exit status: the workload's, or 120 guest setup failed, 123 no exit reported,\n"
+		      "124 timeout, 1 refused input, 2 usage, 3 system error. See omerta-vmboot(1).\n",
+		      stdout);
+	exit(code);
+}
+
+static FILE *events;
+static bool json_out;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void ev_begin(struct om_json *j, const char *name)
+{
+	om_json_init(j, events);
+	om_json_obj_open(j, NULL);
+	om_json_str(j, "event", name);
+	om_json_int(j, "time_ms", now_ms());
+}
+
+static void ev_end(struct om_json *j)
+{
+	om_json_obj_close(j);
+	om_json_end(j);
+}
+
+/* KVM only when /dev/kvm opens and the CPU has vmx or svm: this project's machines
+ * have the device but not the extensions, and a guest there hangs. */
+static bool kvm_usable(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	FILE *f;
+	char line[4096];
+	bool ext = false;
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	f = fopen("/proc/cpuinfo", "re");
+	if (!f)
+		return false;
+	while (!ext && fgets(line, sizeof(line), f))
+		if (strncmp(line, "flags", 5) == 0)
+			ext = strstr(line, " vmx") || strstr(line, " svm");
+	fclose(f);
+	return ext;
+}
+
+static unsigned cpu_mhz(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	char line[512];
+	double mhz = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "cpu MHz : %lf", &mhz) == 1)
+			break;
+	fclose(f);
+	return (unsigned)mhz;
+}
+
+struct opts {
+	const char *kernel, *initrd, *tap, *console;
+	unsigned cpu, memory, timeout, uid;
+	bool kvm, no_network;
+	char mac[18];
+};
+
+/* ---- the guest's channels ----------------------------------------------------------- */
+
+enum { CH_CON, CH_CTL, CH_OUT, CH_ERR, CH_N };
+static const char *const ch_name[CH_N] = { "console", "omerta.ctl", "omerta.out", "omerta.err" };
+
+struct guest {
+	int fd[CH_N];           /* our ends */
+	char ctlbuf[OM_CTL_LINE_MAX + 2];
+	size_t ctllen;
+	bool ctl_overlong;
+	unsigned records, malformed;
+	int exit_code;          /* -1 until reported */
+	bool failed, vpn_up, flood;
+	char fail_step[64], fail_reason[64];
+	long long t_boot, t_vpn_up, t_start, t_exit, t_step[4];
+	long long drops_out, drops_in;
+	FILE *console;
+};
+
+static const char *const steps[4] = { "modules", "killswitch", "eth0", "wg" };
+
+static void on_record(struct guest *g, const char *line, size_t len)
+{
+	struct om_ctl_rec r;
+
+	g->records++;
+	if (om_ctl_parse(line, len, &r) < 0) {
+		g->malformed++;
+		return;
+	}
+	if (!strcmp(r.event, "boot"))
+		g->t_boot = r.t;
+	else if (!strcmp(r.event, "step")) {
+		const char *n = om_ctl_get(&r, "name");
+		for (int i = 0; n && i < 4; i++)
+			if (!strcmp(n, steps[i]))
+				g->t_step[i] = r.t;
+	} else if (!strcmp(r.event, "vpn_up") && !g->vpn_up && !g->failed) {
+		struct om_json j;
+		g->vpn_up = true;
+		g->t_vpn_up = r.t;
+		if (events) {
+			ev_begin(&j, "vpn_up");
+			om_json_int(&j, "guest_ms", r.t);
+			om_json_int(&j, "verify_ms", om_ctl_num(&r, "verify_ms", 1LL << 40));
+			om_json_int(&j, "tries", om_ctl_num(&r, "tries", 1000));
+			ev_end(&j);
+		}
+	} else if (!strcmp(r.event, "workload_start"))
+		g->t_start = r.t;
+	else if (!strcmp(r.event, "exit") && g->exit_code < 0 && g->vpn_up) {
+		/* An exit status counts only after vpn_up: before it, no workload ran. */
+		g->exit_code = (int)om_ctl_num(&r, "status", 255);
+		g->t_exit = r.t;
+	} else if (!strcmp(r.event, "drops")) {
+		g->drops_out = om_ctl_num(&r, "out", 1LL << 40);
+		g->drops_in = om_ctl_num(&r, "in", 1LL << 40);
+	} else if (!strcmp(r.event, "failed") && !g->failed && g->exit_code < 0) {
+		struct om_json j;
+		const char *s = om_ctl_get(&r, "step"), *why = om_ctl_get(&r, "reason");
+		g->failed = true;
+		snprintf(g->fail_step, sizeof(g->fail_step), "%s", s ? s : "unknown");
+		snprintf(g->fail_reason, sizeof(g->fail_reason), "%s", why ? why : "unknown");
+		if (events) {
+			ev_begin(&j, "failed");
+			om_json_str(&j, "step", g->fail_step);
+			om_json_str(&j, "reason", g->fail_reason);
+			om_json_int(&j, "guest_ms", r.t);
+			ev_end(&j);
+		}
+	}
+}
+
+/* A guest that floods its control channel, or writes garbage to it, only ends its
+ * own job: past these limits the VM is stopped. */
+#define CTL_MAX_RECORDS 200
+#define CTL_MAX_MALFORMED 16
+
+static int read_ctl(struct guest *g)
+{
+	char b[4096];
+	ssize_t n = read(g->fd[CH_CTL], b, sizeof(b));
+
+	if (n <= 0)
+		return (int)n;
+	for (ssize_t i = 0; i < n; i++) {
+		if (b[i] == '\n') {
+			if (!g->ctl_overlong)
+				on_record(g, g->ctlbuf, g->ctllen);
+			else
+				g->malformed++, g->records++;
+			g->ctllen = 0;
+			g->ctl_overlong = false;
+		} else if (g->ctllen < OM_CTL_LINE_MAX)
+			g->ctlbuf[g->ctllen++] = b[i];
+		else
+			g->ctl_overlong = true;
+	}
+	if (g->records > CTL_MAX_RECORDS || g->malformed > CTL_MAX_MALFORMED)
+		g->flood = true;
+	return 1;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int pass_output(struct guest *g, int ch)
+{
+	char b[65536];
+	ssize_t n = read(g->fd[ch], b, sizeof(b));
+
+	if (n <= 0)
+		return (int)n;
+	if (ch == CH_CON) {
+		if (g->console)
+			fwrite(b, 1, (size_t)n, g->console);
+	} else if (json_out) {
+		struct om_json j;
+		ev_begin(&j, "output");
+		om_json_str(&j, "stream", ch == CH_OUT ? "stdout" : "stderr");
+		om_json_strn(&j, "data", b, (size_t)n);
+		ev_end(&j);
+	} else
+		write_all(ch == CH_OUT ? STDOUT_FILENO : STDERR_FILENO, b, (size_t)n);
+	return 1;
+}
+
+/* ---- QEMU ------------------------------------------------------------------------- */
+
+static void exec_qemu(const struct opts *o, int initrd_fd, const int qfd[CH_N])
+{
+	char path[PATH_MAX], mem[16], smp[16], append[256], nic[160], chr[CH_N][64], dev[CH_N][80];
+	const char *argv[64];
+	size_t n = 0;
+	unsigned mhz = cpu_mhz();
+	struct rlimit core = { 0, 0 }, nofile = { 64, 64 };
+
+	(void)initrd_fd;
+	if (om_which("qemu-system-x86_64", path) < 0)
+		_exit(127);
+	snprintf(mem, sizeof(mem), "%u", o->memory);
+	snprintf(smp, sizeof(smp), "%u", o->cpu);
+	/* tsc_early_khz: under TCG with microvm (no HPET, no PM timer) a guest that
+	 * must calibrate the TSC sometimes hangs for good; tell it the frequency. */
+	if (mhz)
+		snprintf(append, sizeof(append),
+			 "console=ttyS0 quiet panic=-1 ipv6.disable=1 tsc_early_khz=%u000", mhz);
+	else
+		snprintf(append, sizeof(append), "console=ttyS0 quiet panic=-1 ipv6.disable=1");
+	argv[n++] = "qemu-system-x86_64";
+	argv[n++] = "-M";
+	argv[n++] = "microvm";
+	argv[n++] = "-nodefaults";
+	argv[n++] = "-no-user-config";
+	argv[n++] = "-display";
+	argv[n++] = "none";
+	argv[n++] = "-accel";
+	argv[n++] = o->kvm ? "kvm" : "tcg";
+	argv[n++] = "-cpu";
+	/* -cpu max under TCG emulates RDRAND: the guest's RNG is ready at once. */
+	argv[n++] = o->kvm ? "host" : "max";
+	argv[n++] = "-smp";
+	argv[n++] = smp;
+	argv[n++] = "-m";
+	argv[n++] = mem;
+	argv[n++] = "-kernel";
+	argv[n++] = o->kernel;
+	argv[n++] = "-initrd";
+	argv[n++] = o->initrd;
+	argv[n++] = "-append";
+	argv[n++] = append;
+	if (!o->no_network) {
+		snprintf(nic, sizeof(nic), "tap,id=n0,ifname=%s,script=no,downscript=no", o->tap);
+		argv[n++] = "-netdev";
+		argv[n++] = nic;
+		argv[n++] = "-device";
+		snprintf(dev[0], sizeof(dev[0]), "virtio-net-device,netdev=n0,mac=%s", o->mac);
+		argv[n++] = dev[0];
+	}
+	argv[n++] = "-device";
+	argv[n++] = "virtio-serial-device";
+	for (int i = 0; i < CH_N; i++) {
+		snprintf(chr[i], sizeof(chr[i]), "socket,id=c%d,fd=%d", i, qfd[i]);
+		argv[n++] = "-chardev";
+		argv[n++] = chr[i];
+		if (i == CH_CON) {
+			argv[n++] = "-serial";
+			argv[n++] = "chardev:c0";
+		} else {
+			snprintf(dev[i], sizeof(dev[i]), "virtserialport,chardev=c%d,name=%s", i, ch_name[i]);
+			argv[n++] = "-device";
+			argv[n++] = dev[i];
+		}
+	}
+	argv[n++] = "-sandbox";
+	argv[n++] = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+	argv[n++] = "-no-reboot";
+	argv[n] = NULL;
+
+	setrlimit(RLIMIT_CORE, &core);
+	setrlimit(RLIMIT_NOFILE, &nofile);
+	/* Drop to the unprivileged uid; the death signal is set after, because a
+	 * change of credentials clears it. */
+	if (setgroups(0, NULL) < 0 || setgid(o->uid) < 0 || setuid(o->uid) < 0)
+		_exit(126);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	prctl(PR_SET_DUMPABLE, 0);
+	{
+		char *const *av;
+		const char *const *a = argv;
+		static char *const env[] = { "PATH=/usr/bin:/bin", "LC_ALL=C", NULL };
+		memcpy(&av, &a, sizeof(av));
+		execve(path, av, env);
+	}
+	_exit(127);
+}
+
+static int pidfd_open_(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "cpu", required_argument, NULL, 'c' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "accel", required_argument, NULL, 'a' },
+		{ "tap", required_argument, NULL, 't' },
+		{ "no-network", no_argument, NULL, 'N' },
+		{ "mac", required_argument, NULL, 'M' },
+		{ "timeout", required_argument, NULL, 'T' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "console", required_argument, NULL, 'C' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "events-fd", required_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { .cpu = 1, .memory = 128, .timeout = 0, .uid = 65534 };
+	const char *accel = "auto", *mac = "52:54:00:12:34:56";
+	struct guest g = { .exit_code = -1, .drops_out = -1, .drops_in = -1 };
+	int c, events_fd = -1, initrd_fd = -1, sfd = -1, tfd = -1, pfd = -1, ret = EX_SYS;
+	int qfd[CH_N];
+	uint64_t v;
+	pid_t qemu = -1;
+	sigset_t mask, old;
+	bool timed_out = false, signalled = false;
+	int qstatus = 0, sig = 0;
+	long long t0;
+	struct stat st;
+
+	while ((c = getopt_long(argc, argv, "hj", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': o.kernel = optarg; break;
+		case 'i': o.initrd = optarg; break;
+		case 'c':
+			if (om_parse_u64(optarg, 1, 64, &v) < 0) {
+				warnx("--cpu must be 1 to 64");
+				return EX_INPUT;
+			}
+			o.cpu = (unsigned)v;
+			break;
+		case 'm':
+			if (om_parse_u64(optarg, 64, 65536, &v) < 0) {
+				warnx("--memory must be 64 to 65536 MiB");
+				return EX_INPUT;
+			}
+			o.memory = (unsigned)v;
+			break;
+		case 'a': accel = optarg; break;
+		case 't': o.tap = optarg; break;
+		case 'N': o.no_network = true; break;
+		case 'M': mac = optarg; break;
+		case 'T':
+			if (om_parse_u64(optarg, 1, 604800, &v) < 0) {
+				warnx("--timeout must be 1 to 604800 seconds");
+				return EX_INPUT;
+			}
+			o.timeout = (unsigned)v;
+			break;
+		case 'u':
+			if (om_parse_u64(optarg, 1, 4294967294ULL, &v) < 0) {
+				warnx("--user must be a uid from 1: QEMU never runs as root");
+				return EX_INPUT;
+			}
+			o.uid = (unsigned)v;
+			break;
+		case 'C': o.console = optarg; break;
+		case 'j': json_out = true; break;
+		case 'e':
+			if (om_parse_u64(optarg, 3, 1023, &v) < 0 || fcntl((int)v, F_GETFD) < 0) {
+				warnx("--events-fd must be an open descriptor from 3");
+				return EX_INPUT;
+			}
+			events_fd = (int)v;
+			break;
+		case 'h': usage(EX_OK); break;
+		case 'V': puts("omerta-vmboot " OMERTA_VERSION); return EX_OK;
+		default: usage(EX_USAGE_);
+		}
+	}
+	if (optind != argc) {
+		warnx("unexpected argument '%s'", argv[optind]);
+		usage(EX_USAGE_);
+	}
+	if (!o.kernel || !o.initrd) {
+		warnx("--kernel and --initrd are required");
+		usage(EX_USAGE_);
+	}
+	if (json_out && events_fd >= 0) {
+		warnx("--json and --events-fd exclude each other");
+		usage(EX_USAGE_);
+	}
+	if (!strcmp(accel, "kvm") || !strcmp(accel, "tcg") || !strcmp(accel, "auto")) {
+		o.kvm = !strcmp(accel, "kvm") || (!strcmp(accel, "auto") && kvm_usable());
+		if (!strcmp(accel, "kvm") && !kvm_usable()) {
+			warnx("--accel kvm: /dev/kvm is not usable here (no vmx/svm); use tcg or auto");
+			return EX_INPUT;
+		}
+	} else {
+		warnx("--accel must be auto, kvm or tcg");
+		return EX_INPUT;
+	}
+	if (!o.tap && !o.no_network)
+		o.tap = getenv("OMERTA_JAIL_TAP");
+	if (!o.no_network) {
+		if (!o.tap || !*o.tap || strlen(o.tap) > 15 || strpbrk(o.tap, "/, =")) {
+			warnx("no tap: give --tap (or run under omerta-jail), or --no-network");
+			return EX_INPUT;
+		}
+	} else if (o.tap) {
+		warnx("--tap and --no-network exclude each other");
+		usage(EX_USAGE_);
+	}
+	if (strlen(mac) != 17 || strspn(mac, "0123456789abcdef:") != 17) {
+		warnx("--mac must look like 52:54:00:12:34:56");
+		return EX_INPUT;
+	}
+	strcpy(o.mac, mac);
+	if (stat(o.kernel, &st) < 0 || !S_ISREG(st.st_mode)) {
+		warnx("%s: no such kernel (apt-get install linux-image-cloud-amd64)", o.kernel);
+		return EX_INPUT;
+	}
+	if (strpbrk(o.kernel, ",") || strpbrk(o.initrd, ",")) {
+		warnx("paths with ',' are refused (QEMU option syntax)");
+		return EX_INPUT;
+	}
+	/* The per-job image is mode 0600: it becomes the QEMU user's, and no one else's. */
+	initrd_fd = open(o.initrd, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (initrd_fd < 0 || fstat(initrd_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		warn("%s", o.initrd);
+		return EX_INPUT;
+	}
+	if (geteuid() == 0 && fchown(initrd_fd, o.uid, o.uid) < 0) {
+		warn("chown %s", o.initrd);
+		return EX_SYS;
+	}
+	if (events_fd >= 0) {
+		events = fdopen(events_fd, "w");
+		fcntl(events_fd, F_SETFD, FD_CLOEXEC);
+	} else if (json_out)
+		events = stdout;
+	if (o.console && !(g.console = fopen(o.console, "we"))) {
+		warn("%s", o.console);
+		return EX_INPUT;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < CH_N; i++) {
+		int sp[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+			err(EX_SYS, "socketpair");
+		g.fd[i] = sp[0];
+		qfd[i] = sp[1];
+	}
+	t0 = now_ms();
+	qemu = fork();
+	if (qemu < 0)
+		err(EX_SYS, "fork");
+	if (qemu == 0) {
+		/* Its own process group; only its four channel ends survive exec. */
+		setpgid(0, 0);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		for (int i = 0; i < CH_N; i++) {
+			int fd = fcntl(qfd[i], F_DUPFD, 10 + i);
+			qfd[i] = fd;
+		}
+		for (int fd = 3; fd < 1024; fd++) {
+			bool keep = false;
+			for (int i = 0; i < CH_N; i++)
+				keep |= fd == qfd[i];
+			if (!keep && fd != 2)
+				close(fd);
+		}
+		exec_qemu(&o, initrd_fd, qfd);
+	}
+	setpgid(qemu, qemu);
+	for (int i = 0; i < CH_N; i++)
+		close(qfd[i]);
+	close(initrd_fd);
+	pfd = pidfd_open_(qemu);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (o.timeout) {
+		struct itimerspec it = { { 0, 0 }, { o.timeout, 0 } };
+		tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+		timerfd_settime(tfd, 0, &it, NULL);
+	}
+	if (events) {
+		struct om_json j;
+		ev_begin(&j, "started");
+		om_json_int(&j, "pid", qemu);
+		om_json_str(&j, "accel", o.kvm ? "kvm" : "tcg");
+		om_json_str(&j, "machine", "microvm");
+		om_json_int(&j, "memory_mib", o.memory);
+		om_json_int(&j, "cpus", o.cpu);
+		ev_end(&j);
+	}
+	{
+		bool open_ch[CH_N] = { true, true, true, true }, dead = false;
+		while (!dead || open_ch[CH_CTL] || open_ch[CH_OUT] || open_ch[CH_ERR] || open_ch[CH_CON]) {
+			struct pollfd p[CH_N + 3];
+			int np = 0, idx[CH_N];
+			for (int i = 0; i < CH_N; i++) {
+				idx[i] = -1;
+				if (open_ch[i]) {
+					idx[i] = np;
+					p[np++] = (struct pollfd){ g.fd[i], POLLIN, 0 };
+				}
+			}
+			int ip = np, is = np + 1, it = np + 2;
+			p[np++] = (struct pollfd){ dead ? -1 : pfd, POLLIN, 0 };
+			p[np++] = (struct pollfd){ sfd, POLLIN, 0 };
+			p[np++] = (struct pollfd){ tfd, POLLIN, 0 };
+			/* After QEMU is gone, drain what it wrote, then stop. */
+			if (poll(p, (nfds_t)np, dead ? 200 : -1) == 0)
+				break;
+			for (int i = 0; i < CH_N; i++) {
+				if (idx[i] < 0 || !(p[idx[i]].revents & (POLLIN | POLLHUP | POLLERR)))
+					continue;
+				int r = i == CH_CTL ? read_ctl(&g) : pass_output(&g, i);
+				if (r <= 0)
+					open_ch[i] = false;
+			}
+			if (g.flood && !dead) {
+				syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+				if (events) {
+					struct om_json j;
+					ev_begin(&j, "error");
+					om_json_str(&j, "reason", "control channel flood or garbage");
+					ev_end(&j);
+				}
+				g.flood = false;
+				g.failed = true;
+				snprintf(g.fail_step, sizeof(g.fail_step), "control");
+				snprintf(g.fail_reason, sizeof(g.fail_reason), "flood");
+			}
+			if (!dead && (p[ip].revents & POLLIN)) {
+				waitpid(qemu, &qstatus, 0);
+				dead = true;
+			}
+			if (p[is].revents & POLLIN) {
+				struct signalfd_siginfo si;
+				if (read(sfd, &si, sizeof(si)) == sizeof(si) && !dead) {
+					signalled = true;
+					sig = (int)si.ssi_signo;
+					syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+				}
+			}
+			if (tfd >= 0 && (p[it].revents & POLLIN) && !dead) {
+				uint64_t x;
+				if (read(tfd, &x, sizeof(x)) > 0) {
+					timed_out = true;
+					syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+				}
+			}
+		}
+		if (!dead)
+			waitpid(qemu, &qstatus, 0);
+	}
+	/* Work out what happened. */
+	const char *status;
+	if (timed_out)
+		status = "timeout", ret = EX_TIMEOUT;
+	else if (signalled)
+		status = "killed", ret = 128 + sig;
+	else if (g.failed)
+		status = strcmp(g.fail_step, "control") ? "vpn_setup_failed" : "error",
+		ret = strcmp(g.fail_step, "control") ? EX_SETUP : EX_NOREPORT;
+	else if (g.exit_code >= 0)
+		status = "completed", ret = g.exit_code;
+	else
+		status = "no_report", ret = EX_NOREPORT;
+	if (events) {
+		struct om_json j;
+		ev_begin(&j, "exited");
+		om_json_str(&j, "status", status);
+		if (g.exit_code >= 0)
+			om_json_int(&j, "exit_code", g.exit_code);
+		else
+			om_json_null(&j, "exit_code");
+		if (g.failed) {
+			om_json_str(&j, "step", g.fail_step);
+			om_json_str(&j, "reason", g.fail_reason);
+		}
+		om_json_int(&j, "wall_ms", now_ms() - t0);
+		om_json_obj_open(&j, "guest_ms");
+		om_json_int(&j, "boot", g.t_boot);
+		for (int i = 0; i < 4; i++)
+			om_json_int(&j, steps[i], g.t_step[i]);
+		om_json_int(&j, "vpn_up", g.t_vpn_up);
+		om_json_int(&j, "workload_start", g.t_start);
+		om_json_int(&j, "exit", g.t_exit);
+		om_json_obj_close(&j);
+		om_json_obj_open(&j, "guest_drops");
+		om_json_int(&j, "out", g.drops_out);
+		om_json_int(&j, "in", g.drops_in);
+		om_json_obj_close(&j);
+		if (WIFSIGNALED(qstatus))
+			om_json_str(&j, "qemu", strsignal(WTERMSIG(qstatus)));
+		else
+			om_json_int(&j, "qemu", WEXITSTATUS(qstatus));
+		om_json_int(&j, "control_records", g.records);
+		om_json_int(&j, "control_malformed", g.malformed);
+		ev_end(&j);
+	}
+	if (g.console)
+		fclose(g.console);
+	if (!json_out && fflush(stdout) == EOF)
+		ret = EX_SYS;
+	return ret;
+}
