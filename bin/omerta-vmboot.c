@@ -262,15 +262,20 @@ static int pass_output(struct guest *g, int ch)
 
 /* ---- QEMU ------------------------------------------------------------------------- */
 
-static void exec_qemu(const struct opts *o, int initrd_fd, const int qfd[CH_N])
+static void exec_qemu(const struct opts *o, int kernel_fd, int initrd_fd, const int qfd[CH_N])
 {
 	char path[PATH_MAX], mem[16], smp[16], append[256], nic[160], chr[CH_N][64], dev[CH_N][80];
+	char kpath[32], ipath[32];
 	const char *argv[64];
 	size_t n = 0;
 	unsigned mhz = cpu_mhz();
 	struct rlimit core = { 0, 0 }, nofile = { 64, 64 };
 
-	(void)initrd_fd;
+	/* QEMU opens its kernel and image through /proc/self/fd: the files' own
+	 * permissions apply, but not those of the folders they sit in (the run dir is
+	 * root's, mode 0700). */
+	snprintf(kpath, sizeof(kpath), "/proc/self/fd/%d", kernel_fd);
+	snprintf(ipath, sizeof(ipath), "/proc/self/fd/%d", initrd_fd);
 	if (om_which("qemu-system-x86_64", path) < 0)
 		_exit(127);
 	snprintf(mem, sizeof(mem), "%u", o->memory);
@@ -299,9 +304,9 @@ static void exec_qemu(const struct opts *o, int initrd_fd, const int qfd[CH_N])
 	argv[n++] = "-m";
 	argv[n++] = mem;
 	argv[n++] = "-kernel";
-	argv[n++] = o->kernel;
+	argv[n++] = kpath;
 	argv[n++] = "-initrd";
-	argv[n++] = o->initrd;
+	argv[n++] = ipath;
 	argv[n++] = "-append";
 	argv[n++] = append;
 	if (!o->no_network) {
@@ -378,7 +383,7 @@ int main(int argc, char **argv)
 	struct opts o = { .cpu = 1, .memory = 128, .timeout = 0, .uid = 65534 };
 	const char *accel = "auto", *mac = "52:54:00:12:34:56";
 	struct guest g = { .exit_code = -1, .drops_out = -1, .drops_in = -1 };
-	int c, events_fd = -1, initrd_fd = -1, sfd = -1, tfd = -1, pfd = -1, ret = EX_SYS;
+	int c, events_fd = -1, kernel_fd = -1, initrd_fd = -1, sfd = -1, tfd = -1, pfd = -1, ret = EX_SYS;
 	int qfd[CH_N];
 	uint64_t v;
 	pid_t qemu = -1;
@@ -476,7 +481,8 @@ int main(int argc, char **argv)
 		return EX_INPUT;
 	}
 	strcpy(o.mac, mac);
-	if (stat(o.kernel, &st) < 0 || !S_ISREG(st.st_mode)) {
+	kernel_fd = open(o.kernel, O_RDONLY | O_CLOEXEC);
+	if (kernel_fd < 0 || fstat(kernel_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		warnx("%s: no such kernel (apt-get install linux-image-cloud-amd64)", o.kernel);
 		return EX_INPUT;
 	}
@@ -528,23 +534,24 @@ int main(int argc, char **argv)
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0);
 		dup2(null, 1);
-		for (int i = 0; i < CH_N; i++) {
-			int fd = fcntl(qfd[i], F_DUPFD, 10 + i);
-			qfd[i] = fd;
-		}
+		for (int i = 0; i < CH_N; i++)
+			qfd[i] = fcntl(qfd[i], F_DUPFD, 10 + i);
+		kernel_fd = fcntl(kernel_fd, F_DUPFD, 20);
+		initrd_fd = fcntl(initrd_fd, F_DUPFD, 21);
 		for (int fd = 3; fd < 1024; fd++) {
-			bool keep = false;
+			bool keep = fd == kernel_fd || fd == initrd_fd;
 			for (int i = 0; i < CH_N; i++)
 				keep |= fd == qfd[i];
 			if (!keep && fd != 2)
 				close(fd);
 		}
-		exec_qemu(&o, initrd_fd, qfd);
+		exec_qemu(&o, kernel_fd, initrd_fd, qfd);
 	}
 	setpgid(qemu, qemu);
 	for (int i = 0; i < CH_N; i++)
 		close(qfd[i]);
 	close(initrd_fd);
+	close(kernel_fd);
 	pfd = pidfd_open_(qemu);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (o.timeout) {
