@@ -123,7 +123,18 @@ static void teardown(const char *job)
 
 /* ---- events ---------------------------------------------------------------------- */
 
-static FILE *events;
+/* Events go to --events-fd and to a pipe that CMD reads (OMERTA_JAIL_EVENTS_FD), so
+ * a watcher running as CMD hears the door without any wiring. Writes never block:
+ * a reader that does not keep up loses events, the relay does not stall. */
+static int ev_fd[2] = { -1, -1 };
+static FILE *ev_mem;
+static char *ev_buf;
+static size_t ev_len;
+
+static bool ev_on(void)
+{
+	return ev_fd[0] >= 0 || ev_fd[1] >= 0;
+}
 
 static long long now_ms(clockid_t c)
 {
@@ -135,7 +146,8 @@ static long long now_ms(clockid_t c)
 
 static void ev_begin(struct om_json *j, const char *name, const char *job)
 {
-	om_json_init(j, events);
+	ev_mem = open_memstream(&ev_buf, &ev_len);
+	om_json_init(j, ev_mem ? ev_mem : stderr);
 	om_json_obj_open(j, NULL);
 	om_json_str(j, "event", name);
 	om_json_str(j, "job_id", job);
@@ -146,6 +158,15 @@ static void ev_end(struct om_json *j)
 {
 	om_json_obj_close(j);
 	om_json_end(j);
+	if (!ev_mem)
+		return;
+	fclose(ev_mem);
+	ev_mem = NULL;
+	for (int i = 0; i < 2; i++)
+		if (ev_fd[i] >= 0 && write(ev_fd[i], ev_buf, ev_len) < 0 && errno != EAGAIN)
+			ev_fd[i] = -1;
+	free(ev_buf);
+	ev_buf = NULL;
 }
 
 /* ---- the door ------------------------------------------------------------------- */
@@ -164,6 +185,8 @@ struct door {
 	bool dirty;
 };
 
+static void write_door_state(struct door *d);
+
 static void rogue(struct door *d, const char *why, const struct sockaddr_in *src, size_t len,
 		  const uint8_t *b)
 {
@@ -172,7 +195,8 @@ static void rogue(struct door *d, const char *why, const struct sockaddr_in *src
 
 	d->rogue++;
 	d->dirty = true;
-	if (!events)
+	write_door_state(d); /* at once: a rogue datagram ends the job */
+	if (!ev_on())
 		return;
 	inet_ntop(AF_INET, &src->sin_addr, ip, sizeof(ip));
 	snprintf(s, sizeof(s), "%s:%u", ip, ntohs(src->sin_port));
@@ -251,7 +275,7 @@ static void from_endpoint(struct door *d)
 	d->dirty = true;
 	if (t == OM_WG_RESPONSE) {
 		d->last_handshake = d->last_rx;
-		if (events) {
+		if (ev_on()) {
 			struct om_json j;
 			ev_begin(&j, "handshake", d->job);
 			ev_end(&j);
@@ -265,7 +289,7 @@ static void stats(struct door *d)
 	long long t = now_ms(CLOCK_MONOTONIC);
 	struct om_json j;
 
-	if (!events)
+	if (!ev_on())
 		return;
 	/* Once a second: the watcher judges liveness from last_rx_age_ms. */
 	ev_begin(&j, "door_stats", d->job);
@@ -467,6 +491,7 @@ static int cmd_run(struct run_opts *o)
 {
 	char ns[64], dir[PATH_MAX], b[PATH_MAX];
 	int host_ns = -1, job_ns = -1, sfd = -1, tfd = -1, status = 0, ret = EX_SYS;
+	int evpipe[2] = { -1, -1 };
 	struct door d = { 0 };
 	struct om_state s = { 0 };
 	sigset_t mask, old;
@@ -530,7 +555,7 @@ static int cmd_run(struct run_opts *o)
 	}
 	if (build_jail(o, ns, host_ns, &job_ns) < 0 || open_door(o, &d, host_ns, job_ns) < 0)
 		goto fail;
-	if (events) {
+	if (ev_on()) {
 		struct om_json j;
 		char dip[OM_IP_STRLEN], door[OM_IP_STRLEN + 8];
 		om_ip_format(&o->door_ip, dip);
@@ -543,6 +568,12 @@ static int cmd_run(struct run_opts *o)
 		ev_end(&j);
 	}
 
+	if (pipe2(evpipe, O_CLOEXEC) < 0) {
+		warn("pipe");
+		goto fail;
+	}
+	fcntl(evpipe[1], F_SETFL, O_NONBLOCK);
+	ev_fd[1] = evpipe[1];
 	child = fork();
 	if (child < 0) {
 		warn("fork");
@@ -560,10 +591,15 @@ static int cmd_run(struct run_opts *o)
 		snprintf(envns, sizeof(envns), "%s", ns);
 		setenv("OMERTA_JAIL_NETNS", envns, 1);
 		setenv("OMERTA_JAIL_TAP", TAP, 1);
+		fcntl(evpipe[0], F_SETFD, 0);
+		snprintf(envns, sizeof(envns), "%d", evpipe[0]);
+		setenv("OMERTA_JAIL_EVENTS_FD", envns, 1);
 		execvp(o->cmd[0], o->cmd);
 		warn("%s", o->cmd[0]);
 		_exit(127);
 	}
+	close(evpipe[0]);
+	evpipe[0] = -1;
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	{
@@ -631,12 +667,16 @@ out:
 		close(tfd);
 	if (created)
 		teardown(o->job);
-	if (events) {
+	if (evpipe[0] >= 0)
+		close(evpipe[0]);
+	if (ev_on()) {
 		struct om_json j;
 		ev_begin(&j, "jail_down", o->job);
 		om_json_int(&j, "status", ret);
 		ev_end(&j);
 	}
+	if (evpipe[1] >= 0)
+		close(evpipe[1]);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return ret;
 }
@@ -922,11 +962,7 @@ int main(int argc, char **argv)
 	}
 	strcpy(o.guest_mac, mac);
 	if (o.events_fd >= 0) {
-		events = fdopen(o.events_fd, "w");
-		if (!events) {
-			warn("--events-fd");
-			return EX_INPUT;
-		}
+		ev_fd[0] = o.events_fd;
 		fcntl(o.events_fd, F_SETFD, FD_CLOEXEC);
 	}
 	if (geteuid() != 0) {

@@ -8,5 +8,6 @@ int fuzz_key(const uint8_t *data, size_t size);
 int fuzz_state(const uint8_t *data, size_t size);
 int fuzz_door(const uint8_t *data, size_t size);
 int fuzz_ctl(const uint8_t *data, size_t size);
+int fuzz_frame(const uint8_t *data, size_t size);
 
 #endif

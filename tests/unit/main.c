@@ -13,6 +13,7 @@ int main(void)
 	t_state();
 	t_wgmsg();
 	t_ctl();
+	t_frame();
 	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
 	return t_fail ? 1 : 0;
 }

@@ -26,5 +26,6 @@ void t_wgconf(void);
 void t_state(void);
 void t_wgmsg(void);
 void t_ctl(void);
+void t_frame(void);
 
 #endif

@@ -177,3 +177,35 @@ void t_ctl(void)
 	memset(big, 'a', sizeof(big));
 	CHECK(om_ctl_parse(big, sizeof(big), &r) < 0, "overlong line");
 }
+
+#include "om_frame.h"
+
+void t_frame(void)
+{
+	struct om_frame f;
+	/* IPv4 TCP SYN 10.66.0.2:56140 -> 203.0.113.10:80, as the jail logged it. */
+	static const uint8_t syn[] = { 0x45, 0, 0, 0x3c, 0x16, 0x6f, 0x40, 0, 0x40, 6, 0xdd, 0xfe,
+				       10, 66, 0, 2, 203, 0, 113, 10, 0xdb, 0x4c, 0, 80 };
+	static const uint8_t arp[] = { 0, 1, 8, 0, 6, 4, 0, 1, 0x52, 0x54, 0, 0x12, 0x34, 0x56,
+				       10, 66, 0, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 10, 66, 0, 7 };
+	static const uint8_t frag[] = { 0x45, 0, 0, 0x3c, 0, 0, 0x20, 0x10, 0x40, 17, 0, 0,
+					10, 66, 0, 2, 10, 66, 0, 1, 0xca, 0x6c, 0xca, 0x6c };
+	uint8_t v6[48] = { 0x60, 0, 0, 0, 0, 8, 17, 64 };
+
+	om_frame_parse(0x0800, syn, sizeof(syn), &f);
+	CHECK(!strcmp(f.kind, "ipv4") && !strcmp(f.proto, "tcp") && !strcmp(f.src, "10.66.0.2") &&
+		      !strcmp(f.dst, "203.0.113.10") && f.sport == 56140 && f.dport == 80,
+	      "ipv4 tcp: %s %s %s %d %d", f.kind, f.src, f.dst, f.sport, f.dport);
+	om_frame_parse(0x0806, arp, sizeof(arp), &f);
+	CHECK(!strcmp(f.kind, "arp") && f.arp_op == 1 && !strcmp(f.dst, "10.66.0.7") &&
+		      !strcmp(f.arp_sha, "52:54:00:12:34:56"),
+	      "arp: %d %s %s", f.arp_op, f.dst, f.arp_sha);
+	om_frame_parse(0x0800, frag, sizeof(frag), &f);
+	CHECK(f.sport == -1 && !strcmp(f.proto, "udp"), "a non-first fragment has no ports");
+	om_frame_parse(0x86dd, v6, sizeof(v6), &f);
+	CHECK(!strcmp(f.kind, "ipv6") && !strcmp(f.proto, "udp") && !strcmp(f.src, "::"), "ipv6");
+	om_frame_parse(0x0800, syn, 10, &f);
+	CHECK(!strcmp(f.kind, "ipv4") && !f.src[0] && f.sport == -1, "truncated ipv4");
+	om_frame_parse(0x88cc, syn, sizeof(syn), &f);
+	CHECK(!strcmp(f.kind, "other") && f.ethertype == 0x88cc, "other ethertype");
+}
