@@ -41,7 +41,7 @@ else
 ALL_CFLAGS  += $(HARDEN)
 endif
 
-TOOLS    := omerta-keygen omerta-wgconf omerta-vpnserve omerta-mkinitrd omerta-jail omerta-vmboot
+TOOLS    := omerta-keygen omerta-wgconf omerta-vpnserve omerta-mkinitrd omerta-jail omerta-vmboot omerta-watch
 SCRIPTS  :=
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=build/lib/%.o)

@@ -508,6 +508,8 @@ static int cmd_run(struct run_opts *o)
 	netns_name(o->job, ns, sizeof(ns));
 	if (setup_run_dir() < 0)
 		return EX_SYS;
+	/* A reader of the events that goes away must not take the jail with it. */
+	signal(SIGPIPE, SIG_IGN);
 	/* Signals wait in a signalfd from here: setup finishes or is undone whole. */
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);

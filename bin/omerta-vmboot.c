@@ -36,7 +36,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_SETUP = 120, EX_NO
        EX_TIMEOUT = 124 };
 
 static const char usage_text[] =
-	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--user UID] [--console FILE] [--json | --events-fd FD]\n"
+	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--user UID] [--console FILE] [--json] [--events-fd FD]\n"
 	"       omerta-vmboot --help | --version\n";
 
 static void usage(int code)
@@ -45,8 +45,8 @@ static void usage(int code)
 	if (!code)
 		fputs("\n"
 		      "Boots the VM with the tap of omerta-jail ($OMERTA_JAIL_TAP by default) as its\n"
-		      "only NIC; the workload's stdout and stderr pass through, events go to\n"
-		      "--events-fd, or with --json everything is JSON Lines on stdout.\n"
+		      "only NIC; the workload's stdout and stderr pass through and events go to\n"
+		      "--events-fd; with --json the output becomes events too, on --events-fd or stdout.\n"
 		      "Exit status: the workload's, or 120 guest setup failed, 123 no exit reported,\n"
 		      "124 timeout, 1 refused input, 2 usage, 3 system error. See omerta-vmboot(1).\n",
 		      stdout);
@@ -177,8 +177,19 @@ static void on_record(struct guest *g, const char *line, size_t len)
 		g->exit_code = (int)om_ctl_num(&r, "status", 255);
 		g->t_exit = r.t;
 	} else if (!strcmp(r.event, "drops")) {
-		g->drops_out = om_ctl_num(&r, "out", 1LL << 40);
-		g->drops_in = om_ctl_num(&r, "in", 1LL << 40);
+		long long o = om_ctl_num(&r, "out", 1LL << 40), i = om_ctl_num(&r, "in", 1LL << 40);
+		/* The guest's kill switch stopped something: say so while the VM runs, so a
+		 * watcher can end the job. */
+		if (events && (o != g->drops_out || i != g->drops_in) && (o > 0 || i > 0)) {
+			struct om_json j;
+			ev_begin(&j, "guest_drops");
+			om_json_int(&j, "out", o);
+			om_json_int(&j, "in", i);
+			om_json_int(&j, "guest_ms", r.t);
+			ev_end(&j);
+		}
+		g->drops_out = o;
+		g->drops_in = i;
 	} else if (!strcmp(r.event, "failed") && !g->failed && g->exit_code < 0) {
 		struct om_json j;
 		const char *s = om_ctl_get(&r, "step"), *why = om_ctl_get(&r, "reason");
@@ -451,10 +462,6 @@ int main(int argc, char **argv)
 		warnx("--kernel and --initrd are required");
 		usage(EX_USAGE_);
 	}
-	if (json_out && events_fd >= 0) {
-		warnx("--json and --events-fd exclude each other");
-		usage(EX_USAGE_);
-	}
 	if (!strcmp(accel, "kvm") || !strcmp(accel, "tcg") || !strcmp(accel, "auto")) {
 		o.kvm = !strcmp(accel, "kvm") || (!strcmp(accel, "auto") && kvm_usable());
 		if (!strcmp(accel, "kvm") && !kvm_usable()) {
@@ -505,6 +512,8 @@ int main(int argc, char **argv)
 		fcntl(events_fd, F_SETFD, FD_CLOEXEC);
 	} else if (json_out)
 		events = stdout;
+	if (events)
+		setvbuf(events, NULL, _IOLBF, 0);
 	if (o.console && !(g.console = fopen(o.console, "we"))) {
 		warn("%s", o.console);
 		return EX_INPUT;
