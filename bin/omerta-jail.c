@@ -45,7 +45,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3 };
 #define TAP "tap0"
 
 static const char usage_text[] =
-	"usage: omerta-jail run --job ID --endpoint IP:PORT [--uid UID] [--door IP:PORT] [--guest-ip IP] [--guest-mac MAC] [--rate BYTES] [--nflog-group N] [--events-fd FD] [--allow-private-endpoint] -- CMD [ARG...]\n"
+	"usage: omerta-jail run --job ID --endpoint IP:PORT [--uid UID] [--door IP:PORT] [--guest-ip IP] [--guest-mac MAC] [--rate BYTES] [--mtu N] [--nflog-group N] [--events-fd FD] [--allow-private-endpoint] -- CMD [ARG...]\n"
 	"       omerta-jail down --job ID\n"
 	"       omerta-jail gc\n"
 	"       omerta-jail --help | --version\n";
@@ -180,6 +180,7 @@ struct door {
 	unsigned long long tx_packets, tx_bytes, rx_packets, rx_bytes, rogue, rate_drops;
 	long long last_rx, last_handshake, last_tx; /* CLOCK_MONOTONIC ms, 0 never */
 	unsigned long long rate;    /* bytes per second out, 0 unlimited */
+	size_t mtu;                 /* the guest's WireGuard MTU, for the shape of its data */
 	double tokens;
 	long long tokens_at;
 	bool dirty;
@@ -239,7 +240,7 @@ static void from_guest(struct door *d)
 		rogue(d, "source is not the guest", &src, (size_t)n, b);
 		return;
 	}
-	if (!om_wg_shape(b, (size_t)n)) {
+	if (!om_wg_shape(b, (size_t)n, d->mtu)) {
 		rogue(d, "not a WireGuard datagram", &src, (size_t)n, b);
 		return;
 	}
@@ -266,7 +267,9 @@ static void from_endpoint(struct door *d)
 
 	if (n < 0)
 		return;
-	t = om_wg_shape(b, (size_t)n);
+	/* The requester's server may use any MTU: its data messages are taken at any
+	 * padded length; the header and the minimum size still must hold. */
+	t = om_wg_shape(b, (size_t)n, 0);
 	if (!t || !d->have_guest)
 		return; /* junk from the endpoint is dropped, and is not a sign of life */
 	d->rx_packets++;
@@ -340,7 +343,7 @@ static void write_door_state(struct door *d)
 struct run_opts {
 	const char *job;
 	struct om_ip ep_ip, door_ip, guest_ip;
-	unsigned ep_port, door_port, nflog, uid, gid;
+	unsigned ep_port, door_port, nflog, uid, gid, mtu;
 	unsigned long long rate;
 	char guest_mac[18];
 	int events_fd;
@@ -503,6 +506,7 @@ static int cmd_run(struct run_opts *o)
 	d.job = o->job;
 	d.guest_ip = o->guest_ip;
 	d.rate = o->rate;
+	d.mtu = o->mtu;
 	d.tokens = (double)o->rate;
 	d.tokens_at = now_ms(CLOCK_MONOTONIC);
 	netns_name(o->job, ns, sizeof(ns));
@@ -841,6 +845,7 @@ int main(int argc, char **argv)
 		{ "guest-ip", required_argument, NULL, 'g' },
 		{ "guest-mac", required_argument, NULL, 'm' },
 		{ "rate", required_argument, NULL, 'R' },
+		{ "mtu", required_argument, NULL, 'M' },
 		{ "nflog-group", required_argument, NULL, 'n' },
 		{ "events-fd", required_argument, NULL, 'e' },
 		{ "allow-private-endpoint", no_argument, NULL, 'a' },
@@ -849,7 +854,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	enum { RUN, DOWN, GC } cmd;
-	struct run_opts o = { .uid = 65534, .gid = 65534, .nflog = 1, .events_fd = -1 };
+	struct run_opts o = { .uid = 65534, .gid = 65534, .nflog = 1, .events_fd = -1, .mtu = 1420 };
 	const char *endpoint = NULL, *door = "10.66.0.1:51820", *guest = "10.66.0.2",
 		   *mac = "52:54:00:12:34:56";
 	bool allow_private = false;
@@ -897,6 +902,13 @@ int main(int argc, char **argv)
 				return EX_INPUT;
 			}
 			o.rate = v;
+			break;
+		case 'M':
+			if (om_parse_u64(optarg, 576, 9000, &v) < 0) {
+				warnx("--mtu must be 576 to 9000");
+				return EX_INPUT;
+			}
+			o.mtu = (unsigned)v;
 			break;
 		case 'n':
 			if (om_parse_u64(optarg, 1, 65535, &v) < 0) {

@@ -8,7 +8,7 @@
 
 int fuzz_door(const uint8_t *data, size_t size)
 {
-	int t = om_wg_shape(data, size);
+	int t = om_wg_shape(data, size, size > 40 ? data[4] * 16u + 4 : 0);
 
 	if (t < 0 || t > 4 || (t && (size < 32 || data[0] != t)))
 		abort();

@@ -129,12 +129,17 @@ void t_wgmsg(void)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		b[0] = cases[i].type;
-		CHECK(om_wg_shape(b, cases[i].len) == cases[i].want, "shape type %u len %zu",
+		CHECK(om_wg_shape(b, cases[i].len, 1420) == cases[i].want, "shape type %u len %zu",
 		      cases[i].type, cases[i].len);
 	}
+	b[0] = 4;
+	CHECK(om_wg_shape(b, 32 + 1420, 1420) == 4, "data padded to an MTU that is not a multiple of 16");
+	CHECK(om_wg_shape(b, 32 + 1421, 1420) == 0, "data past the MTU");
+	CHECK(om_wg_shape(b, 32 + 1379, 0) == 4, "mtu 0 takes any length");
+	CHECK(om_wg_shape(b, 31, 0) == 0, "mtu 0 still needs the header and tag");
 	b[0] = 1;
 	b[2] = 1; /* a reserved byte set */
-	CHECK(om_wg_shape(b, 148) == 0, "reserved byte accepted");
+	CHECK(om_wg_shape(b, 148, 1420) == 0, "reserved byte accepted");
 }
 
 #include "om_ctl.h"
