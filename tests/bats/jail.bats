@@ -42,10 +42,20 @@ vpn() {
 jailed() {
 	local job=$1 img=$2
 	shift 2
-	ip netns exec "$PROV" omerta-jail run --job "$job" --endpoint 198.51.100.1:51820 --events-fd 3 -- \
+	ip netns exec "$PROV" omerta-jail run --job "$job" --endpoint "$(endpoint_of "$job")" --events-fd 3 -- \
 		sh -c 'ip -d link show tap0 >"$0.tuntap"; ip route show >"$0.routes"; exec "$@"' "$T/$job" \
 		omerta-vmboot --kernel "$KERNEL" --initrd "$img" --events-fd 4 --console "$T/$job.console" --timeout 120 "$@" \
 		3>"$T/$job.jail" 4>"$T/$job.vm" >"$T/$job.out" 2>"$T/$job.err"
+}
+
+# The endpoint in JOB's client config (each job has its own server port); a job
+# without one uses the first server's.
+endpoint_of() {
+	if [ -f "$T/$1.conf" ]; then
+		omerta-wgconf show "$T/$1.conf" | awk -F'\t' '$1=="endpoint"{print $2}'
+	else
+		echo 198.51.100.1:51820
+	fi
 }
 
 provider_view() {
