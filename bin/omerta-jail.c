@@ -717,6 +717,26 @@ static int cmd_down(const char *job)
 	return EX_OK;
 }
 
+/* Whether any process is in the network namespace whose nsfs inode is ino. */
+static bool netns_in_use(ino_t ino)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	bool used = false;
+
+	while (d && !used && (e = readdir(d))) {
+		char p[300];
+		struct stat st;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/ns/net", e->d_name);
+		used = stat(p, &st) == 0 && st.st_ino == ino;
+	}
+	if (d)
+		closedir(d);
+	return used;
+}
+
 static int cmd_gc(void)
 {
 	DIR *dd;
@@ -734,8 +754,9 @@ static int cmd_gc(void)
 	}
 	if (dd)
 		closedir(dd);
-	/* Namespaces named omerta-ID with no state at all (a reboot of /run keeps
-	 * neither, but a deleted run dir may leave these). */
+	/* Namespaces named omerta-ID with no state at all (a deleted run dir may leave
+	 * these). Another run dir's jails look the same from here, so only a namespace
+	 * that no process is in and that is over a minute old counts as dead. */
 	dd = opendir(NETNS_DIR);
 	while (dd && (e = readdir(dd))) {
 		char p[PATH_MAX];
@@ -745,6 +766,9 @@ static int cmd_gc(void)
 			continue;
 		job_path(p, sizeof(p), job, NULL);
 		if (stat(p, &st) == 0)
+			continue;
+		snprintf(p, sizeof(p), NETNS_DIR "/%s", e->d_name);
+		if (stat(p, &st) < 0 || time(NULL) - st.st_mtime < 60 || netns_in_use(st.st_ino))
 			continue;
 		teardown(job);
 		printf("removed\t%s\n", job);
