@@ -23,6 +23,7 @@ setup() {
 
 teardown() {
 	[ -z "${refpid:-}" ] || kill "$refpid" 2>/dev/null || true
+	[ -z "${sshpid:-}" ] || { kill "$sshpid" 2>/dev/null; wait "$sshpid" 2>/dev/null || true; }
 	ip -n "$REQ" link del omtref0 2>/dev/null || true
 	ip netns exec "$REQ" nft delete table ip omtref 2>/dev/null || true
 	for j in $(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null); do
@@ -216,4 +217,47 @@ who='printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80 | tail 
 	[[ "$output" == *provider* ]]
 	[ -z "$(ls /run/netns | grep '^omerta-' || true)" ]
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
+}
+
+@test "submit --provider ssh://: a real sshd on the provider; config and script travel on stdin" {
+	command -v sshd >/dev/null || [ -x /usr/sbin/sshd ]
+	mkdir -p /run/sshd
+	ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
+	ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"
+	cp "$T/client_key.pub" "$T/authorized_keys"
+	cat >"$T/sshd_config" <<-CONF
+	ListenAddress 192.0.2.2
+	Port 2222
+	HostKey $T/host_key
+	AuthorizedKeysFile $T/authorized_keys
+	PermitRootLogin prohibit-password
+	PasswordAuthentication no
+	KbdInteractiveAuthentication no
+	UsePAM no
+	StrictModes no
+	PidFile none
+	LogLevel DEBUG3
+	SetEnv PATH=$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR
+	CONF
+	cat >"$T/ssh_config" <<-CONF
+	Host 192.0.2.2
+	  IdentityFile $T/client_key
+	  IdentitiesOnly yes
+	  UserKnownHostsFile $T/known_hosts
+	  StrictHostKeyChecking accept-new
+	CONF
+	ip netns exec "$PROV" /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log" &
+	sshpid=$!
+	for _ in $(seq 50); do ip netns exec "$REQ" nc -z -w 1 192.0.2.2 2222 2>/dev/null && break; sleep 0.1; done
+	run --separate-stderr ip netns exec "$REQ" env OMERTA_SSH_CONFIG="$T/ssh_config" \
+		omerta submit --create-vpn --provider ssh://root@192.0.2.2:2222 --endpoint-host 198.51.100.1 \
+		--uplink wan --script "$who; echo secret-marker; exit 8" --description "over ssh"
+	echo "$stderr"
+	[ "$status" -eq 8 ]
+	[ "$output" = "$(printf '198.51.100.1\nsecret-marker')" ]
+	# The remote command line carried options only: never the script or the config.
+	grep -q 'omerta-execute --bundle' "$T/sshd.log"
+	! grep -q 'secret-marker' "$T/sshd.log"
+	! grep -q 'PrivateKey' "$T/sshd.log"
+	[ -z "$(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null)" ]
 }
