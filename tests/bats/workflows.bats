@@ -236,9 +236,12 @@ who='printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80 | tail 
 	UsePAM no
 	StrictModes no
 	PidFile none
-	LogLevel DEBUG3
-	SetEnv PATH=$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR
+	SetEnv PATH=$T/wrap:$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR
 	CONF
+	# On the provider, omerta-execute is wrapped to record its command line.
+	mkdir "$T/wrap"
+	printf '#!/bin/sh\nprintf "%%s\\n" "$*" >>"%s/argv.log"\nexec "%s/bin/omerta-execute" "$@"\n' "$T" "$OM_ROOT" >"$T/wrap/omerta-execute"
+	chmod 755 "$T/wrap/omerta-execute"
 	cat >"$T/ssh_config" <<-CONF
 	Host 192.0.2.2
 	  IdentityFile $T/client_key
@@ -256,8 +259,8 @@ who='printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80 | tail 
 	[ "$status" -eq 8 ]
 	[ "$output" = "$(printf '198.51.100.1\nsecret-marker')" ]
 	# The remote command line carried options only: never the script or the config.
-	grep -q 'omerta-execute --bundle' "$T/sshd.log"
-	! grep -q 'secret-marker' "$T/sshd.log"
-	! grep -q 'PrivateKey' "$T/sshd.log"
+	cat "$T/argv.log"
+	grep -q -- '^--bundle ' "$T/argv.log"
+	! grep -q -e secret-marker -e PrivateKey -e 'over ssh' "$T/argv.log"
 	[ -z "$(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null)" ]
 }
