@@ -15,6 +15,7 @@ req=omt-$tag-req prov=omt-$tag-prov
 out=bench/results/$(date +%F)-$(hostname -s).md
 t=$(mktemp -d)
 cleanup() {
+	ip netns exec "$req" omerta-vpnserve down --job bj >/dev/null 2>&1 || true
 	ip netns exec "$req" omerta-vpnserve gc >/dev/null 2>&1 || true
 	ip netns exec "$prov" omerta gc >/dev/null 2>&1 || true
 	sh tests/lib/world.sh down "$tag"
@@ -67,7 +68,7 @@ for i in $(seq "$JOBS"); do
 	a=$(ms)
 	omerta-vmboot --kernel "$kernel" --initrd "$t/bare$i.cpio" --no-network >/dev/null 2>&1 || true
 	b=$(ms)
-	echo $((b - a)) >>"$t/bare"
+	echo $((b - a)) >>"$t/bare.ms"
 	a=$(ms)
 	ip netns exec "$prov" omerta execute --vpn-config "$t/job.conf" --script true --json >"$t/job$i.json"
 	b=$(ms)
@@ -112,7 +113,7 @@ death=$(($(ms) - k))
 	row "$t/down" "omerta-vpnserve down, $N runs"
 	row "$t/wggo" "reference: bare wireguard-go start + ip link del, $N runs"
 	row "$t/check" "omerta-wgconf check, $N runs"
-	row "$t/bare" "bare boot: same kernel, busybox init that powers off, $JOBS runs"
+	row "$t/bare.ms" "bare boot: same kernel, busybox init that powers off, $JOBS runs"
 	row "$t/job" "whole job: omerta execute --script true, $JOBS runs"
 	row "$t/boot_vpn" "  of which QEMU start to vpn_up"
 	row "$t/image" "  of which the per-job image (warm cache)"
@@ -121,7 +122,7 @@ death=$(($(ms) - k))
 	# shellcheck disable=SC2046
 	set -- $(stats "$t/job") && j=$1
 	# shellcheck disable=SC2046
-	set -- $(stats "$t/bare") && b=$1
+	set -- $(stats "$t/bare.ms") && b=$1
 	echo "Whole job / bare boot (medians): $(awk -v j="$j" -v b="$b" 'BEGIN{printf "%.2f", j / b}')."
 	echo
 	echo "Guest timings, ms since the guest booted or between steps (medians of $JOBS runs):"

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <ifaddrs.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -32,6 +31,7 @@
 #include <unistd.h>
 #include "om_addr.h"
 #include "om_exec.h"
+#include "om_ifaddr.h"
 #include "om_jobid.h"
 #include "om_json.h"
 #include "om_num.h"
@@ -781,22 +781,13 @@ static int cmd_gc(void)
 
 /* ---- main ---------------------------------------------------------------------------- */
 
-static unsigned mask_prefix(const uint8_t *m, size_t n)
-{
-	unsigned p = 0;
-
-	for (size_t i = 0; i < n; i++)
-		for (int b = 7; b >= 0 && (m[i] >> b & 1); b--)
-			p++;
-	return p;
-}
-
 /* The endpoint follows omerta-wgconf's rules: an IP literal, not in a refused range,
  * not on a subnet the provider is attached to. */
 static int check_endpoint(const struct om_ip *ip, bool allow_private)
 {
 	const char *cls = om_ip_refused_class(ip);
-	struct ifaddrs *ifa, *i;
+	struct om_cidr *nets;
+	size_t n;
 	char s[OM_IP_STRLEN];
 
 	if (allow_private)
@@ -806,29 +797,16 @@ static int check_endpoint(const struct om_ip *ip, bool allow_private)
 		warnx("endpoint %s is %s (--allow-private-endpoint permits it)", s, cls);
 		return -1;
 	}
-	if (getifaddrs(&ifa) < 0)
+	if (om_local_nets(&nets, &n) < 0)
 		return -1;
-	for (i = ifa; i; i = i->ifa_next) {
-		struct om_cidr c = { 0 };
-		if (!i->ifa_addr || !i->ifa_netmask)
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET) {
-			c.ip.family = AF_INET;
-			memcpy(c.ip.a, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
-			c.prefix = mask_prefix((uint8_t *)&((struct sockaddr_in *)(void *)i->ifa_netmask)->sin_addr, 4);
-		} else if (i->ifa_addr->sa_family == AF_INET6) {
-			c.ip.family = AF_INET6;
-			memcpy(c.ip.a, &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, 16);
-			c.prefix = mask_prefix((uint8_t *)&((struct sockaddr_in6 *)(void *)i->ifa_netmask)->sin6_addr, 16);
-		} else
-			continue;
-		if (om_cidr_contains(&c, ip)) {
+	for (size_t i = 0; i < n; i++) {
+		if (om_cidr_contains(&nets[i], ip)) {
 			warnx("endpoint %s is on a subnet this host is attached to (--allow-private-endpoint permits it)", s);
-			freeifaddrs(ifa);
+			free(nets);
 			return -1;
 		}
 	}
-	freeifaddrs(ifa);
+	free(nets);
 	return 0;
 }
 

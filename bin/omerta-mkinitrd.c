@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include "om_cpio.h"
 #include "om_data.h"
 #include "om_exec.h"
+#include "om_ifaddr.h"
 #include "om_num.h"
 #include "om_read.h"
 #include "om_wgconf.h"
@@ -670,41 +670,6 @@ static void diag(void *ctx, unsigned line, const char *msg)
 		fprintf(stderr, "omerta-mkinitrd: %s: %s\n", name, msg);
 }
 
-static unsigned mask_bits(const uint8_t *m, size_t n)
-{
-	unsigned p = 0;
-
-	for (size_t i = 0; i < n; i++)
-		for (int b = 7; b >= 0 && (m[i] >> b & 1); b--)
-			p++;
-	return p;
-}
-
-static struct om_cidr *local_nets(size_t *n)
-{
-	struct ifaddrs *ifa, *i;
-	struct om_cidr *v;
-	size_t k = 0, cap = 0;
-
-	*n = 0;
-	if (getifaddrs(&ifa) < 0)
-		return NULL;
-	for (i = ifa; i; i = i->ifa_next)
-		cap++;
-	v = calloc(cap + 1, sizeof(*v));
-	for (i = ifa; v && i; i = i->ifa_next) {
-		if (!i->ifa_addr || !i->ifa_netmask || i->ifa_addr->sa_family != AF_INET)
-			continue;
-		v[k].ip.family = AF_INET;
-		memcpy(v[k].ip.a, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
-		v[k].prefix = mask_bits((uint8_t *)&((struct sockaddr_in *)(void *)i->ifa_netmask)->sin_addr, 4);
-		k++;
-	}
-	freeifaddrs(ifa);
-	*n = k;
-	return v;
-}
-
 /* The address /init pings to verify the tunnel: --vpn-server-ip; else a DNS server
  * inside a tunnel subnet; else the first host of the first tunnel subnet. */
 static int pick_server(const struct om_wgconf *w, const char *opt, struct om_ip *out)
@@ -930,7 +895,10 @@ int main(int argc, char **argv)
 		problems = om_wgconf_parse(cfgbuf, cfglen, j.conf, diag, dname);
 		if (endpoint && om_wgconf_set_endpoint(j.conf, endpoint, diag, dname) < 0)
 			problems++;
-		nets = local_nets(&nn);
+		if (om_local_nets(&nets, &nn) < 0) {
+			warn("getifaddrs");
+			goto out;
+		}
 		struct om_wgpolicy pol = { allow_private, nets, nn };
 		problems += om_wgconf_check(j.conf, &pol, diag, dname);
 		free(nets);

@@ -13,7 +13,6 @@
 #include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <ifaddrs.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include <unistd.h>
 #include "om_addr.h"
 #include "om_exec.h"
+#include "om_ifaddr.h"
 #include "om_jobid.h"
 #include "om_json.h"
 #include "om_key.h"
@@ -466,7 +466,8 @@ static bool overlaps(const struct om_cidr *a, const struct om_cidr *b)
 /* A subnet is taken when another job uses it or this host has an address in it. */
 static bool subnet_taken(const struct om_cidr *c, const struct jobs *j)
 {
-	struct ifaddrs *ifa, *i;
+	struct om_cidr *nets;
+	size_t n;
 
 	for (size_t k = 0; k < j->n; k++) {
 		struct om_state s;
@@ -476,19 +477,15 @@ static bool subnet_taken(const struct om_cidr *c, const struct jobs *j)
 		    om_cidr_parse(v, &o, true) == 0 && overlaps(c, &o))
 			return true;
 	}
-	if (getifaddrs(&ifa) < 0)
+	if (om_local_nets(&nets, &n) < 0)
 		return true;
-	for (i = ifa; i; i = i->ifa_next) {
-		if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET) {
-			struct om_ip ip = { .family = AF_INET };
-			memcpy(ip.a, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
-			if (om_cidr_contains(c, &ip)) {
-				freeifaddrs(ifa);
-				return true;
-			}
+	for (size_t i = 0; i < n; i++) {
+		if (nets[i].ip.family == AF_INET && om_cidr_contains(c, &nets[i].ip)) {
+			free(nets);
+			return true;
 		}
 	}
-	freeifaddrs(ifa);
+	free(nets);
 	return false;
 }
 

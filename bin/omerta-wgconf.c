@@ -4,13 +4,13 @@
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
-#include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "om_ifaddr.h"
 #include "om_json.h"
 #include "om_read.h"
 #include "om_wgconf.h"
@@ -57,55 +57,6 @@ static void diag(void *vctx, unsigned line, const char *msg)
 		fprintf(stderr, "omerta-wgconf: %s:%u: %s\n", d->name, line, msg);
 	else
 		fprintf(stderr, "omerta-wgconf: %s: %s\n", d->name, msg);
-}
-
-static unsigned mask_prefix(const uint8_t *m, size_t n)
-{
-	unsigned p = 0;
-
-	for (size_t i = 0; i < n; i++)
-		for (int b = 7; b >= 0 && (m[i] >> b & 1); b--)
-			p++;
-	return p;
-}
-
-/* Every subnet this host has an address on: an endpoint there is "local". */
-static int local_nets(struct om_cidr **out, size_t *n)
-{
-	struct ifaddrs *ifa, *i;
-	size_t k = 0, cap = 0;
-	struct om_cidr *v = NULL;
-
-	if (getifaddrs(&ifa) < 0)
-		return -1;
-	for (i = ifa; i; i = i->ifa_next)
-		cap++;
-	v = calloc(cap ? cap : 1, sizeof(*v));
-	if (!v) {
-		freeifaddrs(ifa);
-		return -1;
-	}
-	for (i = ifa; i; i = i->ifa_next) {
-		if (!i->ifa_addr || !i->ifa_netmask)
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET) {
-			v[k].ip.family = AF_INET;
-			memcpy(v[k].ip.a, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, 4);
-			v[k].prefix = mask_prefix(
-				(uint8_t *)&((struct sockaddr_in *)(void *)i->ifa_netmask)->sin_addr, 4);
-			k++;
-		} else if (i->ifa_addr->sa_family == AF_INET6) {
-			v[k].ip.family = AF_INET6;
-			memcpy(v[k].ip.a, &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, 16);
-			v[k].prefix = mask_prefix(
-				(uint8_t *)&((struct sockaddr_in6 *)(void *)i->ifa_netmask)->sin6_addr, 16);
-			k++;
-		}
-	}
-	freeifaddrs(ifa);
-	*out = v;
-	*n = k;
-	return 0;
 }
 
 /* Resolves the endpoint name once. Every address the name has must pass the policy,
@@ -413,7 +364,7 @@ int main(int argc, char **argv)
 		om_wgconf_set_endpoint(conf, endpoint, diag, &d);
 	if (want_resolve && conf->has_endpoint && !conf->endpoint_is_ip)
 		resolve(conf, allow_private, &d);
-	if (!allow_private && local_nets(&nets, &nnets) < 0) {
+	if (!allow_private && om_local_nets(&nets, &nnets) < 0) {
 		warn("getifaddrs");
 		goto out;
 	}
