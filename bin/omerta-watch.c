@@ -36,7 +36,7 @@ enum { EX_INPUT = 1, EX_USAGE_ = 2, EX_SETUP = 120, EX_ROGUE = 121, EX_DISCONNEC
        EX_TIMEOUT = 124, EX_ERROR = 125 };
 
 static const char usage_text[] =
-	"usage: omerta-watch [--nflog-group N] [--setup-limit S] [--silence-limit S] [--vm-events-fd FD] [--no-door] [--json] [--events-fd FD] -- CMD [ARG...]\n"
+	"usage: omerta-watch [--nflog-group N] [--setup-limit S] [--silence-limit S] [--vm-events-fd FD] [--no-door] [--text] [--json] [--events-fd FD] -- CMD [ARG...]\n"
 	"       omerta-watch --help | --version\n";
 
 static void usage(int code)
@@ -69,9 +69,58 @@ static double now_ms_f(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Every record goes out through emit(): JSON Lines, or with --text one line for
+ * people: the event name, then key=value pairs (nested objects flattened). */
+static bool text_out;
+
+static void emit(const char *line)
+{
+	if (!text_out) {
+		fputs(line, out);
+		if (!strchr(line, '\n'))
+			putc('\n', out);
+		fflush(out);
+		return;
+	}
+	char b[1 << 16];
+	const char *p = strstr(line, "\"event\":\""), *q;
+	bool in_str = false;
+
+	snprintf(b, sizeof(b), "%s", line);
+	if (p) {
+		p += 9;
+		q = strchr(p, '"');
+		fprintf(out, "%.*s", q ? (int)(q - p) : 0, p);
+		/* Drop "event":"NAME" and its comma from the copy. */
+		char *e = strstr(b, "\"event\":\""), *end = e ? strchr(e + 9, '"') : NULL;
+		if (e && end) {
+			end += 1 + (end[1] == ',');
+			memmove(e, end, strlen(end) + 1);
+		}
+	}
+	/* The rest as key=value: braces and quotes go, ':' becomes '=', ',' a space. */
+	putc(' ', out);
+	for (const char *c = b; *c && *c != '\n'; c++) {
+		if (*c == '"' && (c == b || c[-1] != '\\')) {
+			in_str = !in_str;
+			continue;
+		}
+		if (!in_str && (*c == '{' || *c == '}'))
+			continue;
+		putc(!in_str && *c == ':' ? '=' : !in_str && *c == ',' ? ' ' : *c, out);
+	}
+	putc('\n', out);
+	fflush(out);
+}
+
+static char *ev_buf;
+static size_t ev_len;
+static FILE *ev_mem;
+
 static void ev_begin(struct om_json *j, const char *name)
 {
-	om_json_init(j, out);
+	ev_mem = open_memstream(&ev_buf, &ev_len);
+	om_json_init(j, ev_mem ? ev_mem : out);
 	om_json_obj_open(j, NULL);
 	om_json_str(j, "event", name);
 	om_json_int(j, "time_ms", now_ms());
@@ -81,6 +130,13 @@ static void ev_end(struct om_json *j)
 {
 	om_json_obj_close(j);
 	om_json_end(j);
+	if (!ev_mem)
+		return;
+	fclose(ev_mem);
+	ev_mem = NULL;
+	emit(ev_buf);
+	free(ev_buf);
+	ev_buf = NULL;
 }
 
 /* ---- NFLOG ------------------------------------------------------------------------- */
@@ -308,8 +364,7 @@ static void emit_vpn_up(struct job *jb)
 	if (jb->vpn_up_sent)
 		return;
 	jb->vpn_up_sent = true;
-	fputs(vpn_up_line, out);
-	fflush(out);
+	emit(vpn_up_line);
 }
 
 static void on_door(struct job *jb, const char *line)
@@ -323,8 +378,7 @@ static void on_door(struct job *jb, const char *line)
 		if (jb->vpn_up_pending)
 			emit_vpn_up(jb);
 	} else if (!strcmp(ev, "rogue_datagram")) {
-		fputs(line, out);
-		fflush(out);
+		emit(line);
 		kill_vm(jb, "rogue_connection_detected", "datagram at the door that is not WireGuard", "door");
 	} else if (!strcmp(ev, "door_stats") && jb->handshake &&
 		   json_field(line, "last_rx_age_ms", v, sizeof(v)) && strcmp(v, "null")) {
@@ -347,7 +401,7 @@ static void on_vm(struct job *jb, const char *line)
 		/* QEMU is vmboot's child and not reaped before vmboot reads its end, so the
 		 * PID names QEMU until the pidfd holds it. */
 		jb->qemu_pidfd = (int)syscall(SYS_pidfd_open, jb->qemu, 0);
-		fputs(line, out);
+		emit(line);
 	} else if (!strcmp(ev, "vpn_up")) {
 		/* The guest's word alone is not believed: it is passed on only once the door
 		 * has seen the server's handshake response. */
@@ -357,17 +411,16 @@ static void on_vm(struct job *jb, const char *line)
 		else
 			jb->vpn_up_pending = true;
 	} else if (!strcmp(ev, "guest_drops")) {
-		fputs(line, out);
+		emit(line);
 		if (json_field(line, "out", v, sizeof(v)) && atoll(v) > 0)
 			kill_vm(jb, "rogue_connection_detected", "the guest's kill switch dropped an outgoing packet", "guest");
 	} else if (!strcmp(ev, "exited")) {
 		if (json_field(line, "exit_code", v, sizeof(v)) && strcmp(v, "null"))
 			jb->exit_code = atoi(v);
 		json_field(line, "status", jb->vm_status, sizeof(jb->vm_status));
-		fputs(line, out);
+		emit(line);
 	} else
-		fputs(line, out);
-	fflush(out);
+		emit(line);
 }
 
 /* Splits what arrives on fd into lines; returns 0 at EOF. */
@@ -423,6 +476,7 @@ int main(int argc, char **argv)
 		{ "vm-events-fd", required_argument, NULL, 'v' },
 		{ "no-door", no_argument, NULL, 'D' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "text", no_argument, NULL, 't' },
 		{ "events-fd", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -463,6 +517,7 @@ int main(int argc, char **argv)
 			break;
 		case 'D': no_door = true; break;
 		case 'j': json = true; break;
+		case 't': text_out = true; break;
 		case 'e':
 			if (om_parse_u64(optarg, 3, 1023, &v) < 0 || fcntl((int)v, F_GETFD) < 0)
 				errx(EX_INPUT, "--events-fd must be an open descriptor from 3");
@@ -482,7 +537,7 @@ int main(int argc, char **argv)
 		usage(EX_USAGE_);
 	}
 	if (json == (events_fd >= 0)) {
-		warnx("give one of --json (events on stdout) and --events-fd");
+		warnx("give one of --json (events on stdout) and --events-fd (with --text for people)");
 		usage(EX_USAGE_);
 	}
 	out = json ? stdout : fdopen(events_fd, "w");
