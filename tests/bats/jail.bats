@@ -269,3 +269,17 @@ provider_view() {
 	run omerta-vmboot --initrd "$T/vm2.img"
 	[ "$status" -eq 2 ]
 }
+
+@test "jail: --rate limits what the door relays from the VM" {
+	vpn rl
+	ip netns exec "$PROV" omerta-mkinitrd --vpn-config "$T/rl.conf" -o "$T/rl.img" \
+		--script 'head -c 400000 /dev/zero | nc -w 3 203.0.113.10 80 >/dev/null; echo sent'
+	run ip netns exec "$PROV" omerta-jail run --job rl --endpoint "$(endpoint_of rl)" --rate 30000 --events-fd 3 -- \
+		omerta-vmboot --kernel "$KERNEL" --initrd "$T/rl.img" --timeout 120 3>"$T/rl.jail"
+	[ "$status" -eq 0 ]
+	last=$(grep door_stats "$T/rl.jail" | tail -n 1)
+	[ "$(jq .rate_drops <<<"$last")" -gt 0 ]
+	# About 30 kB a second at most, plus the one-second burst.
+	secs=$(( ($(jq -r 'select(.event=="jail_down").time_ms' "$T/rl.jail") - $(jq -r 'select(.event=="jail_ready").time_ms' "$T/rl.jail")) / 1000 + 1 ))
+	[ "$(jq .tx_bytes <<<"$last")" -le $((30000 * (secs + 1))) ]
+}
