@@ -315,6 +315,39 @@ static bool same_netns(const struct om_state *s)
 	return !v || strcmp(v, netns_id()) == 0;
 }
 
+/* Whether the job's namespace still exists: some process is in it, or a name under
+ * /run/netns holds it. After a reboot, or once its namespace is deleted, a job's
+ * interfaces, tables and wireguard-go are gone with it and only its files are left,
+ * which any namespace's down or gc may remove. */
+static bool netns_alive(const struct om_state *s)
+{
+	const char *v = om_state_get(s, "netns");
+	static const char *const dirs[] = { "/proc", "/run/netns" };
+	unsigned long long want;
+
+	if (!v || !*v)
+		return true;
+	want = strtoull(v, NULL, 10);
+	for (size_t k = 0; k < 2; k++) {
+		DIR *d = opendir(dirs[k]);
+		struct dirent *e;
+		bool found = false;
+		while (d && !found && (e = readdir(d))) {
+			char p[300];
+			struct stat st;
+			if (e->d_name[0] == '.' || (k == 0 && (e->d_name[0] < '0' || e->d_name[0] > '9')))
+				continue;
+			snprintf(p, sizeof(p), k == 0 ? "/proc/%s/ns/net" : "/run/netns/%s", e->d_name);
+			found = stat(p, &st) == 0 && (unsigned long long)st.st_ino == want;
+		}
+		if (d)
+			closedir(d);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
 struct jobs {
 	size_t n;
 	char id[256][OM_JOBID_MAX + 1];
@@ -996,7 +1029,7 @@ static int cmd_down(const char *job)
 		return EX_SYS;
 	/* Interfaces, tables and sysctls live in the job's namespace: removing the
 	 * state from another one would leave them behind for good. */
-	if (load_state(job, &s) == 0 && !same_netns(&s)) {
+	if (load_state(job, &s) == 0 && !same_netns(&s) && netns_alive(&s)) {
 		warnx("job %s belongs to another network namespace; run down there", job);
 		close(lock);
 		return EX_INPUT;
@@ -1046,7 +1079,7 @@ static int cmd_gc(void)
 	list_jobs(j);
 	for (size_t i = 0; i < j->n; i++) {
 		struct om_state s;
-		if (load_state(j->id[i], &s) == 0 && !same_netns(&s))
+		if (load_state(j->id[i], &s) == 0 && !same_netns(&s) && netns_alive(&s))
 			continue; /* another namespace's gc collects it */
 		if (load_state(j->id[i], &s) < 0 || job_dead(&s)) {
 			teardown(j->id[i]);

@@ -292,3 +292,21 @@ whoami_from() {
 	ip netns exec "$PROV2" omerta-vpnserve down --job nsb
 	vs down --job nsa
 }
+
+@test "vpnserve: a reboot (namespace deleted, files kept) and a stale lock leave nothing gc cannot remove" {
+	# A stale lock file from a dead process never blocks: the lock is flock(2).
+	mkdir -p "$OMERTA_RUN_DIR/vpn"
+	: >"$OMERTA_RUN_DIR/vpn/.lock"
+	ip netns add "omt-$TAG-boot"
+	ip -n "omt-$TAG-boot" link set lo up
+	ip netns exec "omt-$TAG-boot" omerta-vpnserve up --job rb1 --endpoint-host 192.0.2.9 --no-internet --owner $$ >/dev/null
+	pid=$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/vpn/rb1/state")
+	# The "reboot": the namespace and its processes go, the files stay.
+	kill -9 "$pid"
+	ip netns del "omt-$TAG-boot"
+	for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+	[ -d "$OMERTA_RUN_DIR/vpn/rb1" ]
+	run vs gc
+	[ "$output" = "$(printf 'removed\trb1')" ]
+	[ ! -e "$OMERTA_RUN_DIR/vpn/rb1" ]
+}
