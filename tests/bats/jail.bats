@@ -4,33 +4,16 @@
 
 load ../lib/common
 
-setup_file() {
-	need_root
-	export TAG=jl$$
-	sh "$BATS_TEST_DIRNAME/../lib/world.sh" up "$TAG"
-	export REQ=omt-$TAG-req PROV=omt-$TAG-prov INET=omt-$TAG-inet
-	export KERNEL
-	KERNEL=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
-}
-
-teardown_file() {
-	sh "$BATS_TEST_DIRNAME/../lib/world.sh" down "$TAG"
-	TAG= assert_no_leftovers
-}
+setup_file() { world_up jl; }
+teardown_file() { world_down; }
 
 setup() {
 	mkdir -p "$OMERTA_RUN_DIR"
 	T=$BATS_TEST_TMPDIR
 }
 
-teardown() {
-	for j in $(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null); do
-		ip netns exec "$REQ" omerta-vpnserve down --job "$j" >/dev/null 2>&1 || true
-	done
-	assert_no_leftovers
-	# QEMU never outlives its job.
-	[ -z "$(pgrep -x qemu-system-x86)" ]
-}
+# QEMU never outlives its job.
+teardown() { vm_teardown; }
 
 # vpn JOB: the requester's server for JOB; the client config lands in $T/JOB.conf
 vpn() {

@@ -3,33 +3,15 @@
 
 load ../lib/common
 
-setup_file() {
-	need_root
-	export TAG=wt$$
-	sh "$BATS_TEST_DIRNAME/../lib/world.sh" up "$TAG"
-	export REQ=omt-$TAG-req PROV=omt-$TAG-prov INET=omt-$TAG-inet
-	export KERNEL
-	KERNEL=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
-}
-
-teardown_file() {
-	sh "$BATS_TEST_DIRNAME/../lib/world.sh" down "$TAG"
-	TAG= assert_no_leftovers
-}
+setup_file() { world_up wt; }
+teardown_file() { world_down; }
 
 setup() {
 	mkdir -p "$OMERTA_RUN_DIR"
 	T=$BATS_TEST_TMPDIR
 }
 
-teardown() {
-	for j in $(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null); do
-		ip netns exec "$REQ" omerta-vpnserve down --job "$j" >/dev/null 2>&1 || true
-	done
-	for _ in $(seq 30); do [ -z "$(pgrep -x qemu-system-x86)" ] && break; sleep 0.1; done
-	assert_no_leftovers
-	[ -z "$(pgrep -x qemu-system-x86)" ]
-}
+teardown() { vm_teardown; }
 
 vpn() {
 	ip netns exec "$REQ" omerta-vpnserve up --job "$1" --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$T/$1.conf"

@@ -4,17 +4,8 @@
 
 load ../lib/common
 
-setup_file() {
-	need_root
-	export TAG=wf$$
-	sh "$BATS_TEST_DIRNAME/../lib/world.sh" up "$TAG"
-	export REQ=omt-$TAG-req PROV=omt-$TAG-prov INET=omt-$TAG-inet
-}
-
-teardown_file() {
-	sh "$BATS_TEST_DIRNAME/../lib/world.sh" down "$TAG"
-	TAG= assert_no_leftovers
-}
+setup_file() { world_up wf; }
+teardown_file() { world_down; }
 
 setup() {
 	mkdir -p "$OMERTA_RUN_DIR"
@@ -26,12 +17,7 @@ teardown() {
 	[ -z "${sshpid:-}" ] || { kill "$sshpid" 2>/dev/null; wait "$sshpid" 2>/dev/null || true; }
 	ip -n "$REQ" link del omtref0 2>/dev/null || true
 	ip netns exec "$REQ" nft delete table ip omtref 2>/dev/null || true
-	for j in $(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null); do
-		ip netns exec "$REQ" omerta-vpnserve down --job "$j" >/dev/null 2>&1 || true
-	done
-	for _ in $(seq 30); do [ -z "$(pgrep -x qemu-system-x86)" ] && break; sleep 0.1; done
-	assert_no_leftovers
-	[ -z "$(pgrep -x qemu-system-x86)" ]
+	vm_teardown
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 }
 

@@ -44,3 +44,31 @@ need_root() {
 
 # "status: N" and output on failure, for readable bats logs.
 show() { echo "status=$status"; echo "output=$output"; }
+
+# world_up NAME: the test world (tests/lib/world.sh) for a whole file, in setup_file.
+world_up() {
+	need_root
+	export TAG=$1$$
+	sh "$OM_ROOT/tests/lib/world.sh" up "$TAG"
+	export REQ=omt-$TAG-req PROV=omt-$TAG-prov PROV2=omt-$TAG-prov2 INET=omt-$TAG-inet
+	KERNEL=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
+	export KERNEL
+}
+
+# world_down, in teardown_file: the world goes, and nothing may be left.
+world_down() {
+	sh "$OM_ROOT/tests/lib/world.sh" down "$TAG"
+	TAG='' assert_no_leftovers
+}
+
+# vm_teardown, in teardown of tests that boot VMs: the requester's servers go, QEMU
+# must be gone, and nothing may be left.
+vm_teardown() {
+	local j
+	for j in $(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null); do
+		ip netns exec "$REQ" omerta-vpnserve down --job "$j" >/dev/null 2>&1 || true
+	done
+	for _ in $(seq 30); do [ -z "$(pgrep -x qemu-system-x86)" ] && break; sleep 0.1; done
+	assert_no_leftovers
+	[ -z "$(pgrep -x qemu-system-x86)" ]
+}
