@@ -376,7 +376,7 @@ static int write_file(const char *path, const char *v)
 	return r;
 }
 
-static int build_jail(const struct run_opts *o, const char *ns, int host_ns, int *job_ns)
+static int build_jail(const struct run_opts *o, const char *ns, int *job_ns)
 {
 	char p[PATH_MAX], door[OM_IP_STRLEN + 4], uid[16], gid[16], rules[2048];
 	char guest[OM_IP_STRLEN], dip[OM_IP_STRLEN];
@@ -438,7 +438,6 @@ static int build_jail(const struct run_opts *o, const char *ns, int host_ns, int
 		warnx("nft could not load the tap filter");
 		return -1;
 	}
-	(void)host_ns;
 	return 0;
 }
 
@@ -559,7 +558,7 @@ static int cmd_run(struct run_opts *o)
 		warn("/proc/self/ns/net");
 		goto fail;
 	}
-	if (build_jail(o, ns, host_ns, &job_ns) < 0 || open_door(o, &d, host_ns, job_ns) < 0)
+	if (build_jail(o, ns, &job_ns) < 0 || open_door(o, &d, host_ns, job_ns) < 0)
 		goto fail;
 	if (ev_on()) {
 		struct om_json j;

@@ -372,7 +372,6 @@ static void add_parents(struct om_cpio *c, const char *path, char seen[][PATH_MA
 }
 
 static struct om_cpio *tree_cpio;
-static size_t tree_skip;
 static char (*tree_seen)[PATH_MAX];
 static size_t *tree_nseen;
 
@@ -389,7 +388,6 @@ static int tree_walk(const char *p, const struct stat *st, int type, struct FTW 
 			    strcmp(skip[i], "/config-3") == 0))
 			return type == FTW_D ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
 	}
-	(void)tree_skip;
 	if (type == FTW_D)
 		add_parents(tree_cpio, p, tree_seen, tree_nseen), om_cpio_dir(tree_cpio, p + 1, 0755, 0, 0);
 	else if (type == FTW_F && S_ISREG(st->st_mode))
