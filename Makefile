@@ -46,7 +46,7 @@ SCRIPTS  := omerta omerta-execute omerta-submit omerta-vpn omerta-status omerta-
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=build/lib/%.o)
 BINS     := $(TOOLS:%=bin/%)
-FUZZ     := wgconf key state door ctl frame
+FUZZ     := wgconf key state door ctl frame num
 MANPAGES := $(wildcard man/*.1)
 
 .PHONY: all check check-long deps demo fuzz bench install uninstall clean FORCE

@@ -9,5 +9,6 @@ int fuzz_state(const uint8_t *data, size_t size);
 int fuzz_door(const uint8_t *data, size_t size);
 int fuzz_ctl(const uint8_t *data, size_t size);
 int fuzz_frame(const uint8_t *data, size_t size);
+int fuzz_num(const uint8_t *data, size_t size);
 
 #endif
