@@ -11,13 +11,16 @@ tag=bench$$
 export OMERTA_RUN_DIR="${TMPDIR:-/tmp}/omerta-bench-$$"
 export PATH="$PWD/bin:$PATH"
 mkdir -m 700 "$OMERTA_RUN_DIR"
-req=omt-$tag-req prov=omt-$tag-prov
+req=omt-$tag-req prov=omt-$tag-prov inet=omt-$tag-inet
 out=bench/results/$(date +%F)-$(hostname -s).md
 t=$(mktemp -d)
 cleanup() {
 	ip netns exec "$req" omerta-vpnserve down --job bj >/dev/null 2>&1 || true
 	ip netns exec "$req" omerta-vpnserve gc >/dev/null 2>&1 || true
 	ip netns exec "$prov" omerta gc >/dev/null 2>&1 || true
+	for i in 1 2 3 4 5 6 7 8; do ip netns exec "$req" omerta-vpnserve down --job "cc$i" >/dev/null 2>&1 || true; done
+	ip netns del "omt-$tag-vmd" 2>/dev/null || true
+	[ -z "${sink:-}" ] || kill "$sink" 2>/dev/null || true
 	sh tests/lib/world.sh down "$tag"
 	rm -rf "$OMERTA_RUN_DIR" "$t"
 }
@@ -75,7 +78,7 @@ for i in $(seq "$JOBS"); do
 	echo $((b - a)) >>"$t/job"
 	jq -r 'select(.event=="result").timings_ms.boot_to_vpn_up' "$t/job$i.json" >>"$t/boot_vpn"
 	jq -r 'select(.event=="result").timings_ms.image' "$t/job$i.json" >>"$t/image"
-	jq -r 'select(.event=="exited").guest_ms | "\(.modules) \(.killswitch - .modules) \(.eth0 - .killswitch) \(.wg - .eth0) \(.vpn_up - .wg) \(.exit - .workload_start)"' "$t/job$i.json" >>"$t/guest"
+	jq -r 'select(.event=="exited").guest_ms | "\(.kernel) \(.boot - .kernel) \(.killswitch - .modules) \(.eth0 - .killswitch) \(.wg - .eth0) \(.vpn_up - .wg) \(.exit - .workload_start)"' "$t/job$i.json" >>"$t/guest"
 done
 
 # Detection: root workloads that go around the tunnel.
@@ -99,6 +102,96 @@ kill -9 "$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/vpn/bj/state")"
 k=$(ms)
 wait "$e" || true
 death=$(($(ms) - k))
+
+# Memory: peak RSS (VmHWM) of QEMU and of each omerta process of one job at --memory 128.
+hwm() { awk '/^VmHWM/{print $2}' "/proc/$1/status" 2>/dev/null; }
+ip netns exec "$prov" omerta execute --vpn-config "$t/job.conf" --script 'sleep 4' --json >"$t/mem.json" &
+e=$!
+: >"$t/hwm"
+while kill -0 "$e" 2>/dev/null; do
+	for name in qemu-system-x86 omerta-jail omerta-watch omerta-vmboot; do
+		for p in $(pgrep -x "$name"); do echo "$name $(hwm "$p")" >>"$t/hwm"; done
+	done
+	sleep 0.2
+done
+wait "$e" || true
+peak() { awk -v n="$1" '$1==n && $2>m{m=$2} END{print m+0}' "$t/hwm"; }
+# The smallest --memory that works (execute's floor is 64 MiB).
+smallest=none
+for m in 64 96; do
+	if ip netns exec "$prov" omerta execute --vpn-config "$t/job.conf" --memory "$m" --script true >/dev/null 2>&1; then
+		smallest=$m
+		break
+	fi
+done
+# TCG's translation buffer: the bare image booted by QEMU directly, RSS and time.
+: >"$t/tb"
+for tb in 32 128 512; do
+	cp "$t/bare.cpio" "$t/tb.cpio"
+	a=$(ms)
+	/usr/bin/time -f '%M' -o "$t/tb.rss" qemu-system-x86_64 -M microvm -nodefaults -no-user-config \
+		-display none -accel "tcg,tb-size=$tb" -cpu max -m 128 -kernel "$kernel" -initrd "$t/tb.cpio" \
+		-append "console=ttyS0 quiet panic=-1 cryptomgr.notests=1" -no-reboot >/dev/null 2>&1 || true
+	b=$(ms)
+	echo "$tb $(cat "$t/tb.rss") $((b - a))" >>"$t/tb"
+done
+
+# Concurrency: 1, 2, 4 and 8 jobs at once, each through its own tunnel.
+for i in 1 2 3 4 5 6 7 8; do
+	ip netns exec "$req" omerta-vpnserve up --job "cc$i" --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$t/cc$i.conf"
+done
+: >"$t/conc"
+for n in 1 2 4 8; do
+	a=$(ms)
+	pids=
+	for i in $(seq "$n"); do
+		ip netns exec "$prov" omerta execute --vpn-config "$t/cc$i.conf" --script true --json >"$t/cc$n-$i.json" &
+		pids="$pids $!"
+	done
+	ok=0
+	for p in $pids; do wait "$p" && ok=$((ok + 1)); done
+	b=$(ms)
+	per=$(for i in $(seq "$n"); do jq -r 'select(.event=="result").timings_ms.total' "$t/cc$n-$i.json"; done | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}')
+	echo "$n $((b - a)) $per $ok" >>"$t/conc"
+done
+for i in 1 2 3 4 5 6 7 8; do ip netns exec "$req" omerta-vpnserve down --job "cc$i"; done
+
+# Throughput and latency from inside the VM: through the tunnel (a normal job) against
+# the same kernel and base with eth0 routed straight out (no kill switch, no wg0; a
+# bench-only /init, in a bench-only namespace, never a job).
+# shellcheck disable=SC2016 # expanded in the guest
+probe='t0=$(cut -d" " -f1 /proc/uptime); for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /dev/null http://203.0.113.10/1m; done; t1=$(cut -d" " -f1 /proc/uptime); head -c 10485760 /dev/zero | nc 203.0.113.10 5001; t2=$(cut -d" " -f1 /proc/uptime); rtt=$(ping -c 10 -i 0.2 -q 203.0.113.10 | sed -n "s|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p"); echo "down $t0 $t1 up $t1 $t2 rtt $rtt"'
+ip netns exec "$inet" sh -c 'while :; do busybox nc -l -p 5001 >/dev/null || exit; done' &
+sink=$!
+ip netns exec "$prov" omerta execute --vpn-config "$t/job.conf" --timeout 300 --script "$probe" >"$t/tp.tunnel" 2>&1 || true
+vmd=omt-$tag-vmd
+mkdir -p "$t/data/initramfs"
+cp initramfs/omerta-guest "$t/data/initramfs/"
+# shellcheck disable=SC2016 # sed patterns, not expansions
+sed -e 's|^omerta-guest killswitch .*|: no kill switch (bench)|' \
+	-e 's|^omerta-guest wg .*|ip route add default via 10.66.0.1 dev eth0 || {|' \
+	-e 's|^until ping -c 1 -W 1 -q "$server_ip".*|until true; do|' initramfs/init >"$t/data/initramfs/init"
+OMERTA_DATADIR=$t/data omerta-mkinitrd --vpn-config "$t/job.conf" --root --script "$probe" -o "$t/direct.img" --allow-private-endpoint >/dev/null
+ip netns add "$vmd"
+ip -n "$vmd" link set lo up
+ip -n "$vmd" tuntap add tap0 mode tap user 65534
+ip -n "$vmd" addr add 10.66.0.1/24 dev tap0
+ip -n "$vmd" link set tap0 up
+ip link add omtvmd0 type veth peer name wan netns "$vmd"
+ip link set omtvmd0 netns "omt-$tag-wan"
+ip -n "omt-$tag-wan" addr add 198.18.5.254/24 dev omtvmd0
+ip -n "omt-$tag-wan" link set omtvmd0 up
+ip -n "$vmd" addr add 198.18.5.2/24 dev wan
+ip -n "$vmd" link set wan up
+ip -n "$vmd" route add default via 198.18.5.254
+ip netns exec "$vmd" sysctl -qw net.ipv4.ip_forward=1
+printf 'table ip omtb { chain p { type nat hook postrouting priority srcnat; oifname "wan" masquerade; } }\n' | ip netns exec "$vmd" nft -f -
+ip netns exec "$vmd" omerta-vmboot --kernel "$kernel" --initrd "$t/direct.img" --tap tap0 --timeout 300 >"$t/tp.direct" 2>&1 || true
+ip netns del "$vmd"
+kill "$sink" 2>/dev/null || true
+tput() { # tput FILE: "down_MBps up_MBps rtt_ms"
+	awk '/^down/{d=$3-$2; u=$6-$5; printf "%.1f %.1f %s", (d>0?10/d:0), (u>0?10/u:0), $8}' "$1"
+}
 
 {
 	echo "# omerta bench, $(date -u '+%F %H:%M UTC'), $(hostname -s)"
@@ -127,7 +220,7 @@ death=$(($(ms) - k))
 	echo
 	echo "Guest timings, ms since the guest booted or between steps (medians of $JOBS runs):"
 	i=1
-	for name in "kernel and modules" "kill switch" eth0 wg "verify (vpn_up)" "workload (true)"; do
+	for name in "kernel (to /init)" "modules and channels" "kill switch" eth0 wg "verify (vpn_up)" "workload (true)"; do
 		cut -d' ' -f"$i" "$t/guest" >"$t/col"
 		# shellcheck disable=SC2046
 		set -- $(stats "$t/col")
@@ -137,5 +230,28 @@ death=$(($(ms) - k))
 	echo
 	echo "Server killed (kill -9) to the VM stopped: $death ms (silence limit 10 s)."
 	echo "omerta-watch CPU while a job idled 20 s: $idle_ms ms."
+	echo
+	echo "Memory, one job at --memory 128 (peak RSS, VmHWM): QEMU $(peak qemu-system-x86) kB,"
+	echo "omerta-jail $(peak omerta-jail) kB, omerta-watch $(peak omerta-watch) kB, omerta-vmboot $(peak omerta-vmboot) kB."
+	echo "Smallest --memory that works: $smallest MiB."
+	echo
+	echo "TCG translation buffer (bare image, QEMU directly): tb-size MiB, peak RSS kB, wall ms:"
+	awk '{print "- " $1 ": " $2 " kB, " $3 " ms"}' "$t/tb"
+	echo
+	echo "Concurrency (each job through its own tunnel, --script true):"
+	echo
+	echo "| jobs at once | wall for all, ms | median per-job total, ms | completed |"
+	echo "|---|---|---|---|"
+	awk '{print "| " $1 " | " $2 " | " $3 " | " $4 " |"}' "$t/conc"
+	echo
+	# shellcheck disable=SC2046
+	set -- $(tput "$t/tp.tunnel") $(tput "$t/tp.direct")
+	echo "Throughput from inside the VM (busybox wget of 10 x 1 MiB down, nc of 10 MiB up,"
+	echo "ping RTT), through the tunnel and the door vs the same VM routed straight out:"
+	echo
+	echo "| path | down MiB/s | up MiB/s | RTT ms |"
+	echo "|---|---|---|---|"
+	echo "| tunnel (WireGuard in the guest, the door, wireguard-go) | ${1:-?} | ${2:-?} | ${3:-?} |"
+	echo "| direct (no tunnel, bench-only) | ${4:-?} | ${5:-?} | ${6:-?} |"
 } >"$out"
 cat "$out"

@@ -9,7 +9,7 @@ setup_file() {
 	need_root
 	export TAG=bt$$
 	sh "$BATS_TEST_DIRNAME/../lib/world.sh" up "$TAG"
-	export REQ=omt-$TAG-req PROV=omt-$TAG-prov INET=omt-$TAG-inet
+	export REQ=omt-$TAG-req PROV=omt-$TAG-prov INET=omt-$TAG-inet PROV2=omt-$TAG-prov2
 	mkdir -p "$OMERTA_RUN_DIR"
 	ip netns exec "$REQ" omerta-vpnserve up --job battery --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ \
 		>"$BATS_FILE_TMPDIR/battery.conf"
@@ -25,25 +25,160 @@ setup() { T=$BATS_TEST_TMPDIR; }
 
 teardown() {
 	[ -z "${cap:-}" ] || { kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null || true; }
+	for c in ${caps:-}; do kill "$c" 2>/dev/null || true; wait "$c" 2>/dev/null || true; done
 	for _ in $(seq 30); do [ -z "$(pgrep -x qemu-system-x86)" ] && break; sleep 0.1; done
 	[ -z "$(pgrep -x qemu-system-x86)" ]
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 	[ -z "$(ls /run/netns | grep '^omerta-' || true)" ]
 }
 
-# attempt [execute options...]: runs a root job, with a capture on the internet host.
-attempt() {
-	ip netns exec "$INET" tcpdump -i wan -n -w "$T/inet.pcap" 'not (arp and host 203.0.113.1 and host 203.0.113.10)' 2>/dev/null &
-	cap=$!
+# Captures on every test namespace but the jail's, each with a filter for what must
+# never be there: the internet host sees nothing of ours; the requester and the
+# provider's uplink carry only the tunnel (UDP between them) and their own ARP; the
+# second provider sees nothing at all.
+capture_start() {
+	local ns
+	caps=
+	for ns in "$INET" "$REQ" "$PROV" "$PROV2"; do
+		case $ns in
+		"$INET") f='not (arp and host 203.0.113.1 and host 203.0.113.10)' ;;
+		"$REQ") f='not (udp and host 192.0.2.2 and host 198.51.100.1) and not (arp and host 198.51.100.254 and host 198.51.100.1)' ;;
+		"$PROV") f='not (udp and host 192.0.2.2 and host 198.51.100.1) and not (arp and host 192.0.2.254 and host 192.0.2.2)' ;;
+		"$PROV2") f='not (arp and host 198.18.0.254 and host 198.18.0.2)' ;;
+		esac
+		ip netns exec "$ns" tcpdump -i wan -n -U -w "$T/${ns##*-}.pcap" "$f" 2>/dev/null &
+		caps="$caps $!"
+	done
 	sleep 0.5
-	run ip netns exec "$PROV" omerta execute --vpn-config "$BATS_FILE_TMPDIR/battery.conf" --root --json "$@"
+}
+
+# capture_check: stops the captures; each must be empty.
+capture_check() {
+	local c n ns bad=0
 	sleep 0.3
-	kill "$cap"
-	wait "$cap" || true
-	cap=
+	for c in $caps; do kill "$c" 2>/dev/null || true; wait "$c" 2>/dev/null || true; done
+	caps=
+	for ns in inet req prov prov2; do
+		n=$(tcpdump -r "$T/$ns.pcap" -n 2>/dev/null | wc -l)
+		[ "$n" -eq 0 ] || { echo "capture on $ns:"; tcpdump -r "$T/$ns.pcap" -n 2>/dev/null | head -5; bad=1; }
+	done
+	[ "$bad" -eq 0 ]
+}
+
+# attempt [execute options...]: runs a root job with every namespace captured.
+attempt() {
+	capture_start
+	run ip netns exec "$PROV" omerta execute --vpn-config "$BATS_FILE_TMPDIR/battery.conf" --root --json "$@"
 	result=$(jq -c 'select(.event=="result")' <<<"$output")
 	echo "$result"
-	[ "$(tcpdump -r "$T/inet.pcap" -n 2>/dev/null | wc -l)" -eq 0 ]
+	capture_check
+}
+
+# way_out SCRIPT: the attempt must end in rogue_connection_detected (121).
+way_out() {
+	attempt --script "nft flush ruleset; $1; sleep 5; echo survived"
+	[ "$status" -eq 121 ]
+	[ "$(jq -r .status <<<"$result")" = rogue_connection_detected ]
+	[ "$(jq -r 'select(.event=="output").data' <<<"$output")" != survived ]
+}
+
+@test "battery: direct TCP to the internet host through eth0" {
+	way_out 'ip route replace default via 10.66.0.1 dev eth0; nc -w 2 203.0.113.10 80 </dev/null'
+}
+
+@test "battery: DNS (UDP 53) to the internet host through eth0" {
+	way_out 'ip route replace default via 10.66.0.1 dev eth0; nslookup example.com 203.0.113.10'
+}
+
+@test "battery: ICMP to the internet host through eth0" {
+	way_out 'ip route replace default via 10.66.0.1 dev eth0; ping -c 2 -W 1 203.0.113.10'
+}
+
+@test "battery: TCP and UDP to the gateway itself, the provider's side of the tap" {
+	way_out 'nc -w 2 10.66.0.1 22 </dev/null'
+	way_out 'echo x | nc -u -w 1 10.66.0.1 53'
+}
+
+@test "battery: a WireGuard-sized datagram of junk to the door" {
+	way_out 'head -c 144 /dev/zero | { printf "\001\000\000\000"; cat; } | nc -u -w 1 10.66.0.1 51820'
+}
+
+@test "battery: an ARP probe for another address, a gratuitous ARP, and a spoofed ARP" {
+	way_out 'arping -c 1 -w 1 -I eth0 10.66.0.7'
+	way_out 'arping -U -c 1 -w 1 -I eth0 10.66.0.2'
+	way_out 'ip addr add 10.66.0.9/24 dev eth0; arping -U -c 1 -w 1 -s 10.66.0.9 -I eth0 10.66.0.9'
+}
+
+@test "battery: a spoofed source IP" {
+	way_out 'ip addr add 10.66.0.9/24 dev eth0; echo x | nc -u -w 1 -s 10.66.0.9 10.66.0.1 51820'
+}
+
+# ctl SCRIPT: shell that writes SCRIPT's output to the guest's control port.
+ctl() { printf 'for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name)" = omerta.ctl ] && { %s; } >/dev/${p##*/}; done' "$1"; }
+
+@test "battery: forged control records (an exit, a power-off, zero drops) do not stop detection" {
+	way_out "$(ctl 'echo "exit status=0 t=1"; echo "poweroff t=1"; echo "drops out=0 in=0 t=1"'); ip route replace default via 10.66.0.1 dev eth0; nc -w 2 203.0.113.10 80 </dev/null"
+}
+
+@test "battery: garbage or a flood on the control channel ends only this job, as an error" {
+	attempt --script "$(ctl 'head -c 65536 /dev/urandom'); sleep 5; echo survived"
+	echo "$output"
+	[ "$(jq -r .status <<<"$result")" = error ]
+	[ "$status" -eq 125 ]
+	[ "$(jq -r 'select(.event=="output").data' <<<"$output")" != survived ]
+	attempt --script "$(ctl 'i=0; while [ $i -lt 1000 ]; do echo "step name=wg t=1"; i=$((i + 1)); done'); sleep 5; echo survived"
+	[ "$(jq -r .status <<<"$result")" = error ]
+	[ "$status" -eq 125 ]
+	[ "$(jq -r 'select(.event=="output").data' <<<"$output")" != survived ]
+	# The host's tools are unharmed: the next job runs.
+	run ip netns exec "$PROV" omerta execute --vpn-config "$BATS_FILE_TMPDIR/battery.conf" --script 'echo fine'
+	[ "$status" -eq 0 ] && [ "$output" = fine ]
+}
+
+@test "battery: traffic from a process the workload leaves behind as it exits" {
+	# The workload exits at once; its child flushes the firewall and connects. Either
+	# the VM is off first, or the frame is caught: nothing leaves either way.
+	attempt --script '( nft flush ruleset; ip route replace default via 10.66.0.1 dev eth0; while :; do nc -w 1 203.0.113.10 80 </dev/null; done ) >/dev/null 2>&1 & exit 0'
+	case $(jq -r .status <<<"$result") in
+	completed) [ "$status" -eq 0 ] && [ "$(jq -r .blocked.frames <<<"$result")" -eq 0 ] ;;
+	rogue_connection_detected) [ "$status" -eq 121 ] ;;
+	*) false ;;
+	esac
+}
+
+@test "battery: while the tunnel comes up and until power-off, the tap carries only ARP for the door and WireGuard to it" {
+	ip netns exec "$PROV" omerta execute --vpn-config "$BATS_FILE_TMPDIR/battery.conf" --job-id bringup \
+		--script 'echo ok' --json >"$T/bu.out" &
+	e=$!
+	for _ in $(seq 200); do [ -e /run/netns/omerta-bringup ] && ip -n omerta-bringup link show tap0 >/dev/null 2>&1 && break; sleep 0.01; done
+	ip netns exec omerta-bringup tcpdump -i tap0 -n -U -w "$T/tap.pcap" 2>/dev/null &
+	cap=$!
+	wait "$e"
+	kill "$cap" 2>/dev/null || true
+	wait "$cap" 2>/dev/null || true
+	cap=
+	[ "$(jq -r 'select(.event=="result").status' "$T/bu.out")" = completed ]
+	tcpdump -r "$T/tap.pcap" -n -e 2>/dev/null | tee "$T/tap.txt"
+	# Something was captured: the handshake and the ping at least.
+	grep -q 'UDP' "$T/tap.txt"
+	# Everything was one of: ARP between 10.66.0.2 and the door, UDP 10.66.0.2 <-> 10.66.0.1.51820.
+	! grep -v -E 'ARP, (Request who-has 10\.66\.0\.1 tell 10\.66\.0\.2|Reply 10\.66\.0\.1 is-at)|10\.66\.0\.2\.[0-9]+ > 10\.66\.0\.1\.51820: UDP|10\.66\.0\.1\.51820 > 10\.66\.0\.2\.[0-9]+: UDP|ARP, (Request who-has 10\.66\.0\.2 tell 10\.66\.0\.1|Reply 10\.66\.0\.2 is-at)' "$T/tap.txt"
+}
+
+@test "battery: an honest job beside them: DNS through the tunnel, TCP, ICMP to the server, 10 MB down; no false alarm" {
+	capture_start
+	run ip netns exec "$PROV" omerta execute --vpn-config "$BATS_FILE_TMPDIR/battery.conf" --json --script '
+		nslookup omerta.test 203.0.113.10 | grep -q 203.0.113.10; echo "dns $?"
+		printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80 | tail -n 1
+		ping -c 2 -W 2 -q "$(ip route show dev wg0 | head -n 1 | cut -d" " -f1 | cut -d/ -f1)" >/dev/null; echo "ping $?"
+		for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://203.0.113.10/1m; done | wc -c'
+	capture_check
+	show
+	[ "$status" -eq 0 ]
+	out=$(jq -r 'select(.event=="output").data' <<<"$output" | tr -d '\n ')
+	[[ "$out" == dns0198.51.100.1ping0* ]]
+	[[ "$out" == *10485760 ]]
+	[ "$(jq -r 'select(.event=="result").blocked.frames' <<<"$output")" -eq 0 ]
 }
 
 @test "battery: cloud metadata at 169.254.169.254" {

@@ -117,6 +117,7 @@ plain_conf() {
 	# A changed /init is a new base.
 	mkdir -p "$BATS_TEST_TMPDIR/data/initramfs"
 	{ cat "$OM_ROOT/initramfs/init"; echo "# changed"; } >"$BATS_TEST_TMPDIR/data/initramfs/init"
+	cp "$OM_ROOT/initramfs/omerta-guest" "$BATS_TEST_TMPDIR/data/initramfs/"
 	b3=$(OMERTA_DATADIR=$BATS_TEST_TMPDIR/data omerta-mkinitrd --base)
 	[ "$b3" != "$b1" ]
 	[ -f "$b1" ] && [ -f "$b3" ]

@@ -103,6 +103,28 @@ ev() { jq -r "select(.event==\"$2\") | $3" "$T/$1.ev"; }
 	! grep -q '"event":"vpn_up"' "$T/k1.ev"
 }
 
+@test "watch: a guest that claims vpn_up with no handshake at the door is not believed" {
+	vpn fk
+	# A wrong server key: no handshake can ever complete.
+	sed -i "s|^PublicKey = .*|PublicKey = $(omerta-keygen --pair | cut -f2)|" "$T/fk.conf"
+	# A lying /init: it reports vpn_up as soon as wg0 exists, without verifying, and idles.
+	mkdir -p "$T/data/initramfs"
+	cp "$OM_ROOT/initramfs/omerta-guest" "$T/data/initramfs/"
+	sed 's|^# 5\. Verify.*|report "vpn_up verify_ms=0 tries=1"; sleep 30; halt_now|' \
+		"$OM_ROOT/initramfs/init" >"$T/data/initramfs/init"
+	grep -q '^report "vpn_up verify_ms=0 tries=1"; sleep 30' "$T/data/initramfs/init"
+	OMERTA_DATADIR=$T/data image fk --script 'echo RAN'
+	run ip netns exec "$PROV" omerta-jail run --job fk --endpoint "$(endpoint_of fk)" -- \
+		omerta-watch --setup-limit 10 --events-fd 4 --vm-events-fd 3 -- \
+		omerta-vmboot --kernel "$KERNEL" --initrd "$T/fk.img" --events-fd 3 --timeout 150 \
+		4>"$T/fk.ev" >"$T/fk.out" 2>"$T/fk.err"
+	cat "$T/fk.ev"
+	[ "$status" -eq 120 ]
+	[ "$(ev fk watch_result .status)" = vpn_setup_failed ]
+	! grep -q '"event":"vpn_up"' "$T/fk.ev"
+	[ ! -s "$T/fk.out" ]
+}
+
 @test "watch: an honest job using the tunnel hard raises no false alarm" {
 	vpn h1
 	image h1 --root --script '

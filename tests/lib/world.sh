@@ -19,6 +19,9 @@ wan=omt-$tag-wan inet=omt-$tag-inet req=omt-$tag-req prov=omt-$tag-prov prov2=om
 state=${TMPDIR:-/tmp}/omt-world-$tag
 
 down() {
+	if [ -f "$state/dns.pid" ]; then
+		kill "$(cat "$state/dns.pid")" 2>/dev/null || true
+	fi
 	if [ -f "$state/httpd.pid" ]; then
 		kill "$(cat "$state/httpd.pid")" 2>/dev/null || true
 	fi
@@ -63,6 +66,9 @@ up)
 	head -c 1048576 /dev/zero >"$state/www/1m"
 	ip netns exec "$inet" busybox httpd -f -p 203.0.113.10:80 -h "$state/www" &
 	echo $! >"$state/httpd.pid"
+	# A DNS server on the internet host: every name is 203.0.113.10.
+	ip netns exec "$inet" python3 "$(dirname "$0")/dns.py" 203.0.113.10 &
+	echo $! >"$state/dns.pid"
 	;;
 down)
 	down

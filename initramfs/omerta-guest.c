@@ -1,0 +1,897 @@
+/* omerta-guest: the guest /init's boot steps, done in one small static process
+ * instead of a fork and exec of busybox, nft, ip and wg for each.
+ *
+ * Why it exists: under TCG every exec of a dynamically linked tool costs tens of
+ * milliseconds (nft alone loads ten libraries), and the boot path ran about forty of
+ * them. Each step here is a few netlink messages.
+ *
+ *   omerta-guest modules DIR            finit_module() each DIR/<name>.ko listed in DIR/order
+ *   omerta-guest ports NAME...          waits (up to 5 s) for the virtio-serial ports
+ *                                       NAME... and prints each one's /dev path, a line each
+ *   omerta-guest killswitch DOOR PORT   table inet omerta, as one nf_tables batch
+ *   omerta-guest drops                  "out=N in=N": the kill switch's drop counters
+ *   omerta-guest net ADDR/PREFIX        lo up; eth0 addressed statically and up (no DHCP)
+ *   omerta-guest wg CONF MTU ADDR/PREFIX...
+ *                                       wg0 from CONF (the subset of wg setconf's format
+ *                                       omerta-mkinitrd writes), its addresses, MTU, up,
+ *                                       and the default route into it
+ *   omerta-guest as-job PROG ARG...     exec PROG as the unprivileged user "job"
+ *                                       (uid and gid 1000, no groups, no_new_privs)
+ *
+ * Exit 0 on success; 1 with one line on stderr naming the step that failed; 2 on usage.
+ * Every request is acknowledged by the kernel before the next step counts as done, so
+ * a kill switch that was not installed is a failure, never a silent success.
+ */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/genetlink.h>
+#include <linux/if.h>
+#include <linux/if_link.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/wireguard.h>
+#include <dirent.h>
+#include <grp.h>
+#include <time.h>
+#include <sys/prctl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static const char *step = "omerta-guest";
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	int e = errno;
+
+	fprintf(stderr, "omerta-guest: %s: ", step);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (e)
+		fprintf(stderr, ": %s", strerror(e));
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* ---- netlink messages ------------------------------------------------------------ */
+
+struct msg {
+	uint8_t buf[8192];
+	size_t len, cur; /* cur: offset of the message being built */
+	uint32_t seq, nmsg;
+};
+
+static void *put(struct msg *m, const void *p, size_t n)
+{
+	void *at = m->buf + m->len;
+	size_t pad = NLMSG_ALIGN(n);
+
+	if (m->len + pad > sizeof(m->buf)) {
+		errno = 0;
+		die("netlink message too long");
+	}
+	memset(at, 0, pad);
+	if (p)
+		memcpy(at, p, n);
+	m->len += pad;
+	((struct nlmsghdr *)(void *)(m->buf + m->cur))->nlmsg_len = (uint32_t)(m->len - m->cur);
+	return at;
+}
+
+static void begin(struct msg *m, uint16_t type, uint16_t flags, const void *hdr, size_t hlen)
+{
+	struct nlmsghdr h = { .nlmsg_type = type, .nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags),
+			      .nlmsg_seq = ++m->seq };
+
+	m->cur = m->len;
+	put(m, &h, sizeof(h));
+	if (hlen)
+		put(m, hdr, hlen);
+	m->nmsg++;
+}
+
+static void attr(struct msg *m, uint16_t type, const void *p, size_t n)
+{
+	struct nlattr a = { .nla_len = (uint16_t)(NLA_HDRLEN + n), .nla_type = type };
+
+	put(m, &a, sizeof(a));
+	/* put() pads to 4 bytes; the attribute's own length stays unpadded. */
+	put(m, p, n);
+}
+
+static void attr_str(struct msg *m, uint16_t type, const char *s) { attr(m, type, s, strlen(s) + 1); }
+static void attr_be32(struct msg *m, uint16_t type, uint32_t v)
+{
+	v = htonl(v);
+	attr(m, type, &v, 4);
+}
+
+static size_t nest(struct msg *m, uint16_t type)
+{
+	size_t at = m->len;
+	struct nlattr a = { .nla_len = NLA_HDRLEN, .nla_type = (uint16_t)(type | NLA_F_NESTED) };
+
+	put(m, &a, sizeof(a));
+	return at;
+}
+
+static void nest_end(struct msg *m, size_t at)
+{
+	((struct nlattr *)(void *)(m->buf + at))->nla_len = (uint16_t)(m->len - at);
+}
+
+static int nl_open(int proto)
+{
+	struct timeval tv = { 5, 0 };
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, proto);
+
+	if (fd < 0)
+		die("netlink socket");
+	/* A kernel that never answers must not hang the boot: the host's setup limit
+	 * would end the job anyway, but a clear error is better. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		die("netlink bind");
+	return fd;
+}
+
+typedef void (*reply_fn)(const struct nlmsghdr *h, void *arg);
+
+/* Sends m and reads until every message numbered first..last was acknowledged (or a
+ * dump ended), handing data messages to fn. Any error from the kernel is fatal. */
+static void talk(int fd, struct msg *m, uint32_t first, uint32_t last, reply_fn fn, void *arg)
+{
+	static uint8_t rb[32768];
+	uint32_t acked = 0, want = last - first + 1;
+
+	if (send(fd, m->buf, m->len, 0) != (ssize_t)m->len)
+		die("netlink send");
+	while (acked < want) {
+		ssize_t n = recv(fd, rb, sizeof(rb), 0);
+		if (n < 0)
+			die("netlink receive");
+		for (struct nlmsghdr *h = (void *)rb; NLMSG_OK(h, (uint32_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(h);
+				if (e->error) {
+					errno = -e->error;
+					die("the kernel refused request %u", e->msg.nlmsg_seq - first + 1);
+				}
+				acked++;
+			} else if (h->nlmsg_type == NLMSG_DONE) {
+				acked++;
+			} else if (fn) {
+				fn(h, arg);
+			}
+		}
+	}
+}
+
+/* Walks the attributes in [p, p+len), calling fn for each. */
+static void each_attr(const void *p, size_t len, void (*fn)(const struct nlattr *, void *), void *arg)
+{
+	const uint8_t *b = p;
+
+	while (len >= NLA_HDRLEN) {
+		const struct nlattr *a = (const void *)b;
+		if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
+			return;
+		fn(a, arg);
+		if ((size_t)NLA_ALIGN(a->nla_len) >= len)
+			return;
+		len -= (size_t)NLA_ALIGN(a->nla_len);
+		b += NLA_ALIGN(a->nla_len);
+	}
+}
+
+static const void *adata(const struct nlattr *a) { return (const uint8_t *)a + NLA_HDRLEN; }
+static size_t alen(const struct nlattr *a) { return a->nla_len - NLA_HDRLEN; }
+static uint16_t atype(const struct nlattr *a) { return a->nla_type & NLA_TYPE_MASK; }
+
+/* ---- modules --------------------------------------------------------------------- */
+
+static int cmd_modules(const char *dir)
+{
+	char path[512], name[128];
+	FILE *f;
+
+	step = "modules";
+	snprintf(path, sizeof(path), "%s/order", dir);
+	f = fopen(path, "re");
+	if (!f)
+		die("%s", path);
+	while (fgets(name, sizeof(name), f)) {
+		int fd;
+		name[strcspn(name, "\n")] = '\0';
+		if (!name[0])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s.ko", dir, name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			die("insmod_%s", name);
+		if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+			die("insmod_%s", name);
+		close(fd);
+	}
+	fclose(f);
+	return 0;
+}
+
+/* ---- virtio-serial ports --------------------------------------------------------- */
+
+/* The ports appear some time after virtio_console is loaded: QEMU announces them and
+ * their names over the control queue, and devtmpfs creates the nodes after that. */
+static int find_port(const char *want, char dev[64])
+{
+	DIR *d = opendir("/sys/class/virtio-ports");
+	struct dirent *e;
+	int found = 0;
+
+	if (!d)
+		return 0;
+	while (!found && (e = readdir(d))) {
+		char p[512], name[64] = "";
+		FILE *f;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "/sys/class/virtio-ports/%s/name", e->d_name);
+		f = fopen(p, "re");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f))
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+		snprintf(dev, 64, "/dev/%.50s", e->d_name);
+		found = !strcmp(name, want) && access(dev, W_OK) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+static int cmd_ports(char **names, int n)
+{
+	char dev[16][64];
+	struct timespec nap = { 0, 2 * 1000 * 1000 };
+
+	step = "channels";
+	if (n > 16)
+		n = 16;
+	for (int i = 0; i < n; i++)
+		for (int tries = 0; !find_port(names[i], dev[i]); tries++) {
+			if (tries == 2500) {
+				errno = 0;
+				die("no_%s_port", names[i]);
+			}
+			nanosleep(&nap, NULL);
+		}
+	for (int i = 0; i < n; i++)
+		puts(dev[i]);
+	return 0;
+}
+
+/* ---- the kill switch ------------------------------------------------------------- */
+
+static void nft_begin(struct msg *m, uint16_t type, uint16_t flags, uint8_t family)
+{
+	struct nfgenmsg g = { .nfgen_family = family, .version = NFNETLINK_V0 };
+
+	begin(m, (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | type), flags, &g, sizeof(g));
+}
+
+static size_t expr(struct msg *m, const char *name, size_t *data)
+{
+	size_t e = nest(m, NFTA_LIST_ELEM);
+
+	attr_str(m, NFTA_EXPR_NAME, name);
+	*data = nest(m, NFTA_EXPR_DATA);
+	return e;
+}
+
+static void expr_end(struct msg *m, size_t e, size_t data)
+{
+	nest_end(m, data);
+	nest_end(m, e);
+}
+
+static void e_meta(struct msg *m, uint32_t key)
+{
+	size_t d, e = expr(m, "meta", &d);
+	attr_be32(m, NFTA_META_KEY, key);
+	attr_be32(m, NFTA_META_DREG, NFT_REG_1);
+	expr_end(m, e, d);
+}
+
+static void e_payload(struct msg *m, uint32_t base, uint32_t off, uint32_t len)
+{
+	size_t d, e = expr(m, "payload", &d);
+	attr_be32(m, NFTA_PAYLOAD_DREG, NFT_REG_1);
+	attr_be32(m, NFTA_PAYLOAD_BASE, base);
+	attr_be32(m, NFTA_PAYLOAD_OFFSET, off);
+	attr_be32(m, NFTA_PAYLOAD_LEN, len);
+	expr_end(m, e, d);
+}
+
+static void e_cmp(struct msg *m, const void *v, size_t n)
+{
+	size_t d, e = expr(m, "cmp", &d), c;
+	attr_be32(m, NFTA_CMP_SREG, NFT_REG_1);
+	attr_be32(m, NFTA_CMP_OP, NFT_CMP_EQ);
+	c = nest(m, NFTA_CMP_DATA);
+	attr(m, NFTA_DATA_VALUE, v, n);
+	nest_end(m, c);
+	expr_end(m, e, d);
+}
+
+static void e_ifname(struct msg *m, uint32_t key, const char *name)
+{
+	char v[IFNAMSIZ] = { 0 };
+
+	strncpy(v, name, sizeof(v) - 1);
+	e_meta(m, key);
+	e_cmp(m, v, sizeof(v));
+}
+
+static void e_verdict(struct msg *m, uint32_t code)
+{
+	size_t d, e = expr(m, "immediate", &d), v, c;
+	attr_be32(m, NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+	v = nest(m, NFTA_IMMEDIATE_DATA);
+	c = nest(m, NFTA_DATA_VERDICT);
+	attr_be32(m, NFTA_VERDICT_CODE, code);
+	nest_end(m, c);
+	nest_end(m, v);
+	expr_end(m, e, d);
+}
+
+static void e_counter(struct msg *m)
+{
+	uint64_t zero = 0;
+	size_t d, e = expr(m, "counter", &d);
+	attr(m, NFTA_COUNTER_BYTES, &zero, 8);
+	attr(m, NFTA_COUNTER_PACKETS, &zero, 8);
+	expr_end(m, e, d);
+}
+
+static size_t rule_begin(struct msg *m, const char *chain)
+{
+	nft_begin(m, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, NFPROTO_INET);
+	attr_str(m, NFTA_RULE_TABLE, "omerta");
+	attr_str(m, NFTA_RULE_CHAIN, chain);
+	return nest(m, NFTA_RULE_EXPRESSIONS);
+}
+
+static void chain(struct msg *m, const char *name, uint32_t hook)
+{
+	size_t h;
+
+	nft_begin(m, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_ACK, NFPROTO_INET);
+	attr_str(m, NFTA_CHAIN_TABLE, "omerta");
+	attr_str(m, NFTA_CHAIN_NAME, name);
+	h = nest(m, NFTA_CHAIN_HOOK);
+	attr_be32(m, NFTA_HOOK_HOOKNUM, hook);
+	attr_be32(m, NFTA_HOOK_PRIORITY, 0);
+	nest_end(m, h);
+	attr_be32(m, NFTA_CHAIN_POLICY, NF_DROP);
+	attr_str(m, NFTA_CHAIN_TYPE, "filter");
+}
+
+/* lo and wg0 pass; on eth0 only UDP between the guest and the door's address and
+ * port; everything else is counted and dropped. In, the same, mirrored. */
+static void door_rules(struct msg *m, const char *chain_name, int out, const struct in_addr *door,
+		       uint16_t port)
+{
+	uint32_t meta = out ? NFT_META_OIFNAME : NFT_META_IIFNAME;
+	uint8_t ipv4 = NFPROTO_IPV4, udp = IPPROTO_UDP;
+	uint16_t p = htons(port);
+	size_t r;
+
+	r = rule_begin(m, chain_name);
+	e_ifname(m, meta, "lo");
+	e_verdict(m, NF_ACCEPT);
+	nest_end(m, r);
+	r = rule_begin(m, chain_name);
+	e_ifname(m, meta, "wg0");
+	e_verdict(m, NF_ACCEPT);
+	nest_end(m, r);
+	r = rule_begin(m, chain_name);
+	e_ifname(m, meta, "eth0");
+	e_meta(m, NFT_META_NFPROTO);
+	e_cmp(m, &ipv4, 1);
+	e_payload(m, NFT_PAYLOAD_NETWORK_HEADER, out ? 16 : 12, 4); /* daddr : saddr */
+	e_cmp(m, door, 4);
+	e_meta(m, NFT_META_L4PROTO);
+	e_cmp(m, &udp, 1);
+	e_payload(m, NFT_PAYLOAD_TRANSPORT_HEADER, out ? 2 : 0, 2); /* dport : sport */
+	e_cmp(m, &p, 2);
+	e_verdict(m, NF_ACCEPT);
+	nest_end(m, r);
+	r = rule_begin(m, chain_name);
+	e_counter(m);
+	e_verdict(m, NF_DROP);
+	nest_end(m, r);
+}
+
+static uint16_t parse_port(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!*s || *end || v < 1 || v > 65535 || errno) {
+		errno = 0;
+		die("bad port %s", s);
+	}
+	return (uint16_t)v;
+}
+
+static int cmd_killswitch(const char *door_s, const char *port_s)
+{
+	static struct msg m;
+	struct in_addr door;
+	uint16_t port;
+	uint32_t first;
+	int fd;
+
+	step = "killswitch";
+	errno = 0;
+	if (inet_pton(AF_INET, door_s, &door) != 1)
+		die("bad door address %s", door_s);
+	port = parse_port(port_s);
+	fd = nl_open(NETLINK_NETFILTER);
+	{
+		struct nfgenmsg g = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0,
+				      .res_id = htons(NFNL_SUBSYS_NFTABLES) };
+		begin(&m, NFNL_MSG_BATCH_BEGIN, 0, &g, sizeof(g));
+	}
+	first = m.seq + 1;
+	nft_begin(&m, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_ACK, NFPROTO_INET);
+	attr_str(&m, NFTA_TABLE_NAME, "omerta");
+	chain(&m, "output", NF_INET_LOCAL_OUT);
+	door_rules(&m, "output", 1, &door, port);
+	chain(&m, "input", NF_INET_LOCAL_IN);
+	door_rules(&m, "input", 0, &door, port);
+	chain(&m, "forward", NF_INET_FORWARD);
+	{
+		struct nfgenmsg g = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0,
+				      .res_id = htons(NFNL_SUBSYS_NFTABLES) };
+		uint32_t last = m.seq;
+		begin(&m, NFNL_MSG_BATCH_END, 0, &g, sizeof(g));
+		/* The whole batch commits or none of it does. */
+		talk(fd, &m, first, last, NULL, NULL);
+	}
+	close(fd);
+	return 0;
+}
+
+/* ---- drop counters --------------------------------------------------------------- */
+
+struct drops {
+	uint64_t out, in;
+	int in_omerta, is_out, is_in;
+	uint64_t cur;
+	int have;
+};
+
+static void counter_attr(const struct nlattr *a, void *arg)
+{
+	struct drops *d = arg;
+	if (atype(a) == NFTA_COUNTER_PACKETS && alen(a) == 8) {
+		uint64_t v;
+		memcpy(&v, adata(a), 8);
+		d->cur = be64toh(v);
+		d->have = 1;
+	}
+}
+
+static void expr_attr(const struct nlattr *a, void *arg)
+{
+	struct drops *d = arg;
+	static int is_counter;
+
+	if (atype(a) == NFTA_EXPR_NAME)
+		is_counter = alen(a) >= 8 && !strncmp(adata(a), "counter", 8);
+	else if (atype(a) == NFTA_EXPR_DATA && is_counter)
+		each_attr(adata(a), alen(a), counter_attr, d);
+}
+
+static void list_attr(const struct nlattr *a, void *arg)
+{
+	if (atype(a) == NFTA_LIST_ELEM)
+		each_attr(adata(a), alen(a), expr_attr, arg);
+}
+
+static void rule_attr(const struct nlattr *a, void *arg)
+{
+	struct drops *d = arg;
+	const char *s = adata(a);
+	size_t n = alen(a);
+
+	if (atype(a) == NFTA_RULE_TABLE)
+		d->in_omerta = n == 7 && !memcmp(s, "omerta", 7);
+	else if (atype(a) == NFTA_RULE_CHAIN) {
+		d->is_out = n == 7 && !memcmp(s, "output", 7);
+		d->is_in = n == 6 && !memcmp(s, "input", 6);
+	} else if (atype(a) == NFTA_RULE_EXPRESSIONS)
+		each_attr(s, n, list_attr, d);
+}
+
+static void rule_reply(const struct nlmsghdr *h, void *arg)
+{
+	struct drops *d = arg;
+	size_t hl = NLMSG_SPACE(sizeof(struct nfgenmsg));
+
+	if (h->nlmsg_len < hl)
+		return;
+	d->in_omerta = d->is_out = d->is_in = d->have = 0;
+	each_attr((const uint8_t *)h + hl, h->nlmsg_len - hl, rule_attr, d);
+	if (d->in_omerta && d->have) {
+		if (d->is_out)
+			d->out += d->cur;
+		if (d->is_in)
+			d->in += d->cur;
+	}
+}
+
+static int cmd_drops(void)
+{
+	static struct msg m;
+	struct drops d = { 0 };
+	int fd;
+
+	step = "drops";
+	fd = nl_open(NETLINK_NETFILTER);
+	nft_begin(&m, NFT_MSG_GETRULE, NLM_F_DUMP, NFPROTO_INET);
+	talk(fd, &m, m.seq, m.seq, rule_reply, &d);
+	close(fd);
+	printf("out=%llu in=%llu\n", (unsigned long long)d.out, (unsigned long long)d.in);
+	return 0;
+}
+
+/* ---- interfaces, addresses, routes ----------------------------------------------- */
+
+static void link_reply(const struct nlmsghdr *h, void *arg)
+{
+	if (h->nlmsg_type == RTM_NEWLINK)
+		*(int *)arg = ((const struct ifinfomsg *)NLMSG_DATA(h))->ifi_index;
+}
+
+static int ifindex(int fd, const char *name)
+{
+	static struct msg m;
+	struct ifinfomsg i = { .ifi_family = AF_UNSPEC };
+	int index = 0;
+
+	m.len = m.nmsg = 0;
+	begin(&m, RTM_GETLINK, NLM_F_ACK, &i, sizeof(i));
+	attr_str(&m, IFLA_IFNAME, name);
+	talk(fd, &m, m.seq, m.seq, link_reply, &index);
+	if (index <= 0) {
+		errno = ENODEV;
+		die("%s", name);
+	}
+	return index;
+}
+
+static void request(int fd, struct msg *m)
+{
+	talk(fd, m, m->seq, m->seq, NULL, NULL);
+	m->len = m->nmsg = 0;
+}
+
+static void link_up(int fd, struct msg *m, int index, unsigned mtu)
+{
+	struct ifinfomsg i = { .ifi_family = AF_UNSPEC, .ifi_index = index, .ifi_flags = IFF_UP,
+			       .ifi_change = IFF_UP };
+
+	begin(m, RTM_NEWLINK, NLM_F_ACK, &i, sizeof(i));
+	if (mtu)
+		attr(m, IFLA_MTU, &mtu, 4);
+	request(fd, m);
+}
+
+static void parse_prefix(const char *s, struct in_addr *a, unsigned *len)
+{
+	char b[32], *slash, *end;
+	unsigned long v;
+
+	errno = 0;
+	if (strlen(s) >= sizeof(b))
+		die("bad address %s", s);
+	strcpy(b, s);
+	slash = strchr(b, '/');
+	if (!slash)
+		die("bad address %s (no prefix)", s);
+	*slash = '\0';
+	v = strtoul(slash + 1, &end, 10);
+	if (inet_pton(AF_INET, b, a) != 1 || !slash[1] || *end || v > 32)
+		die("bad address %s", s);
+	*len = (unsigned)v;
+}
+
+static void add_addr(int fd, struct msg *m, int index, const char *cidr)
+{
+	struct in_addr a;
+	unsigned len;
+	struct ifaddrmsg i = { .ifa_family = AF_INET, .ifa_index = (unsigned)index };
+
+	parse_prefix(cidr, &a, &len);
+	i.ifa_prefixlen = (unsigned char)len;
+	begin(m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &i, sizeof(i));
+	attr(m, IFA_LOCAL, &a, 4);
+	attr(m, IFA_ADDRESS, &a, 4);
+	request(fd, m);
+}
+
+static int cmd_net(const char *cidr)
+{
+	static struct msg m;
+	int fd;
+
+	step = "eth0";
+	fd = nl_open(NETLINK_ROUTE);
+	link_up(fd, &m, ifindex(fd, "lo"), 0);
+	{
+		int e = ifindex(fd, "eth0");
+		add_addr(fd, &m, e, cidr);
+		link_up(fd, &m, e, 0);
+	}
+	close(fd);
+	return 0;
+}
+
+/* ---- WireGuard ------------------------------------------------------------------- */
+
+static int b64(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* A WireGuard key: 44 characters of base64, the last one '='. */
+static void key_decode(const char *s, uint8_t k[WG_KEY_LEN], const char *what)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+
+	errno = 0;
+	if (strlen(s) != 44 || s[43] != '=')
+		die("bad %s", what);
+	for (int i = 0; i < 43; i++) {
+		int v = b64((unsigned char)s[i]);
+		if (v < 0)
+			die("bad %s", what);
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o < WG_KEY_LEN)
+				k[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (o != WG_KEY_LEN)
+		die("bad %s", what);
+}
+
+struct wgconf {
+	uint8_t priv[WG_KEY_LEN], pub[WG_KEY_LEN], psk[WG_KEY_LEN];
+	int has_priv, has_pub, has_psk;
+	struct sockaddr_in ep;
+	uint16_t keepalive;
+};
+
+static void read_conf(const char *path, struct wgconf *c)
+{
+	char line[256];
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		die("%s", path);
+	errno = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *k = line, *v = strstr(line, " = ");
+		line[strcspn(line, "\n")] = '\0';
+		if (!v)
+			continue; /* section headers and blank lines */
+		*v = '\0';
+		v += 3;
+		if (!strcmp(k, "PrivateKey"))
+			key_decode(v, c->priv, "PrivateKey"), c->has_priv = 1;
+		else if (!strcmp(k, "PublicKey"))
+			key_decode(v, c->pub, "PublicKey"), c->has_pub = 1;
+		else if (!strcmp(k, "PresharedKey"))
+			key_decode(v, c->psk, "PresharedKey"), c->has_psk = 1;
+		else if (!strcmp(k, "Endpoint")) {
+			char *colon = strrchr(v, ':');
+			if (!colon)
+				die("bad Endpoint");
+			*colon = '\0';
+			c->ep.sin_family = AF_INET;
+			c->ep.sin_port = htons(parse_port(colon + 1));
+			if (inet_pton(AF_INET, v, &c->ep.sin_addr) != 1)
+				die("bad Endpoint");
+		} else if (!strcmp(k, "PersistentKeepalive"))
+			c->keepalive = parse_port(v);
+		else if (strcmp(k, "AllowedIPs") != 0)
+			die("unexpected key %s", k);
+	}
+	/* The private key leaves the file system as soon as it is read; the caller
+	 * removes the file too. */
+	explicit_bzero(line, sizeof(line));
+	fclose(f);
+	if (!c->has_priv || !c->has_pub || !c->ep.sin_family)
+		die("%s: PrivateKey, PublicKey and Endpoint are required", path);
+}
+
+static void family_attr(const struct nlattr *a, void *arg)
+{
+	if (atype(a) == CTRL_ATTR_FAMILY_ID && alen(a) == 2)
+		memcpy(arg, adata(a), 2);
+}
+
+static void family_reply(const struct nlmsghdr *h, void *arg)
+{
+	size_t hl = NLMSG_SPACE(GENL_HDRLEN);
+
+	if (h->nlmsg_len > hl)
+		each_attr((const uint8_t *)h + hl, h->nlmsg_len - hl, family_attr, arg);
+}
+
+static void wg_set(const struct wgconf *c)
+{
+	static struct msg m;
+	struct genlmsghdr g = { .cmd = CTRL_CMD_GETFAMILY, .version = 1 };
+	uint16_t family = 0;
+	uint32_t flags = WGDEVICE_F_REPLACE_PEERS, pflags = WGPEER_F_REPLACE_ALLOWEDIPS;
+	uint16_t af = AF_INET;
+	uint8_t zero[4] = { 0 }, mask = 0;
+	size_t peers, peer, ips, ip;
+	int fd = nl_open(NETLINK_GENERIC);
+
+	begin(&m, GENL_ID_CTRL, NLM_F_ACK, &g, sizeof(g));
+	attr_str(&m, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
+	talk(fd, &m, m.seq, m.seq, family_reply, &family);
+	m.len = m.nmsg = 0;
+	if (!family) {
+		errno = ENOENT;
+		die("no wireguard netlink family");
+	}
+	g.cmd = WG_CMD_SET_DEVICE;
+	g.version = WG_GENL_VERSION;
+	begin(&m, family, NLM_F_ACK, &g, sizeof(g));
+	attr_str(&m, WGDEVICE_A_IFNAME, "wg0");
+	attr(&m, WGDEVICE_A_PRIVATE_KEY, c->priv, WG_KEY_LEN);
+	attr(&m, WGDEVICE_A_FLAGS, &flags, 4);
+	peers = nest(&m, WGDEVICE_A_PEERS);
+	peer = nest(&m, 0);
+	attr(&m, WGPEER_A_PUBLIC_KEY, c->pub, WG_KEY_LEN);
+	if (c->has_psk)
+		attr(&m, WGPEER_A_PRESHARED_KEY, c->psk, WG_KEY_LEN);
+	attr(&m, WGPEER_A_FLAGS, &pflags, 4);
+	attr(&m, WGPEER_A_ENDPOINT, &c->ep, sizeof(c->ep));
+	attr(&m, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, &c->keepalive, 2);
+	/* Everything goes into the tunnel: AllowedIPs = 0.0.0.0/0. */
+	ips = nest(&m, WGPEER_A_ALLOWEDIPS);
+	ip = nest(&m, 0);
+	attr(&m, WGALLOWEDIP_A_FAMILY, &af, 2);
+	attr(&m, WGALLOWEDIP_A_IPADDR, zero, 4);
+	attr(&m, WGALLOWEDIP_A_CIDR_MASK, &mask, 1);
+	nest_end(&m, ip);
+	nest_end(&m, ips);
+	nest_end(&m, peer);
+	nest_end(&m, peers);
+	talk(fd, &m, m.seq, m.seq, NULL, NULL);
+	/* The message held the private key. */
+	explicit_bzero(m.buf, sizeof(m.buf));
+	close(fd);
+}
+
+static int cmd_wg(const char *conf, const char *mtu_s, char **addrs, int naddrs)
+{
+	static struct msg m;
+	struct wgconf c = { 0 };
+	unsigned mtu;
+	int fd, wg;
+
+	step = "wg";
+	read_conf(conf, &c);
+	mtu = parse_port(mtu_s);
+	if (mtu < 576)
+		die("bad mtu %s", mtu_s);
+	fd = nl_open(NETLINK_ROUTE);
+	{
+		struct ifinfomsg i = { .ifi_family = AF_UNSPEC };
+		size_t li;
+		begin(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &i, sizeof(i));
+		attr_str(&m, IFLA_IFNAME, "wg0");
+		li = nest(&m, IFLA_LINKINFO);
+		attr_str(&m, IFLA_INFO_KIND, "wireguard");
+		nest_end(&m, li);
+		request(fd, &m);
+	}
+	wg = ifindex(fd, "wg0");
+	wg_set(&c);
+	explicit_bzero(&c, sizeof(c));
+	for (int i = 0; i < naddrs; i++)
+		add_addr(fd, &m, wg, addrs[i]);
+	link_up(fd, &m, wg, mtu);
+	{
+		struct rtmsg r = { .rtm_family = AF_INET, .rtm_table = RT_TABLE_MAIN,
+				   .rtm_protocol = RTPROT_BOOT, .rtm_scope = RT_SCOPE_LINK,
+				   .rtm_type = RTN_UNICAST };
+		uint32_t oif = (uint32_t)wg;
+		begin(&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &r, sizeof(r));
+		attr(&m, RTA_OIF, &oif, 4);
+		request(fd, &m);
+	}
+	close(fd);
+	return 0;
+}
+
+/* ---- the workload's user --------------------------------------------------------- */
+
+#define JOB_ID 1000 /* omerta-mkinitrd's /etc/passwd: job:x:1000:1000 */
+
+static int cmd_as_job(char **argv)
+{
+	static char *env[] = { "HOME=/home/job", "USER=job", "LOGNAME=job", "SHELL=/bin/sh",
+			       "PATH=/bin:/sbin:/usr/bin:/usr/sbin", NULL };
+
+	step = "as-job";
+	/* Groups first, then gid, then uid: after setuid there is no way back, and
+	 * no_new_privs means nothing the workload runs (a setuid binary, a file
+	 * capability) can gain privileges again. */
+	if (setgroups(0, NULL) < 0 || setgid(JOB_ID) < 0 || setuid(JOB_ID) < 0)
+		die("cannot drop to uid %d", JOB_ID);
+	if (setuid(0) == 0) {
+		errno = 0;
+		die("uid 0 could be regained");
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die("no_new_privs");
+	execve(argv[0], argv, env);
+	die("%s", argv[0]);
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "modules"))
+		return cmd_modules(argv[2]);
+	if (argc >= 3 && !strcmp(argv[1], "ports"))
+		return cmd_ports(argv + 2, argc - 2);
+	if (argc == 4 && !strcmp(argv[1], "killswitch"))
+		return cmd_killswitch(argv[2], argv[3]);
+	if (argc == 2 && !strcmp(argv[1], "drops"))
+		return cmd_drops();
+	if (argc == 3 && !strcmp(argv[1], "net"))
+		return cmd_net(argv[2]);
+	if (argc >= 4 && !strcmp(argv[1], "wg"))
+		return cmd_wg(argv[2], argv[3], argv + 4, argc - 4);
+	if (argc >= 3 && !strcmp(argv[1], "as-job"))
+		return cmd_as_job(argv + 2);
+	fputs("usage: omerta-guest modules DIR | ports NAME... | killswitch DOOR PORT | drops | net ADDR/PREFIX |"
+	      " wg CONF MTU [ADDR/PREFIX...] | as-job PROG [ARG...]\n",
+	      stderr);
+	return 2;
+}
