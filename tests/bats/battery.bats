@@ -33,16 +33,17 @@ teardown() {
 }
 
 # Captures on every test namespace but the jail's, each with a filter for what must
-# never be there: the internet host sees nothing of ours; the requester and the
-# provider's uplink carry only the tunnel (UDP between them) and their own ARP; the
-# second provider sees nothing at all.
+# never be there: the internet host sees nothing but the requester (what came through
+# the tunnel); the requester and the provider's uplink carry only the tunnel (UDP
+# between them), their own ARP and, on the requester, its traffic with the internet
+# host; the second provider sees nothing at all.
 capture_start() {
 	local ns
 	caps=
 	for ns in "$INET" "$REQ" "$PROV" "$PROV2"; do
 		case $ns in
-		"$INET") f='not (arp and host 203.0.113.1 and host 203.0.113.10)' ;;
-		"$REQ") f='not (udp and host 192.0.2.2 and host 198.51.100.1) and not (arp and host 198.51.100.254 and host 198.51.100.1)' ;;
+		"$INET") f='not (arp and host 203.0.113.1 and host 203.0.113.10) and not (ip and host 198.51.100.1)' ;;
+		"$REQ") f='not (udp and host 192.0.2.2 and host 198.51.100.1) and not (arp and host 198.51.100.254 and host 198.51.100.1) and not (ip and host 198.51.100.1 and host 203.0.113.10)' ;;
 		"$PROV") f='not (udp and host 192.0.2.2 and host 198.51.100.1) and not (arp and host 192.0.2.254 and host 192.0.2.2)' ;;
 		"$PROV2") f='not (arp and host 198.18.0.254 and host 198.18.0.2)' ;;
 		esac
@@ -74,9 +75,12 @@ attempt() {
 	capture_check
 }
 
-# way_out SCRIPT: the attempt must end in rogue_connection_detected (121).
+# way_out SCRIPT [execute options...]: the attempt must end in rogue_connection_detected
+# (121). busybox nc has no UDP: UDP attempts use bash and its /dev/udp.
 way_out() {
-	attempt --script "nft flush ruleset; $1; sleep 5; echo survived"
+	local script=$1
+	shift
+	attempt --script "nft flush ruleset; $script; sleep 5; echo survived" "$@"
 	[ "$status" -eq 121 ]
 	[ "$(jq -r .status <<<"$result")" = rogue_connection_detected ]
 	[ "$(jq -r 'select(.event=="output").data' <<<"$output")" != survived ]
@@ -96,11 +100,12 @@ way_out() {
 
 @test "battery: TCP and UDP to the gateway itself, the provider's side of the tap" {
 	way_out 'nc -w 2 10.66.0.1 22 </dev/null'
-	way_out 'echo x | nc -u -w 1 10.66.0.1 53'
+	way_out 'echo x >/dev/udp/10.66.0.1/53' --language bash
 }
 
 @test "battery: a WireGuard-sized datagram of junk to the door" {
-	way_out 'head -c 144 /dev/zero | { printf "\001\000\000\000"; cat; } | nc -u -w 1 10.66.0.1 51820'
+	# One write, so one datagram: type 1 (a handshake initiation) and 144 zero bytes.
+	way_out '{ printf "\\001\\000\\000\\000"; head -c 144 /dev/zero; } >/tmp/junk; cat /tmp/junk >/dev/udp/10.66.0.1/51820' --language bash
 }
 
 @test "battery: an ARP probe for another address, a gratuitous ARP, and a spoofed ARP" {
@@ -110,7 +115,7 @@ way_out() {
 }
 
 @test "battery: a spoofed source IP" {
-	way_out 'ip addr add 10.66.0.9/24 dev eth0; echo x | nc -u -w 1 -s 10.66.0.9 10.66.0.1 51820'
+	way_out 'ip addr add 10.66.0.9/24 dev eth0; ip route replace 10.66.0.1 dev eth0 src 10.66.0.9; echo x >/dev/udp/10.66.0.1/51820' --language bash
 }
 
 # ctl SCRIPT: shell that writes SCRIPT's output to the guest's control port.
@@ -150,8 +155,14 @@ ctl() { printf 'for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name)" = omer
 	ip netns exec "$PROV" omerta execute --vpn-config "$BATS_FILE_TMPDIR/battery.conf" --job-id bringup \
 		--script 'echo ok' --json >"$T/bu.out" &
 	e=$!
-	for _ in $(seq 200); do [ -e /run/netns/omerta-bringup ] && ip -n omerta-bringup link show tap0 >/dev/null 2>&1 && break; sleep 0.01; done
-	ip netns exec omerta-bringup tcpdump -i tap0 -n -U -w "$T/tap.pcap" 2>/dev/null &
+	# The job's namespace is mounted in the execute's mount namespace (ip netns exec
+	# made one), so it is entered here through the jail process, once the tap exists.
+	for _ in $(seq 500); do
+		jp=$(pgrep -x omerta-jail || true)
+		[ -n "$jp" ] && nsenter --net="/proc/$jp/ns/net" ip link show tap0 >/dev/null 2>&1 && break
+		sleep 0.01
+	done
+	nsenter --net="/proc/$jp/ns/net" tcpdump -i tap0 -n -U -w "$T/tap.pcap" 2>/dev/null &
 	cap=$!
 	wait "$e"
 	kill "$cap" 2>/dev/null || true
@@ -170,7 +181,8 @@ ctl() { printf 'for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name)" = omer
 	run ip netns exec "$PROV" omerta execute --vpn-config "$BATS_FILE_TMPDIR/battery.conf" --json --script '
 		nslookup omerta.test 203.0.113.10 | grep -q 203.0.113.10; echo "dns $?"
 		printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80 | tail -n 1
-		ping -c 2 -W 2 -q "$(ip route show dev wg0 | head -n 1 | cut -d" " -f1 | cut -d/ -f1)" >/dev/null; echo "ping $?"
+		a=$(ip -4 -o addr show dev wg0 | awk "{print \$4}" | cut -d/ -f1)
+		ping -c 2 -W 2 -q "${a%.*}.$((${a##*.} - 1))" >/dev/null; echo "ping $?"
 		for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O - http://203.0.113.10/1m; done | wc -c'
 	capture_check
 	show

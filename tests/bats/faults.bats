@@ -76,12 +76,12 @@ until_event() {
 		wait "$e" && rc=0 || rc=$?
 		echo "workload $sig: $rc"
 		[ "$rc" -eq "$want" ]
-		assert_no_leftovers
-		[ -z "$(pgrep -x qemu-system-x86)" ]
+		[ -z "$(ls "$OMERTA_RUN_DIR/exec")" ]
+		[ -z "$(ls /run/netns | grep '^omerta-' || true)" ]
 	done
 }
 
-@test "faults: kill -9 of QEMU mid-job: status error with the signal named, exit 125, nothing left" {
+@test "faults: kill -9 of QEMU mid-job: status error, the signal named, exit 125, nothing left" {
 	bg "$T/q" --script 'sleep 60'
 	until_event "$T/q" vpn_up
 	kill -9 "$(pgrep -x qemu-system-x86)"
@@ -89,7 +89,7 @@ until_event() {
 	cat "$T/q"
 	[ "$rc" -eq 125 ]
 	[ "$(jq -r 'select(.event=="result").status' "$T/q")" = error ]
-	[ "$(jq -r 'select(.event=="exited").qemu' "$T/q")" = SIGKILL ]
+	[ "$(jq -r 'select(.event=="exited").qemu' "$T/q")" = Killed ]
 }
 
 @test "faults: the same job ID twice: the second is refused at once with 125, the first completes" {
