@@ -34,6 +34,7 @@
 #include "om_ifaddr.h"
 #include "om_jobid.h"
 #include "om_json.h"
+#include "om_key.h"
 #include "om_num.h"
 #include "om_proc.h"
 #include "om_state.h"
@@ -45,7 +46,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3 };
 #define TAP "tap0"
 
 static const char usage_text[] =
-	"usage: omerta-jail run --job ID --endpoint IP:PORT [--uid UID] [--door IP:PORT] [--guest-ip IP] [--guest-mac MAC] [--rate BYTES] [--mtu N] [--nflog-group N] [--events-fd FD] [--allow-private-endpoint] -- CMD [ARG...]\n"
+	"usage: omerta-jail run --job ID --endpoint IP:PORT [--uid UID] [--door IP:PORT] [--guest-ip IP] [--guest-mac MAC] [--rate BYTES] [--mtu N] [--peer-key KEY] [--nflog-group N] [--events-fd FD] [--allow-private-endpoint] -- CMD [ARG...]\n"
 	"       omerta-jail down --job ID\n"
 	"       omerta-jail gc\n"
 	"       omerta-jail --help | --version\n";
@@ -181,6 +182,8 @@ struct door {
 	long long last_rx, last_handshake, last_tx; /* CLOCK_MONOTONIC ms, 0 never */
 	unsigned long long rate;    /* bytes per second out, 0 unlimited */
 	size_t mtu;                 /* the guest's WireGuard MTU, for the shape of its data */
+	struct om_wg_peer peer;     /* the server's mac1 key and session indices (--peer-key) */
+	bool have_peer;
 	double tokens;
 	long long tokens_at;
 	bool dirty;
@@ -233,6 +236,8 @@ static void from_guest(struct door *d)
 	struct sockaddr_in src;
 	socklen_t sl = sizeof(src);
 	ssize_t n = recvfrom(d->in, b, sizeof(b), MSG_DONTWAIT, (struct sockaddr *)&src, &sl);
+	const char *why;
+	int t;
 
 	if (n < 0)
 		return;
@@ -240,8 +245,16 @@ static void from_guest(struct door *d)
 		rogue(d, "source is not the guest", &src, (size_t)n, b);
 		return;
 	}
-	if (!om_wg_shape(b, (size_t)n, d->mtu)) {
+	t = om_wg_shape(b, (size_t)n, d->mtu);
+	if (!t) {
 		rogue(d, "not a WireGuard datagram", &src, (size_t)n, b);
+		return;
+	}
+	/* Shaped right is not enough: a handshake must carry the mac1 of the requester's
+	 * server, and anything else an index that server chose. Junk in WireGuard's
+	 * clothes never leaves. */
+	if (d->have_peer && (why = om_wg_peer_check(&d->peer, b, (size_t)n, t))) {
+		rogue(d, why, &src, (size_t)n, b);
 		return;
 	}
 	if (!take_tokens(d, (size_t)n)) {
@@ -272,6 +285,8 @@ static void from_endpoint(struct door *d)
 	t = om_wg_shape(b, (size_t)n, 0);
 	if (!t || !d->have_guest)
 		return; /* junk from the endpoint is dropped, and is not a sign of life */
+	if (d->have_peer)
+		om_wg_peer_learn(&d->peer, b, (size_t)n, t);
 	d->rx_packets++;
 	d->rx_bytes += (unsigned long long)n;
 	d->last_rx = now_ms(CLOCK_MONOTONIC);
@@ -348,6 +363,8 @@ struct run_opts {
 	char guest_mac[18];
 	int events_fd;
 	char **cmd;
+	uint8_t peer_key[OM_KEY_LEN];
+	bool have_peer;
 };
 
 static int ip_ns(const char *ns, const char *const args[])
@@ -506,6 +523,10 @@ static int cmd_run(struct run_opts *o)
 	d.guest_ip = o->guest_ip;
 	d.rate = o->rate;
 	d.mtu = o->mtu;
+	if (o->have_peer) {
+		om_wg_peer_init(&d.peer, o->peer_key);
+		d.have_peer = true;
+	}
 	d.tokens = (double)o->rate;
 	d.tokens_at = now_ms(CLOCK_MONOTONIC);
 	netns_name(o->job, ns, sizeof(ns));
@@ -847,6 +868,7 @@ int main(int argc, char **argv)
 		{ "guest-mac", required_argument, NULL, 'm' },
 		{ "rate", required_argument, NULL, 'R' },
 		{ "mtu", required_argument, NULL, 'M' },
+		{ "peer-key", required_argument, NULL, 'P' },
 		{ "nflog-group", required_argument, NULL, 'n' },
 		{ "events-fd", required_argument, NULL, 'e' },
 		{ "allow-private-endpoint", no_argument, NULL, 'a' },
@@ -910,6 +932,14 @@ int main(int argc, char **argv)
 				return EX_INPUT;
 			}
 			o.mtu = (unsigned)v;
+			break;
+		case 'P':
+			/* A public key: not a secret, so argv is fine. */
+			if (om_key_from_b64(o.peer_key, optarg, strlen(optarg)) < 0) {
+				warnx("--peer-key must be a WireGuard public key (44 characters of base64)");
+				return EX_INPUT;
+			}
+			o.have_peer = true;
 			break;
 		case 'n':
 			if (om_parse_u64(optarg, 1, 65535, &v) < 0) {

@@ -14,4 +14,28 @@ enum { OM_WG_INITIATION = 1, OM_WG_RESPONSE = 2, OM_WG_COOKIE = 3, OM_WG_DATA = 
  * known). Three reserved bytes must be 0. */
 int om_wg_shape(const uint8_t *buf, size_t len, size_t mtu);
 
+/* What the door knows of the one server the guest may talk to: the key of the mac1
+ * field of every handshake message sent to it, and the session indices it announced.
+ * WireGuard puts in every initiation and response a MAC over the message keyed with a
+ * hash of the receiver's public key; in every cookie reply and data message, an index
+ * the receiver chose in a handshake message of its own. A datagram shaped like
+ * WireGuard but carrying junk fails one or the other. */
+#define OM_WG_INDICES 16
+struct om_wg_peer {
+	uint8_t mac1_key[32];
+	uint32_t idx[OM_WG_INDICES]; /* the server's own indices, newest last */
+	unsigned nidx;
+};
+
+/* mac1_key = BLAKE2s("mac1----" || the server's public key). */
+void om_wg_peer_init(struct om_wg_peer *p, const uint8_t server_public[32]);
+
+/* Learns the index in a handshake message from the server (buf: a datagram of type
+ * t from the server). */
+void om_wg_peer_learn(struct om_wg_peer *p, const uint8_t *buf, size_t len, int t);
+
+/* NULL when a datagram of type t (from om_wg_shape) from the guest could be for this
+ * server; else why not. */
+const char *om_wg_peer_check(const struct om_wg_peer *p, const uint8_t *buf, size_t len, int t);
+
 #endif

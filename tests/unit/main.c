@@ -14,6 +14,7 @@ int main(void)
 	t_wgmsg();
 	t_ctl();
 	t_frame();
+	t_blake2s();
 	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
 	return t_fail ? 1 : 0;
 }

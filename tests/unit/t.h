@@ -27,5 +27,6 @@ void t_state(void);
 void t_wgmsg(void);
 void t_ctl(void);
 void t_frame(void);
+void t_blake2s(void);
 
 #endif
