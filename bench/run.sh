@@ -20,6 +20,9 @@ cleanup() {
 	ip netns exec "$prov" omerta gc >/dev/null 2>&1 || true
 	for i in 1 2 3 4 5 6 7 8; do ip netns exec "$req" omerta-vpnserve down --job "cc$i" >/dev/null 2>&1 || true; done
 	ip netns del "omt-$tag-vmd" 2>/dev/null || true
+	ip netns del "omt-$tag-dd" 2>/dev/null || true
+	ip netns exec "$req" omerta-vpnserve down --job door >/dev/null 2>&1 || true
+	[ ! -f "$t/iperf.pid" ] || kill "$(cat "$t/iperf.pid")" 2>/dev/null || true
 	[ -z "${sink:-}" ] || kill "$sink" 2>/dev/null || true
 	sh tests/lib/world.sh down "$tag"
 	rm -rf "$OMERTA_RUN_DIR" "$t"
@@ -102,6 +105,9 @@ kill -9 "$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/vpn/bj/state")"
 k=$(ms)
 wait "$e" || true
 death=$(($(ms) - k))
+# The killed server's files go; a fresh server for what follows.
+ip netns exec "$req" omerta-vpnserve gc >/dev/null 2>&1 || true
+ip netns exec "$req" omerta-vpnserve up --job bj --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$t/job.conf"
 
 # Memory: peak RSS (VmHWM) of QEMU and of each omerta process of one job at --memory 128.
 hwm() { awk '/^VmHWM/{print $2}' "/proc/$1/status" 2>/dev/null; }
@@ -172,23 +178,73 @@ sed -e 's|^omerta-guest killswitch .*|: no kill switch (bench)|' \
 	-e 's|^omerta-guest wg .*|ip route add default via 10.66.0.1 dev eth0 || {|' \
 	-e 's|^until ping -c 1 -W 1 -q "$server_ip".*|until true; do|' initramfs/init >"$t/data/initramfs/init"
 OMERTA_DATADIR=$t/data omerta-mkinitrd --vpn-config "$t/job.conf" --root --script "$probe" -o "$t/direct.img" --allow-private-endpoint >/dev/null
-ip netns add "$vmd"
-ip -n "$vmd" link set lo up
+# uplinked NS N: a bench-only namespace with a veth "wan" to the test world's router,
+# 198.18.N.2/24, default route through it.
+uplinked() {
+	ip netns add "$1"
+	ip -n "$1" link set lo up
+	ip link add "omtb$2" type veth peer name wan netns "$1"
+	ip link set "omtb$2" netns "omt-$tag-wan"
+	ip -n "omt-$tag-wan" addr add "198.18.$2.254/24" dev "omtb$2"
+	ip -n "omt-$tag-wan" link set "omtb$2" up
+	ip -n "$1" addr add "198.18.$2.2/24" dev wan
+	ip -n "$1" link set wan up
+	ip -n "$1" route add default via "198.18.$2.254"
+}
+uplinked "$vmd" 5
 ip -n "$vmd" tuntap add tap0 mode tap user 65534
 ip -n "$vmd" addr add 10.66.0.1/24 dev tap0
 ip -n "$vmd" link set tap0 up
-ip link add omtvmd0 type veth peer name wan netns "$vmd"
-ip link set omtvmd0 netns "omt-$tag-wan"
-ip -n "omt-$tag-wan" addr add 198.18.5.254/24 dev omtvmd0
-ip -n "omt-$tag-wan" link set omtvmd0 up
-ip -n "$vmd" addr add 198.18.5.2/24 dev wan
-ip -n "$vmd" link set wan up
-ip -n "$vmd" route add default via 198.18.5.254
 ip netns exec "$vmd" sysctl -qw net.ipv4.ip_forward=1
 printf 'table ip omtb { chain p { type nat hook postrouting priority srcnat; oifname "wan" masquerade; } }\n' | ip netns exec "$vmd" nft -f -
 ip netns exec "$vmd" omerta-vmboot --kernel "$kernel" --initrd "$t/direct.img" --tap tap0 --timeout 300 >"$t/tp.direct" 2>&1 || true
 ip netns del "$vmd"
 kill "$sink" 2>/dev/null || true
+# The door's own cost, apart from the guest's crypto: a host-side wireguard-go client
+# with iperf3, once in a namespace with a veth straight to the router, once inside a
+# real jail, talking to its door over lo (the door takes it for the guest: 10.66.0.2
+# is given to lo and made the source for the door's address).
+ip netns exec "$req" omerta-vpnserve up --job door --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$t/door.conf"
+omerta-wgconf setconf --allow-private-endpoint "$t/door.conf" >"$t/door.set"
+caddr=$(omerta-wgconf show --allow-private-endpoint "$t/door.conf" | awk -F'\t' '$1=="address"{print $2}')
+ep=$(omerta-wgconf show --allow-private-endpoint "$t/door.conf" | awk -F'\t' '$1=="endpoint"{print $2}')
+pk=$(omerta-wgconf show --allow-private-endpoint "$t/door.conf" | awk -F'\t' '$1=="peer_public_key"{print $2}')
+ip netns exec "$inet" iperf3 -s -B 203.0.113.10 -D -I "$t/iperf.pid" >/dev/null 2>&1 || true
+# client NAME ENDPOINT: wireguard-go NAME in this namespace, to 203.0.113.10 only;
+# then iperf3 both ways and ping; "up_Mbit down_Mbit rtt_ms" into $t/door.NAME.
+cat >"$t/client.sh" <<'CLIENT'
+set -eu
+n=$1 ep=$2 t=$3 caddr=$4
+WG_PROCESS_FOREGROUND=1 wireguard-go "$n" >/dev/null 2>&1 &
+w=$!
+for _ in $(seq 100); do wg show "$n" >/dev/null 2>&1 && break; sleep 0.05; done
+sed "s|^Endpoint = .*|Endpoint = $ep|" "$t/door.set" >"$t/$n.set"
+wg setconf "$n" "$t/$n.set"
+ip addr add "$caddr" dev "$n"
+ip link set "$n" mtu 1420 up
+ip route add 203.0.113.10/32 dev "$n"
+ping -c 3 -W 2 -q 203.0.113.10 >/dev/null 2>&1 || true
+up=$(iperf3 -c 203.0.113.10 -t 4 -J | jq '.end.sum_received.bits_per_second / 1e6')
+down=$(iperf3 -c 203.0.113.10 -t 4 -R -J | jq '.end.sum_received.bits_per_second / 1e6')
+rtt=$(ping -c 10 -i 0.2 -q 203.0.113.10 | sed -n 's|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
+printf '%.0f %.0f %s\n' "$up" "$down" "$rtt" >"$t/door.$n"
+kill "$w"
+wait "$w" || true
+CLIENT
+dd=omt-$tag-dd
+uplinked "$dd" 6
+ip netns exec "$dd" sh "$t/client.sh" omtddwg "$ep" "$t" "$caddr" || true
+ip netns del "$dd"
+rm -f /var/run/wireguard/omtddwg.sock
+# shellcheck disable=SC2016 # expanded by the inner sh
+ip netns exec "$prov" omerta-jail run --job doorbench --endpoint "$ep" --peer-key "$pk" --allow-private-endpoint -- \
+	sh -c 'ip addr add 10.66.0.2/32 dev lo &&
+		ip route replace local 10.66.0.1 dev tap0 table local src 10.66.0.2 &&
+		sh "$0/client.sh" omtdrwg 10.66.0.1:51820 "$0" "$1"' "$t" "$caddr" >/dev/null 2>&1 || true
+rm -f /var/run/wireguard/omtdrwg.sock
+kill "$(cat "$t/iperf.pid" 2>/dev/null)" 2>/dev/null || true
+ip netns exec "$req" omerta-vpnserve down --job door
+
 tput() { # tput FILE: "down_MBps up_MBps rtt_ms"
 	awk '/^down/{d=$3-$2; u=$6-$5; printf "%.1f %.1f %s", (d>0?10/d:0), (u>0?10/u:0), $8}' "$1"
 }
@@ -253,5 +309,15 @@ tput() { # tput FILE: "down_MBps up_MBps rtt_ms"
 	echo "|---|---|---|---|"
 	echo "| tunnel (WireGuard in the guest, the door, wireguard-go) | ${1:-?} | ${2:-?} | ${3:-?} |"
 	echo "| direct (no tunnel, bench-only) | ${4:-?} | ${5:-?} | ${6:-?} |"
+	echo
+	# shellcheck disable=SC2046
+	set -- $(cat "$t/door.omtddwg" 2>/dev/null) $(cat "$t/door.omtdrwg" 2>/dev/null)
+	echo "The door's own cost: a host-side wireguard-go client and iperf3 (4 s each way)"
+	echo "to the internet host, through the same requester server:"
+	echo
+	echo "| path | client to server Mbit/s | server to client Mbit/s | RTT ms |"
+	echo "|---|---|---|---|"
+	echo "| veth straight to the router | ${1:-?} | ${2:-?} | ${3:-?} |"
+	echo "| through a jail's door | ${4:-?} | ${5:-?} | ${6:-?} |"
 } >"$out"
 cat "$out"

@@ -486,13 +486,13 @@ int main(int argc, char **argv)
 	int vm_fd_num = -1, events_fd = -1, door_fd = -1, nl, c, tsock, vmpipe[2], sfd, tfd;
 	bool no_door = false, json = false;
 	struct job jb = { .child_pidfd = -1, .qemu_pidfd = -1, .exit_code = -1 };
-	struct lines *door_lines = calloc(1, sizeof(struct lines)), *vm_lines = calloc(1, sizeof(struct lines));
+	/* Static: 64 KiB each, for the life of the process. */
+	static struct lines door_buf, vm_buf;
+	struct lines *door_lines = &door_buf, *vm_lines = &vm_buf;
 	sigset_t mask, old;
 	uint64_t v;
 	int status = 0;
 
-	if (!door_lines || !vm_lines)
-		err(EX_ERROR, "calloc");
 	while ((c = getopt_long(argc, argv, "+hj", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
