@@ -6,7 +6,7 @@
 #   make check-long the load tests: 8 concurrent jobs, 200 sequential jobs (root)
 #   make deps       install the Debian packages omerta needs (root)
 #   make demo       a real job through a real per-job VPN (root)
-#   make fuzz       one minute of libFuzzer per parser (clang)
+#   make fuzz       ten minutes of libFuzzer per parser (clang; FUZZ_SECONDS=N, FUZZ="door ctl")
 #   make bench      benchmarks (bench/README.md)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   WERROR=1        warnings are errors (CI)
@@ -102,7 +102,7 @@ demo: $(if $(filter 0,$(shell id -u)),deps)
 	@sh examples/demo.sh
 
 fuzz: all
-	@sh tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60) $(FUZZ)
+	@sh tests/fuzz/run.sh $(or $(FUZZ_SECONDS),600) $(FUZZ)
 
 bench: all
 	@sh bench/run.sh

@@ -151,14 +151,19 @@ for n in 1 2 4 8; do
 	a=$(ms)
 	pids=
 	for i in $(seq "$n"); do
-		ip netns exec "$prov" omerta execute --vpn-config "$t/cc$i.conf" --script true --json >"$t/cc$n-$i.json" &
+		# CPU (user + system, every process of the job, QEMU included) and the
+		# largest peak RSS among them, from wait4's rusage.
+		ip netns exec "$prov" /usr/bin/time -o "$t/cc$n-$i.time" -f '%U %S %M' \
+			omerta execute --vpn-config "$t/cc$i.conf" --script true --json >"$t/cc$n-$i.json" &
 		pids="$pids $!"
 	done
 	ok=0
 	for p in $pids; do wait "$p" && ok=$((ok + 1)); done
 	b=$(ms)
 	per=$(for i in $(seq "$n"); do jq -r 'select(.event=="result").timings_ms.total' "$t/cc$n-$i.json"; done | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}')
-	echo "$n $((b - a)) $per $ok" >>"$t/conc"
+	cpu=$(for i in $(seq "$n"); do awk '{printf "%d\n", ($1 + $2) * 1000}' "$t/cc$n-$i.time"; done | sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}')
+	rss=$(for i in $(seq "$n"); do awk '{print $3}' "$t/cc$n-$i.time"; done | sort -n | tail -n 1)
+	echo "$n $((b - a)) $per $ok $cpu $rss" >>"$t/conc"
 done
 for i in 1 2 3 4 5 6 7 8; do ip netns exec "$req" omerta-vpnserve down --job "cc$i"; done
 
@@ -296,9 +301,9 @@ tput() { # tput FILE: "down_MBps up_MBps rtt_ms"
 	echo
 	echo "Concurrency (each job through its own tunnel, --script true):"
 	echo
-	echo "| jobs at once | wall for all, ms | median per-job total, ms | completed |"
-	echo "|---|---|---|---|"
-	awk '{print "| " $1 " | " $2 " | " $3 " | " $4 " |"}' "$t/conc"
+	echo "| jobs at once | wall for all, ms | median per-job total, ms | completed | median CPU per job, ms | largest peak RSS, kB |"
+	echo "|---|---|---|---|---|---|"
+	awk '{print "| " $1 " | " $2 " | " $3 " | " $4 " | " $5 " | " $6 " |"}' "$t/conc"
 	echo
 	# shellcheck disable=SC2046
 	set -- $(tput "$t/tp.tunnel") $(tput "$t/tp.direct")

@@ -76,6 +76,20 @@ who='printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 10 203.0.113.10 80 | tail
 	[ "$(jq -r 'select(.event=="result").status' "$T/ib.out")" = completed ]
 }
 
+@test "load: a job that outlives WireGuard's rekey (150 s, traffic throughout) completes with no false alarm" {
+	# WireGuard starts a new handshake after 120 s; the door must take the new
+	# handshake's mac1 and the new session's index like the first ones.
+	vpn rk
+	run ip netns exec "$PROV" omerta execute --vpn-config "$T/rk.conf" --timeout 400 --json --script "
+		i=0; while [ \$i -lt 30 ]; do $who >/dev/null || exit 9; sleep 5; i=\$((i + 1)); done; echo ok"
+	show
+	[ "$status" -eq 0 ]
+	[ "$(jq -r 'select(.event=="output").data' <<<"$output")" = ok ]
+	[ "$(jq -r 'select(.event=="result").blocked.frames' <<<"$output")" -eq 0 ]
+	# It ran past the 120 s mark, so its traffic crossed a rekey.
+	[ "$(jq -r 'select(.event=="result").timings_ms.workload' <<<"$output")" -gt 125000 ]
+}
+
 @test "load: 200 sequential jobs leak nothing: fds, processes, nft objects, namespaces, disk" {
 	n=${OMERTA_LONG_JOBS:-200}
 	vpn seq
