@@ -23,11 +23,12 @@ cleanup() {
 	ip netns del "omt-$tag-dd" 2>/dev/null || true
 	ip netns exec "$req" omerta-vpnserve down --job door >/dev/null 2>&1 || true
 	[ ! -f "$t/iperf.pid" ] || kill "$(cat "$t/iperf.pid")" 2>/dev/null || true
-	[ -z "${sink:-}" ] || kill "$sink" 2>/dev/null || true
 	sh tests/lib/world.sh down "$tag"
 	rm -rf "$OMERTA_RUN_DIR" "$t"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 sh tests/lib/world.sh up "$tag"
 kernel=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
 
@@ -171,16 +172,14 @@ for i in 1 2 3 4 5 6 7 8; do ip netns exec "$req" omerta-vpnserve down --job "cc
 # the same kernel and base with eth0 routed straight out (no kill switch, no wg0; a
 # bench-only /init, in a bench-only namespace, never a job).
 # shellcheck disable=SC2016 # expanded in the guest
-probe='t0=$(cut -d" " -f1 /proc/uptime); for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /dev/null http://203.0.113.10/1m; done; t1=$(cut -d" " -f1 /proc/uptime); head -c 10485760 /dev/zero | nc 203.0.113.10 5001; t2=$(cut -d" " -f1 /proc/uptime); rtt=$(ping -c 10 -i 0.2 -q 203.0.113.10 | sed -n "s|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p"); echo "down $t0 $t1 up $t1 $t2 rtt $rtt"'
-ip netns exec "$inet" sh -c 'while :; do busybox nc -l -p 5001 >/dev/null || exit; done' &
-sink=$!
-ip netns exec "$prov" omerta execute --vpn-config "$t/job.conf" --timeout 300 --script "$probe" >"$t/tp.tunnel" 2>&1 || true
+probe='t0=$(cut -d" " -f1 /proc/uptime); for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /dev/null http://203.0.113.10/1m; done; t1=$(cut -d" " -f1 /proc/uptime); head -c 10485760 /dev/zero >/tmp/up; t2=$(cut -d" " -f1 /proc/uptime); nc 203.0.113.10 5001 </tmp/up >/dev/null; t3=$(cut -d" " -f1 /proc/uptime); rtt=$(ping -c 10 -i 0.2 -q 203.0.113.10 | sed -n "s|.*= [0-9.]*/\([0-9.]*\)/.*|\1|p"); echo "down $t0 $t1 up $t2 $t3 rtt $rtt"'
+ip netns exec "$prov" omerta execute --vpn-config "$t/job.conf" --root --timeout 300 --script "$probe" >"$t/tp.tunnel" 2>&1 || true
 vmd=omt-$tag-vmd
 mkdir -p "$t/data/initramfs"
 cp initramfs/omerta-guest "$t/data/initramfs/"
 # shellcheck disable=SC2016 # sed patterns, not expansions
-sed -e 's|^omerta-guest killswitch .*|: no kill switch (bench)|' \
-	-e 's|^omerta-guest wg .*|ip route add default via 10.66.0.1 dev eth0 || {|' \
+sed -e 's|^omerta-guest killswitch .*|: no kill switch, bench only|' \
+	-e 's#^omerta-guest wg .*#ip route add default via 10.66.0.1 dev eth0 || {#' \
 	-e 's|^until ping -c 1 -W 1 -q "$server_ip".*|until true; do|' initramfs/init >"$t/data/initramfs/init"
 OMERTA_DATADIR=$t/data omerta-mkinitrd --vpn-config "$t/job.conf" --root --script "$probe" -o "$t/direct.img" --allow-private-endpoint >/dev/null
 # uplinked NS N: a bench-only namespace with a veth "wan" to the test world's router,
@@ -201,10 +200,10 @@ ip -n "$vmd" tuntap add tap0 mode tap user 65534
 ip -n "$vmd" addr add 10.66.0.1/24 dev tap0
 ip -n "$vmd" link set tap0 up
 ip netns exec "$vmd" sysctl -qw net.ipv4.ip_forward=1
-printf 'table ip omtb { chain p { type nat hook postrouting priority srcnat; oifname "wan" masquerade; } }\n' | ip netns exec "$vmd" nft -f -
+printf 'table ip omtb {\n chain p {\n  type nat hook postrouting priority srcnat;\n  oifname "wan" masquerade\n }\n}\n' |
+	ip netns exec "$vmd" nft -f -
 ip netns exec "$vmd" omerta-vmboot --kernel "$kernel" --initrd "$t/direct.img" --tap tap0 --timeout 300 >"$t/tp.direct" 2>&1 || true
 ip netns del "$vmd"
-kill "$sink" 2>/dev/null || true
 # The door's own cost, apart from the guest's crypto: a host-side wireguard-go client
 # with iperf3, once in a namespace with a veth straight to the router, once inside a
 # real jail, talking to its door over lo (the door takes it for the guest: 10.66.0.2

@@ -28,7 +28,7 @@
 enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_MISSING = 4 };
 
 #define SCRIPT_CAP (1024 * 1024)
-#define BASE_FORMAT "omerta-base-7" /* bump when the base layout changes */
+#define BASE_FORMAT "omerta-base-8" /* bump when the base layout changes */
 #define JOB_UID 1000
 
 static const char usage_text[] =
@@ -457,9 +457,21 @@ static int write_base(const struct base_in *b, FILE *f)
 	om_cpio_chardev(&c, "dev/null", 0666, 1, 3);
 	om_cpio_file(&c, "etc/passwd", 0644, 0, 0, passwd, sizeof(passwd) - 1);
 	om_cpio_file(&c, "etc/group", 0644, 0, 0, group, sizeof(group) - 1);
-	om_cpio_copy(&c, "init", b->init);
+	/* /init and its helper are executable in the guest whatever their mode on the
+	 * host (an init the kernel cannot execute would leave busybox's own init). */
+	for (int i = 0; i < 2; i++) {
+		char *fb;
+		size_t fl;
+		const char *from = i ? b->guest : b->init;
+		if (om_read_path(from, 64u << 20, &fb, &fl) != 0) {
+			warn("%s", from);
+			free(seen);
+			return -1;
+		}
+		om_cpio_file(&c, i ? "bin/omerta-guest" : "init", 0755, 0, 0, fb, fl);
+		om_read_free(fb, fl);
+	}
 	om_cpio_copy(&c, "bin/busybox", "/bin/busybox");
-	om_cpio_copy(&c, "bin/omerta-guest", b->guest);
 	/* One link per applet; "busybox --list" names busybox itself, which must not
 	 * become a link to itself. */
 	{

@@ -19,9 +19,9 @@ wan=omt-$tag-wan inet=omt-$tag-inet req=omt-$tag-req prov=omt-$tag-prov prov2=om
 state=${TMPDIR:-/tmp}/omt-world-$tag
 
 down() {
-	if [ -f "$state/dns.pid" ]; then
-		kill "$(cat "$state/dns.pid")" 2>/dev/null || true
-	fi
+	for p in dns sink; do
+		[ ! -f "$state/$p.pid" ] || kill "$(cat "$state/$p.pid")" 2>/dev/null || true
+	done
 	if [ -f "$state/httpd.pid" ]; then
 		kill "$(cat "$state/httpd.pid")" 2>/dev/null || true
 	fi
@@ -69,6 +69,9 @@ up)
 	# A DNS server on the internet host: every name is 203.0.113.10.
 	ip netns exec "$inet" python3 "$(dirname "$0")/dns.py" 203.0.113.10 &
 	echo $! >"$state/dns.pid"
+	# An upload sink on 203.0.113.10:5001 (bench).
+	ip netns exec "$inet" python3 "$(dirname "$0")/sink.py" 203.0.113.10 &
+	echo $! >"$state/sink.pid"
 	;;
 down)
 	down

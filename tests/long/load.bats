@@ -30,7 +30,8 @@ who='printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 10 203.0.113.10 80 | tail
 	done
 	# Peak memory of each QEMU while they run (VmHWM), for the record and a bound.
 	: >"$T/hwm"
-	while pgrep -x qemu-system-x86 >/dev/null; do
+	# (Until every job is gone: the first QEMUs start only after validation and images.)
+	while pgrep -x qemu-system-x86 >/dev/null || [ -n "$(ls "$OMERTA_RUN_DIR/exec")" ]; do
 		for q in $(pgrep -x qemu-system-x86); do
 			awk -v q="$q" '/^VmHWM/{print q, $2}' "/proc/$q/status" 2>/dev/null >>"$T/hwm" || true
 		done
