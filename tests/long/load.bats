@@ -30,8 +30,10 @@ who='printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 10 203.0.113.10 80 | tail
 	done
 	# Peak memory of each QEMU while they run (VmHWM), for the record and a bound.
 	: >"$T/hwm"
-	# (Until every job is gone: the first QEMUs start only after validation and images.)
-	while pgrep -x qemu-system-x86 >/dev/null || [ -n "$(ls "$OMERTA_RUN_DIR/exec")" ]; do
+	# The first QEMU starts only after validation and the images; then sample until
+	# every job is gone.
+	for _ in $(seq 600); do pgrep -x qemu-system-x86 >/dev/null && break; sleep 0.1; done
+	while pgrep -x qemu-system-x86 >/dev/null || [ -n "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]; do
 		for q in $(pgrep -x qemu-system-x86); do
 			awk -v q="$q" '/^VmHWM/{print q, $2}' "/proc/$q/status" 2>/dev/null >>"$T/hwm" || true
 		done
