@@ -85,10 +85,11 @@ for i in $(seq "$JOBS"); do
 	jq -r 'select(.event=="exited").guest_ms | "\(.kernel) \(.boot - .kernel) \(.killswitch - .modules) \(.eth0 - .killswitch) \(.wg - .eth0) \(.vpn_up - .wg) \(.exit - .workload_start)"' "$t/job$i.json" >>"$t/guest"
 done
 
-# Detection: root workloads that go around the tunnel.
+# Detection: root workloads that go around the tunnel (they bring their own nft flush).
+flush=$(sh tests/lib/nft-flush.sh)
 for i in $(seq "$ROGUE"); do
 	ip netns exec "$prov" omerta execute --vpn-config "$t/job.conf" --root --json \
-		--script 'nft flush ruleset; ip route replace default via 10.66.0.1 dev eth0; nc -w 2 203.0.113.10 80 </dev/null' \
+		--script "$flush; "'ip route replace default via 10.66.0.1 dev eth0; nc -w 2 203.0.113.10 80 </dev/null' \
 		>"$t/rogue$i.json" || true
 	jq -r 'select(.event=="rogue_connection").detection_ms' "$t/rogue$i.json" >>"$t/detect"
 done

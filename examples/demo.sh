@@ -48,9 +48,11 @@ sed 's/^/  | /' "$OMERTA_RUN_DIR/out1"
 say "job 1 exit status: $rc (the workload's own)"
 say
 say "job 2: a root workload flushes its firewall and connects directly"
+# The image holds no nft: the attacker brings its own flush (tests/lib/nft-flush.c).
+flush=$(sh "$here/tests/lib/nft-flush.sh")
 set +e
 ip netns exec "$req" omerta submit --create-vpn --provider local --endpoint-host 198.51.100.1 \
-	--uplink wan --json --root --script 'nft flush ruleset; ip route replace default via 10.66.0.1 dev eth0
+	--uplink wan --json --root --script "$flush; "'ip route replace default via 10.66.0.1 dev eth0
 		printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 203.0.113.10 80; echo escaped' 2>/dev/null |
 	jq -r 'select(.event=="rogue_connection" or .event=="result") |
 		if .event=="rogue_connection" then "  | rogue_connection: \(.frame.protocol) to \(.frame.dst):\(.frame.dport), VM killed in \(.detection_ms) ms"

@@ -3,7 +3,7 @@
 # nothing is missing.
 set -eu
 pkgs="build-essential pkg-config libsodium-dev clang bats jq groff-base shellcheck
-iproute2 iputils-ping nftables wireguard-tools wireguard-go qemu-system-x86 busybox-static cpio
+iproute2 iputils-ping nftables wireguard-tools wireguard-go qemu-system-x86 busybox-static musl-tools cpio
 zstd kmod linux-image-cloud-amd64 procps psmisc iperf3 tcpdump openssh-server
 openssh-client netcat-openbsd python3-minimal time"
 missing=

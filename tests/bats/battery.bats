@@ -82,7 +82,7 @@ attempt() {
 way_out() {
 	local script=$1
 	shift
-	attempt --script "nft flush ruleset; $script; sleep 5; echo survived" "$@"
+	attempt --script "$FLUSH; $script; sleep 5; echo survived" "$@"
 	[ "$status" -eq 121 ]
 	[ "$(jq -r .status <<<"$result")" = rogue_connection_detected ]
 	[ "$(jq -r 'select(.event=="output").data' <<<"$output")" != survived ]
@@ -145,7 +145,7 @@ ctl() { printf 'for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name)" = omer
 @test "battery: traffic from a process the workload leaves behind as it exits" {
 	# The workload exits at once; its child flushes the firewall and connects. Either
 	# the VM is off first, or the frame is caught: nothing leaves either way.
-	attempt --script '( nft flush ruleset; ip route replace default via 10.66.0.1 dev eth0; while :; do nc -w 1 203.0.113.10 80 </dev/null; done ) >/dev/null 2>&1 & exit 0'
+	attempt --script "( $FLUSH; "'ip route replace default via 10.66.0.1 dev eth0; while :; do nc -w 1 203.0.113.10 80 </dev/null; done ) >/dev/null 2>&1 & exit 0'
 	case $(jq -r .status <<<"$result") in
 	completed) [ "$status" -eq 0 ] && [ "$(jq -r .blocked.frames <<<"$result")" -eq 0 ] ;;
 	rogue_connection_detected) [ "$status" -eq 121 ] ;;
@@ -199,7 +199,7 @@ ctl() { printf 'for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name)" = omer
 }
 
 @test "battery: cloud metadata at 169.254.169.254" {
-	attempt --script 'nft flush ruleset; ip route add 169.254.169.254 dev eth0; printf "GET / HTTP/1.0\r\n\r\n" | nc -w 2 169.254.169.254 80'
+	attempt --script "$FLUSH; "'ip route add 169.254.169.254 dev eth0; printf "GET / HTTP/1.0\r\n\r\n" | nc -w 2 169.254.169.254 80'
 	[ "$status" -eq 121 ]
 	[ "$(jq -r '.status' <<<"$result")" = rogue_connection_detected ]
 	[ "$(jq -r 'select(.event=="rogue_connection").frame.kind' <<<"$output")" = arp ] ||
@@ -218,7 +218,7 @@ import time; time.sleep(3); print("survived")'
 }
 
 @test "battery: a spoofed source MAC" {
-	attempt --script 'nft flush ruleset; ip link set eth0 address 52:54:00:66:66:66; nc -w 2 10.66.0.1 51820 </dev/null'
+	attempt --script "$FLUSH; "'ip link set eth0 address 52:54:00:66:66:66; nc -w 2 10.66.0.1 51820 </dev/null'
 	[ "$status" -eq 121 ]
 	[ "$(jq -r '.status' <<<"$result")" = rogue_connection_detected ]
 }

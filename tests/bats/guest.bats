@@ -48,6 +48,26 @@ teardown() {
 	grep -q 'policy drop' "$BATS_TEST_TMPDIR/ours"
 }
 
+@test "guest: the tests' attacker (build/nft-flush) removes the kill switch, as nft flush ruleset would" {
+	need_root
+	ip netns add "$ns"
+	ip netns exec "$ns" "$G" killswitch 10.66.0.1 51820
+	ip netns exec "$ns" nft add table ip other
+	[ "$(ip netns exec "$ns" nft list tables | wc -l)" -eq 2 ]
+	# The snippet the attacking workloads run, under busybox sh as in the guest.
+	run ip netns exec "$ns" busybox sh -c "$FLUSH"
+	[ "$status" -eq 0 ]
+	[ -z "$(ip netns exec "$ns" nft list ruleset)" ]
+	rm -f /tmp/nft-flush
+	# With nothing left it still succeeds; refused (not root), it says so by its status.
+	ip netns exec "$ns" "$OM_ROOT/build/nft-flush"
+	ip netns exec "$ns" "$G" killswitch 10.66.0.1 51820
+	run ip netns exec "$ns" setpriv --reuid=65534 --regid=65534 --clear-groups "$OM_ROOT/build/nft-flush"
+	[ "$status" -eq 1 ]
+	[ -n "$(ip netns exec "$ns" nft list tables)" ]
+	[ "$(wc -c <"$OM_ROOT/build/nft-flush")" -lt 4096 ]
+}
+
 @test "guest: the kill switch drops and counts what is not for the door; drops reports it" {
 	need_root
 	ip netns add "$ns"

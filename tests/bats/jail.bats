@@ -85,7 +85,7 @@ provider_view() {
 	    except OSError:
 	        pass
 	# Root flushes the guest's kill switch and routes around the tunnel.
-	sh("nft flush ruleset; ip route replace default via 10.66.0.1 dev eth0")
+	sh("@FLUSH@; ip route replace default via 10.66.0.1 dev eth0")
 	tcp("203.0.113.10", 80)                       # the internet host, directly
 	tcp("10.66.0.1", 22)                          # the gateway itself
 	sh("arping -c 1 -w 1 -I eth0 10.66.0.7")      # ARP for another address
@@ -97,6 +97,7 @@ provider_view() {
 	v.sendto(bytes([1, 0, 0, 0]) + bytes(144), ("10.66.0.1", 51820))  # spoofed source IP
 	print("done")
 	PY
+	sed -i "s|@FLUSH@|$FLUSH|" "$T/evil.py"
 	ip netns exec "$PROV" omerta-mkinitrd --vpn-config "$T/evil.conf" --root --language python \
 		--script-file "$T/evil.py" -o "$T/evil.img"
 	ip netns exec "$INET" tcpdump -i wan -n -w "$T/inet.pcap" 2>/dev/null &

@@ -40,7 +40,7 @@ ev() { jq -r "select(.event==\"$2\") | $3" "$T/$1.ev"; }
 
 @test "watch: a root workload that flushes its firewall and connects directly is killed within milliseconds" {
 	vpn r1
-	image r1 --root --script 'nft flush ruleset; ip route replace default via 10.66.0.1 dev eth0; printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 203.0.113.10 80; sleep 5; echo survived'
+	image r1 --root --script "$FLUSH; "'ip route replace default via 10.66.0.1 dev eth0; printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 203.0.113.10 80; sleep 5; echo survived'
 	ip netns exec "$INET" tcpdump -i wan -n -w "$T/inet.pcap" 'host 192.0.2.2 or net 10.66.0.0/16' 2>/dev/null &
 	tp=$!
 	sleep 0.5

@@ -79,7 +79,7 @@ who='printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80 | tail 
 	tp=$!
 	sleep 0.5
 	run ip netns exec "$PROV" omerta execute --vpn-config "$T/b1.conf" --root --json \
-		--script 'nft flush ruleset; ip route replace default via 10.66.0.1 dev eth0; printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 203.0.113.10 80; echo escaped'
+		--script "$FLUSH; "'ip route replace default via 10.66.0.1 dev eth0; printf "GET / HTTP/1.0\r\n\r\n" | nc -w 3 203.0.113.10 80; echo escaped'
 	kill "$tp"
 	wait "$tp" || true
 	[ "$status" -eq 121 ]

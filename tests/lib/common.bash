@@ -37,6 +37,10 @@ assert_no_leftovers() {
 	fi
 }
 
+# One line of sh that a root workload runs to flush its own kill switch: the image
+# holds no nft, so the attacker brings build/nft-flush in its script.
+FLUSH=$(sh "$OM_ROOT/tests/lib/nft-flush.sh")
+
 need_root() {
 	# A test that needs root fails (never skips) without it: make check runs as root.
 	[ "$(id -u)" -eq 0 ] || { echo "this test needs root (sudo make check)" >&2; return 1; }
