@@ -138,7 +138,7 @@ for tb in 32 128 512; do
 	cp "$t/bare.cpio" "$t/tb.cpio"
 	a=$(ms)
 	/usr/bin/time -f '%M' -o "$t/tb.rss" qemu-system-x86_64 -M microvm -nodefaults -no-user-config \
-		-display none -accel "tcg,tb-size=$tb" -cpu max -m 128 -kernel "$kernel" -initrd "$t/tb.cpio" \
+		-display none -accel "tcg,tb-size=$tb" -cpu max,erms=off,fsrm=off -m 128 -kernel "$kernel" -initrd "$t/tb.cpio" \
 		-append "console=ttyS0 quiet panic=-1 cryptomgr.notests=1" -no-reboot >/dev/null 2>&1 || true
 	b=$(ms)
 	echo "$tb $(cat "$t/tb.rss") $((b - a))" >>"$t/tb"

@@ -21,6 +21,7 @@
 #include "om_data.h"
 #include "om_exec.h"
 #include "om_ifaddr.h"
+#include "om_kmod.h"
 #include "om_num.h"
 #include "om_read.h"
 #include "om_wgconf.h"
@@ -28,7 +29,7 @@
 enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_MISSING = 4 };
 
 #define SCRIPT_CAP (1024 * 1024)
-#define BASE_FORMAT "omerta-base-9" /* bump when the base layout changes */
+#define BASE_FORMAT "omerta-base-10" /* bump when the base layout changes */
 #define JOB_UID 1000
 
 static const char usage_text[] =
@@ -363,24 +364,6 @@ static void base_key(const struct base_in *b, char out[33])
 		snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-/* A signed module ends in its signature, a 12-byte descriptor (sig_len last, big
- * endian) and the marker. The guest is handed modules from the host's own tree, and
- * its kernel takes unsigned modules anyway (it only taints), so checking each
- * signature in the guest proves nothing and costs ~100 ms of boot under TCG.
- * Returns the module's length without the signature. */
-static size_t unsigned_len(const unsigned char *b, size_t len)
-{
-	static const char mark[] = "~Module signature appended~\n";
-	size_t m = sizeof(mark) - 1, sig;
-
-	if (len < m + 12 || memcmp(b + len - m, mark, m) != 0)
-		return len;
-	b += len - m - 12;
-	/* algo, hash, id_type, signer_len, key_id_len, pad[3], sig_len */
-	sig = (size_t)b[3] + b[4] + ((size_t)b[8] << 24 | (size_t)b[9] << 16 | (size_t)b[10] << 8 | b[11]);
-	return sig + m + 12 <= len ? len - m - 12 - sig : len;
-}
-
 /* Directories above path, parents first, each once. */
 static void add_parents(struct om_cpio *c, const char *path, char seen[][PATH_MAX], size_t *ns)
 {
@@ -510,7 +493,8 @@ static int write_base(const struct base_in *b, FILE *f)
 				free(seen);
 				return -1;
 			}
-			om_cpio_file(&c, dst, 0644, 0, 0, mb, unsigned_len((unsigned char *)mb, ml));
+			/* Without its signature and its BTF (om_kmod.h says why). */
+			om_cpio_file(&c, dst, 0644, 0, 0, mb, om_kmod_strip((unsigned char *)mb, ml));
 			om_read_free(mb, ml);
 		}
 		strcat(order, mod);

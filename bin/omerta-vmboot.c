@@ -321,8 +321,14 @@ static void exec_qemu(const struct opts *o, int kernel_fd, int initrd_fd, const 
 	argv[n++] = "-accel";
 	argv[n++] = o->kvm ? "kvm" : "tcg";
 	argv[n++] = "-cpu";
-	/* -cpu max under TCG emulates RDRAND: the guest's RNG is ready at once. */
-	argv[n++] = o->kvm ? "host" : "max";
+	/* -cpu max under TCG emulates RDRAND: the guest's RNG is ready at once.
+	 * erms=off: with ERMS the guest kernel copies and clears memory with "rep
+	 * movsb/stosb", which TCG runs one byte an iteration; without it the kernel
+	 * takes its "rep movsq" routines, eight bytes an iteration. Under TCG that cut
+	 * the guest's module loading from 250 to 140 ms and its kernel boot by 100-300
+	 * ms (unpacking the image is a copy). Only the guest's choice of string routines
+	 * changes; KVM (-cpu host) runs rep movsb natively and keeps it. */
+	argv[n++] = o->kvm ? "host" : "max,erms=off,fsrm=off";
 	argv[n++] = "-smp";
 	argv[n++] = smp;
 	argv[n++] = "-m";

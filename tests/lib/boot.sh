@@ -13,9 +13,10 @@ mkdir -p "$dir"
 : >"$dir/out"
 : >"$dir/err"
 # tsc_early_khz: under TCG with microvm (no HPET, no PM timer) the guest otherwise
-# sometimes hangs calibrating the TSC.
+# sometimes hangs calibrating the TSC. erms=off as omerta-vmboot(1) does (TCG runs
+# "rep movsb" a byte at a time).
 exec timeout "$limit" qemu-system-x86_64 -M microvm -nodefaults -no-user-config \
-	-display none -cpu max -m "$mem" -kernel "$kernel" -initrd "$img" \
+	-display none -cpu max,erms=off,fsrm=off -m "$mem" -kernel "$kernel" -initrd "$img" \
 	-append "console=ttyS0 quiet panic=-1 ipv6.disable=1 tsc_early_khz=${mhz}000" \
 	-serial "file:$dir/console" \
 	-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no" \

@@ -15,6 +15,7 @@ int main(void)
 	t_ctl();
 	t_frame();
 	t_blake2s();
+	t_kmod();
 	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
 	return t_fail ? 1 : 0;
 }

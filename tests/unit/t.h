@@ -28,5 +28,6 @@ void t_wgmsg(void);
 void t_ctl(void);
 void t_frame(void);
 void t_blake2s(void);
+void t_kmod(void);
 
 #endif
