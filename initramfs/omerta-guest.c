@@ -24,7 +24,13 @@
  *                                       (ICMP echo to the server's tunnel address),
  *                                       each reported on omerta.ctl as it completes;
  *                                       a failure is reported there as
- *                                       "failed step=... reason=..."
+ *                                       "failed step=... reason=..."; after vpn_up,
+ *                                       the server's address, the heartbeat period,
+ *                                       root (0|1) and the interpreter, a line each
+ *   omerta-guest heartbeat SERVER_IP SECONDS CTL
+ *                                       one ICMP echo to SERVER_IP every SECONDS, and
+ *                                       "drops out=N in=N" on CTL when they change and
+ *                                       once more on SIGTERM
  *
  * Exit 0 on success; 1 with one line on stderr naming the step that failed; 2 on usage.
  * Every request is acknowledged by the kernel before the next step counts as done, so
@@ -49,6 +55,7 @@
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
+#include <signal.h>
 #include <time.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -907,6 +914,7 @@ static int cmd_as_job(char **argv)
 
 static int ctl = -1;
 static int boot_failed_after_killswitch;
+static volatile sig_atomic_t hb_stop;
 
 static long long now_ms(void)
 {
@@ -936,15 +944,15 @@ static void report(const char *fmt, ...)
 	}
 }
 
-/* The drop counters, as /init reports them: "drops out=N in=N" (0 and 0 if the table
- * cannot be read). In a child, since the counting dies on any netlink error. */
-static void report_drops(void)
+/* The drop counters as "out=N in=N" into b (0 and 0 if the table cannot be read).
+ * In a child, since the counting dies on any netlink error. */
+static void drops_string(char b[64])
 {
 	int p[2], st;
-	char b[64] = "";
 	pid_t pid;
 	ssize_t n;
 
+	strcpy(b, "out=0 in=0");
 	if (pipe(p) < 0)
 		return;
 	pid = fork();
@@ -961,7 +969,7 @@ static void report_drops(void)
 		_exit(0);
 	}
 	close(p[1]);
-	n = pid > 0 ? read(p[0], b, sizeof(b) - 1) : -1;
+	n = pid > 0 ? read(p[0], b, 63) : -1;
 	close(p[0]);
 	if (pid > 0)
 		waitpid(pid, &st, 0);
@@ -969,6 +977,14 @@ static void report_drops(void)
 	b[strcspn(b, "\n")] = '\0';
 	if (strncmp(b, "out=", 4) != 0)
 		strcpy(b, "out=0 in=0");
+}
+
+/* The drop counters, as /init reports them: "drops out=N in=N". */
+static void report_drops(void)
+{
+	char b[64];
+
+	drops_string(b);
 	report("drops %s", b);
 }
 
@@ -996,7 +1012,7 @@ static void boot_fail(const char *why)
 
 struct job {
 	char guest_addr[32], tunnel_addrs[160], dns[160], mtu[8], server_ip[32], verify_tries[8],
-		door[32], door_port[8];
+		door[32], door_port[8], heartbeat[8], root[4], interpreter[64];
 };
 
 /* The job's parameters, written and checked by omerta-mkinitrd; read here without any
@@ -1009,6 +1025,7 @@ static void read_job(struct job *j)
 	} keys[] = {
 #define K(f) { #f, offsetof(struct job, f), sizeof(((struct job *)0)->f) }
 		K(guest_addr), K(tunnel_addrs), K(dns), K(mtu), K(server_ip), K(verify_tries), K(door), K(door_port),
+		K(heartbeat), K(root), K(interpreter),
 #undef K
 	};
 	char line[256];
@@ -1039,6 +1056,15 @@ static void read_job(struct job *j)
 		strcpy(j->mtu, "1420");
 	if (!j->verify_tries[0])
 		strcpy(j->verify_tries, "10");
+	if (!j->heartbeat[0])
+		strcpy(j->heartbeat, "2");
+	if (!j->root[0])
+		strcpy(j->root, "0");
+	/* Printed for /init as one word each. */
+	errno = 0;
+	if (!j->interpreter[0] || strpbrk(j->interpreter, " \t") || strpbrk(j->server_ip, " \t") ||
+	    strpbrk(j->heartbeat, " \t") || strpbrk(j->root, " \t"))
+		die("bad_job_parameters");
 }
 
 static uint16_t icmp_sum(const void *p, size_t n)
@@ -1079,8 +1105,11 @@ static int echo_once(int fd, struct in_addr dst, uint16_t id, uint16_t seq)
 		socklen_t fl = sizeof(from);
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
 		ssize_t n;
-		if (poll(&pf, 1, (int)left) <= 0)
+		if (poll(&pf, 1, (int)left) <= 0) {
+			if (hb_stop)
+				return 0;
 			continue;
+		}
 		n = recvfrom(fd, b, sizeof(b), 0, (struct sockaddr *)&from, &fl);
 		if (n >= (ssize_t)sizeof(struct iphdr) && from.sin_addr.s_addr == dst.s_addr) {
 			const struct iphdr *ip = (const void *)b;
@@ -1189,6 +1218,63 @@ static int cmd_boot(void)
 	close(fd);
 	report("vpn_up verify_ms=%lld tries=%d", now_ms() - t0, n);
 	close(ctl);
+	/* What /init needs for the workload and the heartbeat, after the three ports:
+	 * words that omerta-mkinitrd checked, so the shell needs no parsing of its own. */
+	printf("%s\n%s\n%s\n%s\n", j.server_ip, j.heartbeat, j.root, j.interpreter);
+	return 0;
+}
+
+static void hb_term(int sig)
+{
+	(void)sig;
+	hb_stop = 1;
+}
+
+/* The heartbeat: every PERIOD seconds one ICMP echo to the server through the tunnel,
+ * so that the door keeps hearing the server (WireGuard answers no keepalive), and the
+ * drop counters, reported on CTL when they change. On SIGTERM the counters are
+ * reported once more, whatever they are, and it exits. One process for the life of
+ * the job: under TCG a busybox ping and a drops run every beat cost ~15 ms each time. */
+static int cmd_heartbeat(const char *server_s, const char *period_s, const char *ctl_path)
+{
+	struct sigaction sa = { .sa_handler = hb_term };
+	struct in_addr server;
+	char last[64] = "out=0 in=0", d[64];
+	unsigned long period;
+	char *end;
+	int fd;
+
+	step = "heartbeat";
+	errno = 0;
+	period = strtoul(period_s, &end, 10);
+	if (inet_pton(AF_INET, server_s, &server) != 1 || *end || !*period_s || period < 1 || period > 3600)
+		die("usage: heartbeat SERVER_IP SECONDS CTL");
+	sigaction(SIGTERM, &sa, NULL); /* no SA_RESTART: a sleep or a poll ends at once */
+	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+	if (fd < 0)
+		die("icmp_socket");
+	for (uint16_t seq = 1000; !hb_stop; seq++) {
+		struct timespec nap = { (time_t)period, 0 };
+		while (!hb_stop && nanosleep(&nap, &nap) < 0 && errno == EINTR)
+			;
+		if (hb_stop)
+			break;
+		echo_once(fd, server, (uint16_t)getpid(), seq);
+		drops_string(d);
+		if (strcmp(d, last) != 0) {
+			/* Opened for each record: /init opens the port too, and a virtio port
+			 * takes one opener at a time. */
+			ctl = open(ctl_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+			report("drops %s", d);
+			close(ctl);
+			ctl = -1;
+			strcpy(last, d);
+		}
+	}
+	drops_string(d);
+	ctl = open(ctl_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	report("drops %s", d);
+	close(ctl);
 	return 0;
 }
 
@@ -1210,8 +1296,10 @@ int main(int argc, char **argv)
 		return cmd_as_job(argv + 2);
 	if (argc == 2 && !strcmp(argv[1], "boot"))
 		return cmd_boot();
+	if (argc == 5 && !strcmp(argv[1], "heartbeat"))
+		return cmd_heartbeat(argv[2], argv[3], argv[4]);
 	fputs("usage: omerta-guest modules DIR | ports NAME... | killswitch DOOR PORT | drops | net ADDR/PREFIX |"
-	      " wg CONF MTU [ADDR/PREFIX...] | as-job PROG [ARG...] | boot\n",
+	      " wg CONF MTU [ADDR/PREFIX...] | as-job PROG [ARG...] | boot | heartbeat SERVER_IP SECONDS CTL\n",
 	      stderr);
 	return 2;
 }
