@@ -178,10 +178,7 @@ ip netns exec "$prov" omerta execute --vpn-config "$t/job.conf" --root --timeout
 vmd=omt-$tag-vmd
 mkdir -p "$t/data/initramfs"
 cp initramfs/omerta-guest "$t/data/initramfs/"
-# shellcheck disable=SC2016 # sed patterns, not expansions
-sed -e 's|^omerta-guest killswitch .*|: no kill switch, bench only|' \
-	-e 's#^omerta-guest wg .*#ip route add default via 10.66.0.1 dev eth0 || {#' \
-	-e 's|^until ping -c 1 -W 1 -q "$server_ip".*|until true; do|' initramfs/init >"$t/data/initramfs/init"
+cp bench/direct-init "$t/data/initramfs/init"
 OMERTA_DATADIR=$t/data omerta-mkinitrd --vpn-config "$t/job.conf" --root --script "$probe" -o "$t/direct.img" --allow-private-endpoint >/dev/null
 # uplinked NS N: a bench-only namespace with a veth "wan" to the test world's router,
 # 198.18.N.2/24, default route through it.

@@ -197,14 +197,13 @@ plain_conf() {
 @test "boot: --root runs the workload as root; 10 MB of output arrives intact and apart from stderr" {
 	jobns_up c
 	mk --vpn-config "$BATS_TEST_TMPDIR/c.conf" --root \
-		--script 'id -u >&2; i=0; while [ $i -lt 160 ]; do head -c 65536 /lib/modules/nf_tables.ko; i=$((i+1)); done' \
+		--script 'id -u >&2; i=0; while [ $i -lt 160 ]; do head -c 65536 /bin/busybox; i=$((i+1)); done' \
 		-o "$BATS_TEST_TMPDIR/c.img"
 	boot c "$BATS_TEST_TMPDIR/c.img"
 	grep -q '^exit status=0 ' "$BATS_TEST_TMPDIR/boot-c/ctl"
 	[ "$(cat "$BATS_TEST_TMPDIR/boot-c/err")" = 0 ]
-	kver=$(basename "$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)" | sed 's/^vmlinuz-//')
-	ko=$(find "/lib/modules/$kver" -name nf_tables.ko)
-	want=$(for _ in $(seq 160); do head -c 65536 "$ko"; done | sha256sum)
+	# The guest's busybox is the host's, byte for byte.
+	want=$(for _ in $(seq 160); do head -c 65536 /bin/busybox; done | sha256sum)
 	[ "$(stat -c %s "$BATS_TEST_TMPDIR/boot-c/out")" -eq $((160 * 65536)) ]
 	[ "$(sha256sum <"$BATS_TEST_TMPDIR/boot-c/out")" = "$want" ]
 }

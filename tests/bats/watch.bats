@@ -107,12 +107,26 @@ ev() { jq -r "select(.event==\"$2\") | $3" "$T/$1.ev"; }
 	vpn fk
 	# A wrong server key: no handshake can ever complete.
 	sed -i "s|^PublicKey = .*|PublicKey = $(omerta-keygen --pair | cut -f2)|" "$T/fk.conf"
-	# A lying /init: it reports vpn_up as soon as wg0 exists, without verifying, and idles.
+	# A lying /init: it takes the real steps up to wg0 with the real helper, then
+	# reports vpn_up without verifying, and idles.
 	mkdir -p "$T/data/initramfs"
 	cp "$OM_ROOT/initramfs/omerta-guest" "$T/data/initramfs/"
-	sed 's|^# 5\. Verify.*|report "vpn_up verify_ms=0 tries=1"; sleep 30; halt_now|' \
-		"$OM_ROOT/initramfs/init" >"$T/data/initramfs/init"
-	grep -q '^report "vpn_up verify_ms=0 tries=1"; sleep 30' "$T/data/initramfs/init"
+	cat >"$T/data/initramfs/init" <<-'LIAR'
+	#!/bin/sh
+	PATH=/bin:/sbin:/usr/bin:/usr/sbin
+	mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+	omerta-guest modules /lib/modules
+	set -- $(omerta-guest ports omerta.ctl omerta.out omerta.err)
+	ctl=$1
+	while IFS='=' read -r k v; do
+		case $k in guest_addr) ga=$v ;; tunnel_addrs) ta=$v ;; door) d=$v ;; door_port) dp=$v ;; esac
+	done </etc/omerta/job
+	omerta-guest killswitch "$d" "$dp" && omerta-guest net "$ga" &&
+		omerta-guest wg /etc/omerta/wg.conf 1420 $(echo "$ta" | tr , ' ') &&
+		echo "step name=wg t=3" >>"$ctl" && echo "vpn_up verify_ms=0 tries=1 t=4" >>"$ctl"
+	sleep 30
+	poweroff -f
+	LIAR
 	OMERTA_DATADIR=$T/data image fk --script 'echo RAN'
 	run ip netns exec "$PROV" omerta-jail run --job fk --endpoint "$(endpoint_of fk)" -- \
 		omerta-watch --setup-limit 10 --events-fd 4 --vm-events-fd 3 -- \
