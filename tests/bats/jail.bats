@@ -97,7 +97,9 @@ provider_view() {
 	v.sendto(bytes([1, 0, 0, 0]) + bytes(144), ("10.66.0.1", 51820))  # spoofed source IP
 	print("done")
 	PY
-	sed -i "s|@FLUSH@|$FLUSH|" "$T/evil.py"
+	python3 -c 'import sys; s = open(sys.argv[1]).read(); open(sys.argv[1], "w").write(s.replace("@FLUSH@", sys.argv[2]))' \
+		"$T/evil.py" "$FLUSH"
+	grep -q 'base64 -d' "$T/evil.py"
 	ip netns exec "$PROV" omerta-mkinitrd --vpn-config "$T/evil.conf" --root --language python \
 		--script-file "$T/evil.py" -o "$T/evil.img"
 	ip netns exec "$INET" tcpdump -i wan -n -w "$T/inet.pcap" 2>/dev/null &
