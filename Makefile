@@ -47,7 +47,7 @@ SCRIPTS  := omerta omerta-execute omerta-submit omerta-vpn omerta-status omerta-
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=build/lib/%.o)
 BINS     := $(TOOLS:%=bin/%)
-FUZZ     := wgconf key state door ctl frame num
+FUZZ     := wgconf key state door ctl frame num kmod
 MANPAGES := $(wildcard man/*.1)
 
 .PHONY: all check check-long deps demo fuzz bench install uninstall clean FORCE
@@ -66,7 +66,7 @@ initramfs/omerta-guest: initramfs/omerta-guest.c
 	@if [ -z "$(GUEST_CC)" ]; then echo "omerta-guest: musl-gcc is missing (sudo make deps: musl-tools)" >&2; exit 1; fi
 	@mkdir -p $(GUEST_INC)
 	@for d in linux asm-generic; do ln -sfn /usr/include/$$d $(GUEST_INC)/$$d; done
-	@ln -sfn /usr/include/$$($(CC) -print-multiarch)/asm $(GUEST_INC)/asm
+	@ln -sfn /usr/include/$$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/asm $(GUEST_INC)/asm
 	$(GUEST_CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(if $(filter 1,$(WERROR)),-Werror) \
 		-idirafter $(GUEST_INC) -fstack-protector-strong -static -s -o $@ $<
 
