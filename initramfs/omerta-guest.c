@@ -969,10 +969,14 @@ static void drops_string(char b[64])
 		_exit(0);
 	}
 	close(p[1]);
-	n = pid > 0 ? read(p[0], b, 63) : -1;
+	/* The heartbeat's SIGTERM may land here: retry, it only asks for a last count. */
+	do
+		n = pid > 0 ? read(p[0], b, 63) : -1;
+	while (n < 0 && errno == EINTR);
 	close(p[0]);
 	if (pid > 0)
-		waitpid(pid, &st, 0);
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
 	b[n > 0 ? n : 0] = '\0';
 	b[strcspn(b, "\n")] = '\0';
 	if (strncmp(b, "out=", 4) != 0)
