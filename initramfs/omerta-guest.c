@@ -291,14 +291,12 @@ static int find_port(const char *want, char dev[64])
 	return found;
 }
 
-static int cmd_ports(char **names, int n)
+/* Waits up to 5 s for each port NAME in names, its /dev path into dev. */
+static void wait_ports(const char *const *names, int n, char dev[][64])
 {
-	char dev[16][64];
 	struct timespec nap = { 0, 2 * 1000 * 1000 };
 
 	step = "channels";
-	if (n > 16)
-		n = 16;
 	for (int i = 0; i < n; i++)
 		for (int tries = 0; !find_port(names[i], dev[i]); tries++) {
 			if (tries == 2500) {
@@ -307,6 +305,15 @@ static int cmd_ports(char **names, int n)
 			}
 			nanosleep(&nap, NULL);
 		}
+}
+
+static int cmd_ports(char **names, int n)
+{
+	char dev[16][64];
+
+	if (n > 16)
+		n = 16;
+	wait_ports((const char *const *)names, n, dev);
 	for (int i = 0; i < n; i++)
 		puts(dev[i]);
 	return 0;
@@ -1156,16 +1163,7 @@ static int cmd_boot(void)
 	if (mount("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
 		die("/tmp");
 	cmd_modules("/lib/modules");
-	step = "channels";
-	for (int i = 0; i < 3; i++)
-		for (int t = 0; !find_port(names[i], dev[i]); t++) {
-			struct timespec nap = { 0, 2 * 1000 * 1000 };
-			if (t == 2500) {
-				errno = 0;
-				die("no_%s_port", names[i]);
-			}
-			nanosleep(&nap, NULL);
-		}
+	wait_ports(names, 3, dev);
 	/* /init needs the paths even if a later step fails (it reports a crash). */
 	printf("%s\n%s\n%s\n", dev[0], dev[1], dev[2]);
 	fflush(stdout);
