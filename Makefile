@@ -55,7 +55,7 @@ MANPAGES := $(wildcard man/*.1)
 all: $(BINS) initramfs/omerta-guest build/unit build/fuzz-replay build/nft-flush
 
 # The guest's helper runs inside the VM, where there is no libc to link against:
-# static, and never built with sanitizers. Linked with musl (musl-tools) it is 60 KB
+# static, and never built with sanitizers. Linked with musl (musl-tools) it is 80 KB
 # instead of glibc's 700: the guest kernel unpacks every byte at every boot and
 # pages it in at each of /init's calls, both slow under TCG. musl's headers come
 # first; the kernel's uapi headers (linux/, asm/, asm-generic/) are reached through

@@ -24,7 +24,7 @@ int fuzz_kmod(const uint8_t *data, size_t size)
 	again = om_kmod_strip(b, n);
 	if (again > n)
 		abort();
-	/* Whatever was cut, the bytes before the first cut are untouched. */
+	/* Nothing cut: nothing changed either. */
 	if (n == size && memcmp(b, data, size) != 0)
 		abort();
 	free(b);
