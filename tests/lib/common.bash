@@ -5,26 +5,8 @@ export PATH="$OM_ROOT/bin:$PATH"
 export OMERTA_RUN_DIR="$BATS_FILE_TMPDIR/run"
 export OMERTA_CACHE_DIR="$BATS_FILE_TMPDIR/cache"
 
-# Everything omerta creates is named after the job with these prefixes. The suites
-# name their own test hosts "omt-*".
-om_leftovers() {
-	# The test world of a suite (omt-$TAG-*) lives for the whole file.
-	ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(omerta-|omt-)' |
-		{ if [ -n "${TAG:-}" ]; then grep -v "^omt-$TAG-" || true; else cat; fi } | sed 's/^/netns /'
-	ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^(om|omt)[-_a-z0-9]' | sed 's/^/link /'
-	nft list tables 2>/dev/null | grep -E 'omerta' | sed 's/^/nft /'
-	for p in $(pgrep -x wireguard-go 2>/dev/null) $(pgrep -x qemu-system-x86 2>/dev/null); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -E 'om|omt' | sed "s/^/process $p /"
-	done
-	ls /var/run/wireguard 2>/dev/null | grep -E '^om' | sed 's/^/wireguard-go socket /'
-	local st
-	# Per-tool folders ($OMERTA_RUN_DIR/vpn, /jail, ...) may stay, with their lock;
-	# nothing else may.
-	st=$(cd "$OMERTA_RUN_DIR" 2>/dev/null && find . -mindepth 1 ! -path './*/.lock' \
-		! \( -type d ! -path './*/*' \) | tr '\n' ' ')
-	[ -z "$st" ] || echo "state $st"
-	return 0
-}
+# om_leftovers: what omerta or a suite left (tests/lib/leftovers.sh).
+. "$OM_ROOT/tests/lib/leftovers.sh"
 
 # Fails the test, listing what was left, when anything omerta-named remains.
 assert_no_leftovers() {

@@ -1,0 +1,26 @@
+#!/bin/sh
+# om_leftovers: one line for each thing omerta or a test world left behind, or
+# nothing. Sourced by common.bash and by sweep.sh; sh and bash alike.
+#
+# Everything omerta creates is named after the job with these prefixes. The suites
+# name their own test hosts "omt-*".
+om_leftovers() {
+	# The test world of a suite (omt-$TAG-*) lives for the whole file.
+	ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(omerta-|omt-)' |
+		{ if [ -n "${TAG:-}" ]; then grep -v "^omt-$TAG-" || true; else cat; fi } | sed 's/^/netns /'
+	ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^(om|omt)[-_a-z0-9]' | sed 's/^/link /'
+	nft list tables 2>/dev/null | grep -E 'omerta' | sed 's/^/nft /'
+	for p in $(pgrep -x wireguard-go 2>/dev/null) $(pgrep -x qemu-system-x86 2>/dev/null); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -E 'om|omt' | sed "s/^/process $p /"
+	done
+	for _s in /var/run/wireguard/om*; do
+		[ ! -e "$_s" ] || echo "wireguard-go socket ${_s##*/}"
+	done
+	_st=''
+	# Per-tool folders ($OMERTA_RUN_DIR/vpn, /jail, ...) may stay, with their lock;
+	# nothing else may.
+	[ -z "${OMERTA_RUN_DIR:-}" ] || _st=$(cd "$OMERTA_RUN_DIR" 2>/dev/null && find . -mindepth 1 ! -path './*/.lock' \
+		! \( -type d ! -path './*/*' \) | tr '\n' ' ')
+	[ -z "$_st" ] || echo "state $_st"
+	return 0
+}
