@@ -1232,6 +1232,22 @@ static void hb_term(int sig)
 	hb_stop = 1;
 }
 
+/* Opens the control port for one record. A virtio port takes one opener at a time
+ * (EBUSY for the next) and /init writes its own records between ours, each in a
+ * moment: wait for it, up to a second, rather than lose the record. A SIGTERM ends a
+ * nap early, not the waiting. */
+static int open_ctl(const char *path)
+{
+	for (int i = 0;; i++) {
+		int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+		struct timespec nap = { 0, 5 * 1000 * 1000 };
+
+		if (fd >= 0 || (errno != EBUSY && errno != EINTR) || i == 200)
+			return fd;
+		nanosleep(&nap, NULL);
+	}
+}
+
 /* The heartbeat: every PERIOD seconds one ICMP echo to the server through the tunnel,
  * so that the door keeps hearing the server (WireGuard answers no keepalive), and the
  * drop counters, reported on CTL when they change. On SIGTERM the counters are
@@ -1264,9 +1280,8 @@ static int cmd_heartbeat(const char *server_s, const char *period_s, const char 
 		echo_once(fd, server, (uint16_t)getpid(), seq);
 		drops_string(d);
 		if (strcmp(d, last) != 0) {
-			/* Opened for each record: /init opens the port too, and a virtio port
-			 * takes one opener at a time. */
-			ctl = open(ctl_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+			/* Opened for each record: /init opens the port too. */
+			ctl = open_ctl(ctl_path);
 			report("drops %s", d);
 			close(ctl);
 			ctl = -1;
@@ -1274,7 +1289,7 @@ static int cmd_heartbeat(const char *server_s, const char *period_s, const char 
 		}
 	}
 	drops_string(d);
-	ctl = open(ctl_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	ctl = open_ctl(ctl_path);
 	report("drops %s", d);
 	close(ctl);
 	return 0;

@@ -73,6 +73,24 @@ who='printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80 | tail 
 	[ "$(jq -r .event <<<"$output" | grep -n -e vpn_up -e output | head -n 1 | cut -d: -f2)" = vpn_up ]
 }
 
+@test "execute: a record written while the control port is held a moment still arrives: the exit status is exact" {
+	# A virtio port takes one opener at a time; the heartbeat holds it while it writes.
+	# Here a process the workload leaves behind holds it for half a second across the
+	# workload's exit, so /init's "exit" record meets EBUSY and must wait for it.
+	vpn h1
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/h1.conf" --root --json \
+		--script 'for d in /sys/class/virtio-ports/*; do [ "$(cat "$d/name")" = omerta.ctl ] && c=/dev/${d##*/}; done
+(exec 3>>"$c"; sleep 0.6) </dev/null >/dev/null 2>&1 &
+sleep 0.1; echo held "$c"; exit 3'
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 3 ]
+	[[ "$(jq -r 'select(.event=="output").data' <<<"$output")" == "held /dev/vport"* ]]
+	r=$(jq -c 'select(.event=="result")' <<<"$output")
+	[ "$(jq -r .status <<<"$r")" = completed ] && [ "$(jq -r .exit_code <<<"$r")" = 3 ]
+	# The heartbeat's last record (the drop counters, -1 when none came) came too.
+	[ "$(jq -r 'select(.event=="exited").guest_drops.out' <<<"$output")" -ge 0 ]
+}
+
 @test "execute: a root workload that goes around the tunnel: rogue_connection_detected, 121, nothing reaches the internet host" {
 	vpn b1
 	ip netns exec "$INET" tcpdump -i wan -n -w "$T/inet.pcap" 'host 192.0.2.2' 2>/dev/null &
