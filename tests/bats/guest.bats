@@ -13,6 +13,8 @@ setup() {
 
 teardown() {
 	ip netns del "$ns" 2>/dev/null || true
+	# The attacker's snippet writes its binary to /tmp, as it does in the guest.
+	rm -f /tmp/nft-flush
 	assert_no_leftovers
 }
 
@@ -58,7 +60,6 @@ teardown() {
 	run ip netns exec "$ns" busybox sh -c "$FLUSH"
 	[ "$status" -eq 0 ]
 	[ -z "$(ip netns exec "$ns" nft list ruleset)" ]
-	rm -f /tmp/nft-flush
 	# With nothing left it still succeeds; refused (not root), it says so by its status.
 	ip netns exec "$ns" "$OM_ROOT/build/nft-flush"
 	ip netns exec "$ns" "$G" killswitch 10.66.0.1 51820
