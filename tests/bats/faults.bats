@@ -65,7 +65,7 @@ until_event() {
 		# Boot: QEMU started, the tunnel not up yet.
 		bg "$T/b$sig" --script true
 		until_event "$T/b$sig" started
-		! grep -q '"event":"vpn_up"' "$T/b$sig"
+		run ! grep -q '"event":"vpn_up"' "$T/b$sig"
 		kill -$sig "$e"
 		wait "$e" && rc=0 || rc=$?
 		echo "boot $sig: $rc"

@@ -71,7 +71,7 @@ plain_conf() {
 	mk --vpn-config "$conf" --script 'echo hi' -o "$BATS_TEST_TMPDIR/img"
 	[ "$(stat -c %a "$BATS_TEST_TMPDIR/img")" = 600 ]
 	base=$(omerta-mkinitrd --base)
-	! grep -qF "$key" "$base"
+	run ! grep -qF "$key" "$base"
 	size=$(stat -c %s "$base")
 	# The image is the base, byte for byte, then the job archive.
 	cmp -n "$size" "$base" "$BATS_TEST_TMPDIR/img"
@@ -86,7 +86,7 @@ plain_conf() {
 	(cd "$BATS_TEST_TMPDIR/x" && cpio -id --quiet <"$BATS_TEST_TMPDIR/job.cpio")
 	grep -qx 'Endpoint = 10.66.0.1:51820' "$BATS_TEST_TMPDIR/x/etc/omerta/wg.conf"
 	grep -qx 'server_ip=10.200.0.1' "$BATS_TEST_TMPDIR/x/etc/omerta/job"
-	! grep -q 203.0.113.5 "$BATS_TEST_TMPDIR/x/etc/omerta/wg.conf"
+	run ! grep -q 203.0.113.5 "$BATS_TEST_TMPDIR/x/etc/omerta/wg.conf"
 	# Every module's dependencies are in the image and load before it.
 	cpio -it <"$base" 2>/dev/null >"$BATS_TEST_TMPDIR/base.list"
 	cpio -i --quiet --to-stdout lib/modules/order <"$base" >"$BATS_TEST_TMPDIR/order"
@@ -173,8 +173,8 @@ plain_conf() {
 	[ $(($(date +%s) - start)) -lt 30 ]
 	ctl a
 	grep -q '^failed step=verify ' "$BATS_TEST_TMPDIR/boot-a/ctl"
-	! grep -q '^vpn_up' "$BATS_TEST_TMPDIR/boot-a/ctl"
-	! grep -q '^workload_start' "$BATS_TEST_TMPDIR/boot-a/ctl"
+	run ! grep -q '^vpn_up' "$BATS_TEST_TMPDIR/boot-a/ctl"
+	run ! grep -q '^workload_start' "$BATS_TEST_TMPDIR/boot-a/ctl"
 	[ ! -s "$BATS_TEST_TMPDIR/boot-a/out" ]
 }
 

@@ -202,12 +202,12 @@ whoami_from() {
 	vs up --job sec1 --endpoint-host 198.51.100.1 --owner $$ >"$BATS_TEST_TMPDIR/s.conf"
 	ckey=$(sed -n 's/^PrivateKey = //p' "$BATS_TEST_TMPDIR/s.conf")
 	psk=$(sed -n 's/^PresharedKey = //p' "$BATS_TEST_TMPDIR/s.conf")
-	! grep -rqF -e "$ckey" -e "$psk" "$OMERTA_RUN_DIR"
+	run ! grep -rqF -e "$ckey" -e "$psk" "$OMERTA_RUN_DIR"
 	[ ! -e "$OMERTA_RUN_DIR/vpn/sec1/server.conf" ]
 	[ "$(stat -c %a "$OMERTA_RUN_DIR/vpn/sec1/state")" = 600 ]
 	[ "$(stat -c %a "$OMERTA_RUN_DIR/vpn/sec1")" = 700 ]
 	pid=$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/vpn/sec1/state")
-	! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$psk"
+	! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$psk" || false
 	! tr '\0' '\n' <"/proc/$pid/environ" | grep -qF "$psk"
 }
 

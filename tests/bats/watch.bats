@@ -135,7 +135,7 @@ ev() { jq -r "select(.event==\"$2\") | $3" "$T/$1.ev"; }
 	cat "$T/fk.ev"
 	[ "$status" -eq 120 ]
 	[ "$(ev fk watch_result .status)" = vpn_setup_failed ]
-	! grep -q '"event":"vpn_up"' "$T/fk.ev"
+	run ! grep -q '"event":"vpn_up"' "$T/fk.ev"
 	[ ! -s "$T/fk.out" ]
 	# The lying /init did run and got as far as wg0 (the claim was made).
 	[ "$(ev fk exited .guest_ms.wg)" -gt 0 ]

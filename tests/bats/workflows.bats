@@ -265,6 +265,6 @@ sleep 0.1; echo held "$c"; exit 3'
 	# The remote command line carried options only: never the script or the config.
 	cat "$T/argv.log"
 	grep -q -- '^--bundle ' "$T/argv.log"
-	! grep -q -e secret-marker -e PrivateKey -e 'over ssh' "$T/argv.log"
+	run ! grep -q -e secret-marker -e PrivateKey -e 'over ssh' "$T/argv.log"
 	[ -z "$(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null)" ]
 }

@@ -1,0 +1,111 @@
+#!/usr/bin/env bats
+# tests/lib/lint-bats.sh, which make check runs first: a bare `! cmd` that is not a
+# test's last command never fails it (set -e ignores it), so it is refused (issue 14).
+# Needs neither root nor a build, so it does not load ../lib/common.
+
+bats_require_minimum_version 1.5.0
+LINT=$BATS_TEST_DIRNAME/../lib/lint-bats.sh
+
+# fixture NAME: stdin, with "TEST " at a line's start made "@test " (bats would read
+# an @test line here itself), as $BATS_TEST_TMPDIR/NAME.bats.
+fixture() { sed 's/^TEST /@test /' >"$BATS_TEST_TMPDIR/$1.bats"; }
+
+@test "lint: a bare ! before the end of a test, in a loop or in a helper is refused, named by file and line" {
+	fixture bad <<-'EOF'
+	TEST "mid" {
+	    ! grep -q secret f
+	    true
+	}
+	TEST "in a loop, even as its last line" {
+	    for x in a b; do
+	        ! grep -q "$x" f
+	    done
+	}
+	TEST "a pipeline going on after ; or &&" {
+	    ! echo x |
+	        grep -q y && true
+	}
+	helper() {
+	    ! false
+	    echo done
+	}
+	EOF
+	run sh "$LINT" "$BATS_TEST_TMPDIR/bad.bats"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	f=$BATS_TEST_TMPDIR/bad.bats
+	[ "$output" = "$f:2: bare '!' assertion that cannot fail
+$f:7: bare '!' assertion that cannot fail
+$f:11: bare '!' assertion that cannot fail
+$f:15: bare '!' assertion that cannot fail" ]
+}
+
+@test "lint: run !, a last-line !, ! ... || false, if/while/until ! and quoted or here-document text pass" {
+	fixture good <<-'EOF'
+	TEST "run !" {
+	    run ! grep -q secret f
+	    true
+	}
+	TEST "|| false" {
+	    ! grep -q secret f || false
+	    ! tr x y <f |
+	        grep -q secret ||
+	        false
+	    true
+	}
+	TEST "last line, also in an if at the end" {
+	    if ! true; then :; fi
+	    while ! true; do :; done
+	    until ! false; do :; done
+	    true && ! false
+	    [ ! -e f ]
+	    if true; then
+	        ! grep -q secret f # the last word
+	    else
+	        echo no
+	    fi
+	}
+	TEST "text that only looks like code" { # it's a comment
+	    # ! a comment
+	    cat >g <<-X
+	    ! grep -q secret f
+	}
+	X
+	    sh -c '
+	        ! true
+	        true'
+	    true
+	}
+	helper() {
+	    echo x
+	    ! false
+	}
+	EOF
+	run sh "$LINT" "$BATS_TEST_TMPDIR/good.bats"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+}
+
+@test "lint: every .bats file under a folder is read; a missing path is an error" {
+	mkdir -p "$BATS_TEST_TMPDIR/d/sub"
+	printf '@test "x" {\n\t! false\n\ttrue\n}\n' >"$BATS_TEST_TMPDIR/d/sub/a.bats"
+	printf '\t! false\n' >"$BATS_TEST_TMPDIR/d/sub/not-bats.sh"
+	run sh "$LINT" "$BATS_TEST_TMPDIR/d"
+	[ "$status" -eq 1 ]
+	[ "$output" = "$BATS_TEST_TMPDIR/d/sub/a.bats:2: bare '!' assertion that cannot fail" ]
+	run --separate-stderr sh "$LINT" "$BATS_TEST_TMPDIR/nothing-here"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == lint-bats:* ]]
+}
+
+@test "lint: with no path it reads the checkout's tests/, from any folder" {
+	cd "$BATS_TEST_TMPDIR"
+	run sh "$LINT"
+	echo "$output"
+	[ "$status" -le 1 ]
+	# Only the checkout's files, named from its root; make check counts the verdict.
+	if [ -n "$output" ]; then
+		! grep -qv "^tests/.*\.bats:[0-9]*: bare '!' assertion that cannot fail$" <<<"$output" || false
+	fi
+}
