@@ -4,7 +4,9 @@
  * networking), a seccomp sandbox, an unprivileged uid, its own process group and
  * tight rlimits, and dies with this process. The guest's console, control records,
  * stdout and stderr arrive on four sockets this process holds; stdout and stderr
- * pass through byte for byte, control records become JSON events. */
+ * pass through byte for byte (escaped when they reach a terminal), control records
+ * become JSON events. No write here ever blocks the loop that kills QEMU: a reader
+ * that stops reading holds the guest's output back, never the timeout. */
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,13 +32,15 @@
 #include "om_exec.h"
 #include "om_json.h"
 #include "om_num.h"
+#include "om_outq.h"
+#include "om_text.h"
 
 /* Exit statuses: the workload's own, or one of these (the events say which). */
 enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_SETUP = 120, EX_NOREPORT = 123,
        EX_TIMEOUT = 124 };
 
 static const char usage_text[] =
-	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--user UID] [--console FILE] [--json] [--events-fd FD]\n"
+	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--user UID] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD]\n"
 	"       omerta-vmboot --help | --version\n";
 
 static void usage(int code)
@@ -47,14 +51,25 @@ static void usage(int code)
 		      "Boots the VM with the tap of omerta-jail ($OMERTA_JAIL_TAP by default) as its\n"
 		      "only NIC; the workload's stdout and stderr pass through and events go to\n"
 		      "--events-fd; with --json the output becomes events too, on --events-fd or stdout.\n"
+		      "--stdout-fd and --stderr-fd send the workload's streams elsewhere than 1 and 2.\n"
 		      "Exit status: the workload's, or 120 guest setup failed, 123 no exit reported,\n"
 		      "124 timeout, 1 refused input, 2 usage, 3 system error. See omerta-vmboot(1).\n",
 		      stdout);
 	exit(code);
 }
 
-static FILE *events;
-static bool json_out;
+/* Events and the workload's streams leave through queues that never block (om_outq);
+ * a record is built in memory first, then queued whole. */
+static bool have_events, json_out;
+static struct om_outq evq;
+static FILE *ev_mem;
+static char *ev_buf;
+static size_t ev_len;
+
+/* Bytes held in memory per queue before the guest's output is held back: enough to
+ * keep a reader busy, small beside the VM's own memory. */
+#define OUT_BOUND (256 * 1024)
+#define OUT_CHUNK 16384
 
 static long long now_ms(void)
 {
@@ -66,7 +81,8 @@ static long long now_ms(void)
 
 static void ev_begin(struct om_json *j, const char *name)
 {
-	om_json_init(j, events);
+	ev_mem = open_memstream(&ev_buf, &ev_len);
+	om_json_init(j, ev_mem ? ev_mem : stderr);
 	om_json_obj_open(j, NULL);
 	om_json_str(j, "event", name);
 	om_json_int(j, "time_ms", now_ms());
@@ -76,6 +92,15 @@ static void ev_end(struct om_json *j)
 {
 	om_json_obj_close(j);
 	om_json_end(j);
+	if (!ev_mem)
+		return;
+	fclose(ev_mem);
+	ev_mem = NULL;
+	if (om_outq_put(&evq, ev_buf, ev_len) < 0)
+		evq.discarded += ev_len;
+	om_outq_flush(&evq);
+	free(ev_buf);
+	ev_buf = NULL;
 }
 
 /* KVM only when /dev/kvm opens and the CPU has vmx or svm: this project's machines
@@ -169,7 +194,7 @@ static void on_record(struct guest *g, const char *line, size_t len)
 		struct om_json j;
 		g->vpn_up = true;
 		g->t_vpn_up = r.t;
-		if (events) {
+		if (have_events) {
 			ev_begin(&j, "vpn_up");
 			om_json_int(&j, "guest_ms", r.t);
 			om_json_int(&j, "verify_ms", om_ctl_num(&r, "verify_ms", 1LL << 40));
@@ -186,7 +211,7 @@ static void on_record(struct guest *g, const char *line, size_t len)
 		long long o = om_ctl_num(&r, "out", 1LL << 40), i = om_ctl_num(&r, "in", 1LL << 40);
 		/* The guest's kill switch stopped something: say so while the VM runs, so a
 		 * watcher can end the job. */
-		if (events && (o != g->drops_out || i != g->drops_in) && (o > 0 || i > 0)) {
+		if (have_events && (o != g->drops_out || i != g->drops_in) && (o > 0 || i > 0)) {
 			struct om_json j;
 			ev_begin(&j, "guest_drops");
 			om_json_int(&j, "out", o);
@@ -202,7 +227,7 @@ static void on_record(struct guest *g, const char *line, size_t len)
 		g->failed = true;
 		snprintf(g->fail_step, sizeof(g->fail_step), "%s", s ? s : "unknown");
 		snprintf(g->fail_reason, sizeof(g->fail_reason), "%s", why ? why : "unknown");
-		if (events) {
+		if (have_events) {
 			ev_begin(&j, "failed");
 			om_json_str(&j, "step", g->fail_step);
 			om_json_str(&j, "reason", g->fail_reason);
@@ -242,39 +267,85 @@ static int read_ctl(struct guest *g)
 	return 1;
 }
 
-static int write_all(int fd, const char *p, size_t n)
+/* The workload's stdout and stderr: raw bytes to their fds (escaped for a
+ * terminal), or with --json "output" records whose data is exact (om_json_bytes). A
+ * UTF-8 sequence cut by a read waits in carry for the rest of it. */
+struct sink {
+	struct om_outq q;
+	bool tty;
+	unsigned char carry[4];
+	size_t ncarry;
+};
+static struct sink sinks[2];
+
+static struct om_outq *sink_queue(int s)
 {
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
+	return json_out ? &evq : &sinks[s].q;
 }
 
+static void sink_put(int s, const unsigned char *b, size_t n, bool final)
+{
+	struct sink *k = &sinks[s];
+	unsigned char in[OUT_CHUNK + 4];
+	size_t len = k->ncarry, used = 0;
+
+	memcpy(in, k->carry, k->ncarry);
+	memcpy(in + len, b, n);
+	len += n;
+	if (json_out) {
+		size_t keep = final ? 0 : om_utf8_tail(in, len);
+		if (len > keep) {
+			struct om_json j;
+			ev_begin(&j, "output");
+			om_json_str(&j, "stream", s ? "stderr" : "stdout");
+			om_json_bytes(&j, "data", "data_base64", in, len - keep);
+			ev_end(&j);
+		}
+		used = len - keep;
+	} else if (k->tty) {
+		char out[4 * (OUT_CHUNK + 4)];
+		size_t o = om_tty_escape(in, len, final, out, &used);
+		om_outq_put(&k->q, out, o);
+	} else {
+		om_outq_put(&k->q, in, len);
+		used = len;
+	}
+	k->ncarry = len - used;
+	memmove(k->carry, in + used, k->ncarry);
+	om_outq_flush(sink_queue(s));
+}
+
+/* One read from a guest channel. The caller asks only when the queue has room (or
+ * once QEMU is gone, when what is left is bounded by the socket's buffer). */
 static int pass_output(struct guest *g, int ch)
 {
-	char b[65536];
+	unsigned char b[OUT_CHUNK];
 	ssize_t n = read(g->fd[ch], b, sizeof(b));
 
-	if (n <= 0)
-		return (int)n;
+	if (n < 0 && errno == EINTR)
+		return 1;
 	if (ch == CH_CON) {
-		if (g->console)
+		if (n > 0 && g->console)
 			fwrite(b, 1, (size_t)n, g->console);
-	} else if (json_out) {
-		struct om_json j;
-		ev_begin(&j, "output");
-		om_json_str(&j, "stream", ch == CH_OUT ? "stdout" : "stderr");
-		om_json_strn(&j, "data", b, (size_t)n);
-		ev_end(&j);
-	} else
-		write_all(ch == CH_OUT ? STDOUT_FILENO : STDERR_FILENO, b, (size_t)n);
+		return n > 0;
+	}
+	if (n <= 0) {
+		sink_put(ch - CH_OUT, b, 0, true);
+		return 0;
+	}
+	sink_put(ch - CH_OUT, b, (size_t)n, false);
 	return 1;
+}
+
+static bool output_room(int ch)
+{
+	return ch < CH_OUT || om_outq_room(sink_queue(ch - CH_OUT)) >= 4 * OUT_CHUNK;
+}
+
+static int open_sink(int s, int fd)
+{
+	sinks[s].tty = isatty(fd);
+	return om_outq_open(&sinks[s].q, fd, OUT_BOUND);
 }
 
 /* ---- QEMU ------------------------------------------------------------------------- */
@@ -393,7 +464,36 @@ static int pidfd_open_(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-int main(int argc, char **argv)
+/* Everything main() learns from its arguments. */
+struct args {
+	struct opts o;
+	const char *accel, *mac;
+	int events_fd, out_fd, err_fd;
+};
+
+static int fd_arg(const char *what, const char *s, int min)
+{
+	uint64_t v;
+
+	if (om_parse_u64(s, (uint64_t)min, 1023, &v) < 0 || fcntl((int)v, F_GETFD) < 0) {
+		warnx("%s must be an open descriptor from %d", what, min);
+		exit(EX_INPUT);
+	}
+	return (int)v;
+}
+
+static unsigned num_arg(const char *s, uint64_t min, uint64_t max, const char *msg)
+{
+	uint64_t v;
+
+	if (om_parse_u64(s, min, max, &v) < 0) {
+		warnx("%s", msg);
+		exit(EX_INPUT);
+	}
+	return (unsigned)v;
+}
+
+static void parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option lopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
@@ -409,70 +509,35 @@ int main(int argc, char **argv)
 		{ "console", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "events-fd", required_argument, NULL, 'e' },
+		{ "stdout-fd", required_argument, NULL, 'O' },
+		{ "stderr-fd", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .cpu = 1, .memory = 128, .timeout = 0, .uid = 65534 };
-	const char *accel = "auto", *mac = "52:54:00:12:34:56";
-	struct guest g = { .exit_code = -1, .drops_out = -1, .drops_in = -1 };
-	int c, events_fd = -1, kernel_fd = -1, initrd_fd = -1, sfd = -1, tfd = -1, pfd = -1, ret = EX_SYS;
-	int qfd[CH_N];
-	uint64_t v;
-	pid_t qemu = -1;
-	sigset_t mask, old;
-	bool timed_out = false, signalled = false;
-	int qstatus = 0, sig = 0;
-	long long t0;
-	struct stat st;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "hj", lopts, NULL)) != -1) {
 		switch (c) {
-		case 'k': o.kernel = optarg; break;
-		case 'i': o.initrd = optarg; break;
-		case 'c':
-			if (om_parse_u64(optarg, 1, 64, &v) < 0) {
-				warnx("--cpu must be 1 to 64");
-				return EX_INPUT;
-			}
-			o.cpu = (unsigned)v;
-			break;
-		case 'm':
-			if (om_parse_u64(optarg, 64, 65536, &v) < 0) {
-				warnx("--memory must be 64 to 65536 MiB");
-				return EX_INPUT;
-			}
-			o.memory = (unsigned)v;
-			break;
-		case 'a': accel = optarg; break;
-		case 't': o.tap = optarg; break;
-		case 'N': o.no_network = true; break;
-		case 'M': mac = optarg; break;
-		case 'T':
-			if (om_parse_u64(optarg, 1, 604800, &v) < 0) {
-				warnx("--timeout must be 1 to 604800 seconds");
-				return EX_INPUT;
-			}
-			o.timeout = (unsigned)v;
-			break;
+		case 'k': a->o.kernel = optarg; break;
+		case 'i': a->o.initrd = optarg; break;
+		case 'c': a->o.cpu = num_arg(optarg, 1, 64, "--cpu must be 1 to 64"); break;
+		case 'm': a->o.memory = num_arg(optarg, 64, 65536, "--memory must be 64 to 65536 MiB"); break;
+		case 'a': a->accel = optarg; break;
+		case 't': a->o.tap = optarg; break;
+		case 'N': a->o.no_network = true; break;
+		case 'M': a->mac = optarg; break;
+		case 'T': a->o.timeout = num_arg(optarg, 1, 604800, "--timeout must be 1 to 604800 seconds"); break;
 		case 'u':
-			if (om_parse_u64(optarg, 1, 4294967294ULL, &v) < 0) {
-				warnx("--user must be a uid from 1: QEMU never runs as root");
-				return EX_INPUT;
-			}
-			o.uid = (unsigned)v;
+			a->o.uid = num_arg(optarg, 1, 4294967294ULL, "--user must be a uid from 1: QEMU never runs as root");
 			break;
-		case 'C': o.console = optarg; break;
+		case 'C': a->o.console = optarg; break;
 		case 'j': json_out = true; break;
-		case 'e':
-			if (om_parse_u64(optarg, 3, 1023, &v) < 0 || fcntl((int)v, F_GETFD) < 0) {
-				warnx("--events-fd must be an open descriptor from 3");
-				return EX_INPUT;
-			}
-			events_fd = (int)v;
-			break;
+		case 'e': a->events_fd = fd_arg("--events-fd", optarg, 3); break;
+		case 'O': a->out_fd = fd_arg("--stdout-fd", optarg, 1); break;
+		case 'E': a->err_fd = fd_arg("--stderr-fd", optarg, 1); break;
 		case 'h': usage(EX_OK); break;
-		case 'V': puts("omerta-vmboot " OMERTA_VERSION); return EX_OK;
+		case 'V': puts("omerta-vmboot " OMERTA_VERSION); exit(EX_OK);
 		default: usage(EX_USAGE_);
 		}
 	}
@@ -480,88 +545,105 @@ int main(int argc, char **argv)
 		warnx("unexpected argument '%s'", argv[optind]);
 		usage(EX_USAGE_);
 	}
-	if (!o.kernel || !o.initrd) {
+	if (!a->o.kernel || !a->o.initrd) {
 		warnx("--kernel and --initrd are required");
 		usage(EX_USAGE_);
 	}
-	if (!strcmp(accel, "kvm") || !strcmp(accel, "tcg") || !strcmp(accel, "auto")) {
-		o.kvm = !strcmp(accel, "kvm") || (!strcmp(accel, "auto") && kvm_usable());
-		if (!strcmp(accel, "kvm") && !kvm_usable()) {
-			warnx("--accel kvm: /dev/kvm is not usable here (no vmx/svm); use tcg or auto");
-			return EX_INPUT;
-		}
-	} else {
-		warnx("--accel must be auto, kvm or tcg");
-		return EX_INPUT;
-	}
-	if (!o.tap && !o.no_network)
-		o.tap = getenv("OMERTA_JAIL_TAP");
-	if (!o.no_network) {
-		if (!o.tap || !*o.tap || strlen(o.tap) > 15 || strpbrk(o.tap, "/, =")) {
-			warnx("no tap: give --tap (or run under omerta-jail), or --no-network");
-			return EX_INPUT;
-		}
-	} else if (o.tap) {
+	if (a->o.tap && a->o.no_network) {
 		warnx("--tap and --no-network exclude each other");
 		usage(EX_USAGE_);
 	}
-	if (strlen(mac) != 17 || strspn(mac, "0123456789abcdef:") != 17) {
+}
+
+/* The checks that need no file: 0, or the exit status. */
+static int check_args(struct args *a)
+{
+	struct opts *o = &a->o;
+
+	if (strcmp(a->accel, "kvm") && strcmp(a->accel, "tcg") && strcmp(a->accel, "auto")) {
+		warnx("--accel must be auto, kvm or tcg");
+		return EX_INPUT;
+	}
+	o->kvm = !strcmp(a->accel, "kvm") || (!strcmp(a->accel, "auto") && kvm_usable());
+	if (!strcmp(a->accel, "kvm") && !kvm_usable()) {
+		warnx("--accel kvm: /dev/kvm is not usable here (no vmx/svm); use tcg or auto");
+		return EX_INPUT;
+	}
+	if (!o->tap && !o->no_network)
+		o->tap = getenv("OMERTA_JAIL_TAP");
+	if (!o->no_network && (!o->tap || !*o->tap || strlen(o->tap) > 15 || strpbrk(o->tap, "/, ="))) {
+		warnx("no tap: give --tap (or run under omerta-jail), or --no-network");
+		return EX_INPUT;
+	}
+	if (strlen(a->mac) != 17 || strspn(a->mac, "0123456789abcdef:") != 17) {
 		warnx("--mac must look like 52:54:00:12:34:56");
 		return EX_INPUT;
 	}
-	strcpy(o.mac, mac);
-	kernel_fd = open(o.kernel, O_RDONLY | O_CLOEXEC);
-	if (kernel_fd < 0 || fstat(kernel_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		warnx("%s: no such kernel (apt-get install linux-image-cloud-amd64)", o.kernel);
-		return EX_INPUT;
-	}
-	if (strpbrk(o.kernel, ",") || strpbrk(o.initrd, ",")) {
+	strcpy(o->mac, a->mac);
+	if (strpbrk(o->kernel, ",") || strpbrk(o->initrd, ",")) {
 		warnx("paths with ',' are refused (QEMU option syntax)");
 		return EX_INPUT;
 	}
-	/* The per-job image is mode 0600: it becomes the QEMU user's, and no one else's. */
-	initrd_fd = open(o.initrd, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (initrd_fd < 0 || fstat(initrd_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		warn("%s", o.initrd);
+	return 0;
+}
+
+/* The kernel, the image and the output paths: 0, or the exit status. */
+static int open_files(const struct args *a, struct guest *g, int *kernel_fd, int *initrd_fd)
+{
+	struct stat st;
+
+	*kernel_fd = open(a->o.kernel, O_RDONLY | O_CLOEXEC);
+	if (*kernel_fd < 0 || fstat(*kernel_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		warnx("%s: no such kernel (apt-get install linux-image-cloud-amd64)", a->o.kernel);
 		return EX_INPUT;
 	}
-	if (geteuid() == 0 && fchown(initrd_fd, o.uid, o.uid) < 0) {
-		warn("chown %s", o.initrd);
+	/* The per-job image is mode 0600: it becomes the QEMU user's, and no one else's. */
+	*initrd_fd = open(a->o.initrd, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (*initrd_fd < 0 || fstat(*initrd_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		warn("%s", a->o.initrd);
+		return EX_INPUT;
+	}
+	if (geteuid() == 0 && fchown(*initrd_fd, a->o.uid, a->o.uid) < 0) {
+		warn("chown %s", a->o.initrd);
 		return EX_SYS;
 	}
-	if (events_fd >= 0) {
-		events = fdopen(events_fd, "w");
-		fcntl(events_fd, F_SETFD, FD_CLOEXEC);
-	} else if (json_out)
-		events = stdout;
-	if (events)
-		setvbuf(events, NULL, _IOLBF, 0);
-	if (o.console && !(g.console = fopen(o.console, "we"))) {
-		warn("%s", o.console);
+	int ev = a->events_fd >= 0 ? a->events_fd : json_out ? STDOUT_FILENO : -1;
+	have_events = ev >= 0;
+	if (ev >= 0 && a->events_fd >= 0)
+		fcntl(ev, F_SETFD, FD_CLOEXEC);
+	if ((ev >= 0 && om_outq_open(&evq, ev, OUT_BOUND) < 0) ||
+	    (!json_out && (open_sink(0, a->out_fd) < 0 || open_sink(1, a->err_fd) < 0))) {
+		warn("output");
+		return EX_SYS;
+	}
+	if (a->o.console && !(g->console = fopen(a->o.console, "we"))) {
+		warn("%s", a->o.console);
 		return EX_INPUT;
 	}
+	return 0;
+}
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, &old);
-	signal(SIGPIPE, SIG_IGN);
+/* Forks QEMU in its own process group with only its channel ends, kernel and image
+ * open. Returns its PID; g->fd[] holds our ends. */
+static pid_t start_qemu(const struct opts *o, struct guest *g, int kernel_fd, int initrd_fd,
+			const sigset_t *old)
+{
+	int qfd[CH_N];
+	pid_t qemu;
+
 	for (int i = 0; i < CH_N; i++) {
 		int sp[2];
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
 			err(EX_SYS, "socketpair");
-		g.fd[i] = sp[0];
+		g->fd[i] = sp[0];
 		qfd[i] = sp[1];
 	}
-	t0 = now_ms();
 	qemu = fork();
 	if (qemu < 0)
 		err(EX_SYS, "fork");
 	if (qemu == 0) {
-		/* Its own process group; only its four channel ends survive exec. */
 		setpgid(0, 0);
-		sigprocmask(SIG_SETMASK, &old, NULL);
+		sigprocmask(SIG_SETMASK, old, NULL);
 		int null = open("/dev/null", O_RDWR);
 		dup2(null, 0);
 		dup2(null, 1);
@@ -576,142 +658,219 @@ int main(int argc, char **argv)
 			if (!keep && fd != 2)
 				close(fd);
 		}
-		exec_qemu(&o, kernel_fd, initrd_fd, qfd);
+		exec_qemu(o, kernel_fd, initrd_fd, qfd);
 	}
 	setpgid(qemu, qemu);
 	for (int i = 0; i < CH_N; i++)
 		close(qfd[i]);
+	return qemu;
+}
+
+/* The loop's state: what ended QEMU, and whether it is gone. */
+struct run {
+	pid_t qemu;
+	int pfd, sfd, tfd, qstatus, sig;
+	bool dead, timed_out, signalled;
+	bool open_ch[CH_N];
+};
+
+static void on_flood(struct run *r, struct guest *g)
+{
+	struct om_json j;
+
+	syscall(SYS_pidfd_send_signal, r->pfd, SIGKILL, NULL, 0);
+	if (have_events) {
+		ev_begin(&j, "error");
+		om_json_str(&j, "reason", "control channel flood or garbage");
+		ev_end(&j);
+	}
+	g->flood = false;
+	g->failed = true;
+	snprintf(g->fail_step, sizeof(g->fail_step), "control");
+	snprintf(g->fail_reason, sizeof(g->fail_reason), "flood");
+}
+
+/* The kill path first: QEMU's end, a signal, the timeout; then the channels. */
+static void on_ready(struct run *r, struct guest *g, const struct pollfd *p, const int idx[CH_N],
+		     int ip, int is, int it)
+{
+	if (!r->dead && (p[ip].revents & POLLIN)) {
+		waitpid(r->qemu, &r->qstatus, 0);
+		r->dead = true;
+	}
+	if (p[is].revents & POLLIN) {
+		struct signalfd_siginfo si;
+		if (read(r->sfd, &si, sizeof(si)) == sizeof(si) && !r->dead) {
+			r->signalled = true;
+			r->sig = (int)si.ssi_signo;
+			syscall(SYS_pidfd_send_signal, r->pfd, SIGKILL, NULL, 0);
+		}
+	}
+	if (r->tfd >= 0 && (p[it].revents & POLLIN) && !r->dead) {
+		uint64_t x;
+		if (read(r->tfd, &x, sizeof(x)) > 0) {
+			r->timed_out = true;
+			syscall(SYS_pidfd_send_signal, r->pfd, SIGKILL, NULL, 0);
+		}
+	}
+	for (int i = 0; i < CH_N; i++) {
+		if (idx[i] < 0 || !(p[idx[i]].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		int n = i == CH_CTL ? read_ctl(g) : pass_output(g, i);
+		if (n <= 0)
+			r->open_ch[i] = false;
+	}
+	if (g->flood && !r->dead)
+		on_flood(r, g);
+	om_outq_flush(&evq);
+	for (int s = 0; s < 2; s++)
+		om_outq_flush(&sinks[s].q);
+}
+
+static void run_loop(struct run *r, struct guest *g)
+{
+	struct om_outq *qs[3] = { &evq, &sinks[0].q, &sinks[1].q };
+
+	while (!r->dead || r->open_ch[CH_CTL] || r->open_ch[CH_OUT] || r->open_ch[CH_ERR] ||
+	       r->open_ch[CH_CON]) {
+		struct pollfd p[CH_N + 6];
+		int np = 0, idx[CH_N];
+		for (int i = 0; i < CH_N; i++) {
+			idx[i] = -1;
+			/* Output is read only while its queue has room; once QEMU is gone,
+			 * what is left is read whatever the reader does. */
+			if (r->open_ch[i] && (r->dead || output_room(i))) {
+				idx[i] = np;
+				p[np++] = (struct pollfd){ g->fd[i], POLLIN, 0 };
+			}
+		}
+		int ip = np, is = np + 1, it = np + 2;
+		p[np++] = (struct pollfd){ r->dead ? -1 : r->pfd, POLLIN, 0 };
+		p[np++] = (struct pollfd){ r->sfd, POLLIN, 0 };
+		p[np++] = (struct pollfd){ r->tfd, POLLIN, 0 };
+		for (int q = 0; q < 3; q++)
+			p[np++] = (struct pollfd){ om_outq_pollfd(qs[q]), POLLOUT, 0 };
+		/* After QEMU is gone, drain what it wrote, then stop. */
+		int n = poll(p, (nfds_t)np, r->dead ? 200 : -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n == 0)
+			break;
+		on_ready(r, g, p, idx, ip, is, it);
+	}
+	if (!r->dead)
+		waitpid(r->qemu, &r->qstatus, 0);
+}
+
+static const char *verdict(const struct run *r, const struct guest *g, int *ret)
+{
+	if (r->timed_out)
+		return *ret = EX_TIMEOUT, "timeout";
+	if (r->signalled)
+		return *ret = 128 + r->sig, "killed";
+	if (g->failed) {
+		bool control = !strcmp(g->fail_step, "control");
+		*ret = control ? EX_NOREPORT : EX_SETUP;
+		return control ? "error" : "vpn_setup_failed";
+	}
+	if (g->exit_code >= 0)
+		return *ret = g->exit_code, "completed";
+	return *ret = EX_NOREPORT, "no_report";
+}
+
+static void emit_exited(const struct run *r, const struct guest *g, const char *status, long long t0)
+{
+	struct om_json j;
+
+	ev_begin(&j, "exited");
+	om_json_str(&j, "status", status);
+	if (g->exit_code >= 0)
+		om_json_int(&j, "exit_code", g->exit_code);
+	else
+		om_json_null(&j, "exit_code");
+	if (g->failed) {
+		om_json_str(&j, "step", g->fail_step);
+		om_json_str(&j, "reason", g->fail_reason);
+	}
+	om_json_int(&j, "wall_ms", now_ms() - t0);
+	om_json_obj_open(&j, "guest_ms");
+	om_json_int(&j, "kernel", g->t_kernel);
+	om_json_int(&j, "boot", g->t_boot);
+	for (int i = 0; i < 4; i++)
+		om_json_int(&j, steps[i], g->t_step[i]);
+	om_json_int(&j, "vpn_up", g->t_vpn_up);
+	om_json_int(&j, "workload_start", g->t_start);
+	om_json_int(&j, "exit", g->t_exit);
+	om_json_obj_close(&j);
+	om_json_obj_open(&j, "guest_drops");
+	om_json_int(&j, "out", g->drops_out);
+	om_json_int(&j, "in", g->drops_in);
+	om_json_obj_close(&j);
+	if (WIFSIGNALED(r->qstatus))
+		om_json_str(&j, "qemu", strsignal(WTERMSIG(r->qstatus)));
+	else
+		om_json_int(&j, "qemu", WEXITSTATUS(r->qstatus));
+	om_json_int(&j, "control_records", g->records);
+	om_json_int(&j, "control_malformed", g->malformed);
+	ev_end(&j);
+}
+
+static void emit_started(const struct opts *o, pid_t qemu)
+{
+	struct om_json j;
+
+	ev_begin(&j, "started");
+	om_json_int(&j, "pid", qemu);
+	om_json_str(&j, "accel", o->kvm ? "kvm" : "tcg");
+	om_json_str(&j, "machine", "microvm");
+	om_json_int(&j, "memory_mib", o->memory);
+	om_json_int(&j, "cpus", o->cpu);
+	ev_end(&j);
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .o = { .cpu = 1, .memory = 128, .timeout = 0, .uid = 65534 },
+			  .accel = "auto", .mac = "52:54:00:12:34:56",
+			  .events_fd = -1, .out_fd = STDOUT_FILENO, .err_fd = STDERR_FILENO };
+	struct guest g = { .exit_code = -1, .drops_out = -1, .drops_in = -1 };
+	struct run r = { .tfd = -1, .open_ch = { true, true, true, true } };
+	int kernel_fd = -1, initrd_fd = -1, ret;
+	sigset_t mask, old;
+	long long t0;
+
+	parse_args(argc, argv, &a);
+	if ((ret = check_args(&a)) || (ret = open_files(&a, &g, &kernel_fd, &initrd_fd)))
+		return ret;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	signal(SIGPIPE, SIG_IGN);
+	t0 = now_ms();
+	r.qemu = start_qemu(&a.o, &g, kernel_fd, initrd_fd, &old);
 	close(initrd_fd);
 	close(kernel_fd);
-	pfd = pidfd_open_(qemu);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (o.timeout) {
-		struct itimerspec it = { { 0, 0 }, { o.timeout, 0 } };
-		tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-		timerfd_settime(tfd, 0, &it, NULL);
+	r.pfd = pidfd_open_(r.qemu);
+	r.sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (a.o.timeout) {
+		struct itimerspec it = { { 0, 0 }, { a.o.timeout, 0 } };
+		r.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+		timerfd_settime(r.tfd, 0, &it, NULL);
 	}
-	if (events) {
-		struct om_json j;
-		ev_begin(&j, "started");
-		om_json_int(&j, "pid", qemu);
-		om_json_str(&j, "accel", o.kvm ? "kvm" : "tcg");
-		om_json_str(&j, "machine", "microvm");
-		om_json_int(&j, "memory_mib", o.memory);
-		om_json_int(&j, "cpus", o.cpu);
-		ev_end(&j);
-	}
-	{
-		bool open_ch[CH_N] = { true, true, true, true }, dead = false;
-		while (!dead || open_ch[CH_CTL] || open_ch[CH_OUT] || open_ch[CH_ERR] || open_ch[CH_CON]) {
-			struct pollfd p[CH_N + 3];
-			int np = 0, idx[CH_N];
-			for (int i = 0; i < CH_N; i++) {
-				idx[i] = -1;
-				if (open_ch[i]) {
-					idx[i] = np;
-					p[np++] = (struct pollfd){ g.fd[i], POLLIN, 0 };
-				}
-			}
-			int ip = np, is = np + 1, it = np + 2;
-			p[np++] = (struct pollfd){ dead ? -1 : pfd, POLLIN, 0 };
-			p[np++] = (struct pollfd){ sfd, POLLIN, 0 };
-			p[np++] = (struct pollfd){ tfd, POLLIN, 0 };
-			/* After QEMU is gone, drain what it wrote, then stop. */
-			if (poll(p, (nfds_t)np, dead ? 200 : -1) == 0)
-				break;
-			for (int i = 0; i < CH_N; i++) {
-				if (idx[i] < 0 || !(p[idx[i]].revents & (POLLIN | POLLHUP | POLLERR)))
-					continue;
-				int r = i == CH_CTL ? read_ctl(&g) : pass_output(&g, i);
-				if (r <= 0)
-					open_ch[i] = false;
-			}
-			if (g.flood && !dead) {
-				syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
-				if (events) {
-					struct om_json j;
-					ev_begin(&j, "error");
-					om_json_str(&j, "reason", "control channel flood or garbage");
-					ev_end(&j);
-				}
-				g.flood = false;
-				g.failed = true;
-				snprintf(g.fail_step, sizeof(g.fail_step), "control");
-				snprintf(g.fail_reason, sizeof(g.fail_reason), "flood");
-			}
-			if (!dead && (p[ip].revents & POLLIN)) {
-				waitpid(qemu, &qstatus, 0);
-				dead = true;
-			}
-			if (p[is].revents & POLLIN) {
-				struct signalfd_siginfo si;
-				if (read(sfd, &si, sizeof(si)) == sizeof(si) && !dead) {
-					signalled = true;
-					sig = (int)si.ssi_signo;
-					syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
-				}
-			}
-			if (tfd >= 0 && (p[it].revents & POLLIN) && !dead) {
-				uint64_t x;
-				if (read(tfd, &x, sizeof(x)) > 0) {
-					timed_out = true;
-					syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
-				}
-			}
-		}
-		if (!dead)
-			waitpid(qemu, &qstatus, 0);
-	}
-	/* Work out what happened. */
-	const char *status;
-	if (timed_out)
-		status = "timeout", ret = EX_TIMEOUT;
-	else if (signalled)
-		status = "killed", ret = 128 + sig;
-	else if (g.failed)
-		status = strcmp(g.fail_step, "control") ? "vpn_setup_failed" : "error",
-		ret = strcmp(g.fail_step, "control") ? EX_SETUP : EX_NOREPORT;
-	else if (g.exit_code >= 0)
-		status = "completed", ret = g.exit_code;
-	else
-		status = "no_report", ret = EX_NOREPORT;
-	if (events) {
-		struct om_json j;
-		ev_begin(&j, "exited");
-		om_json_str(&j, "status", status);
-		if (g.exit_code >= 0)
-			om_json_int(&j, "exit_code", g.exit_code);
-		else
-			om_json_null(&j, "exit_code");
-		if (g.failed) {
-			om_json_str(&j, "step", g.fail_step);
-			om_json_str(&j, "reason", g.fail_reason);
-		}
-		om_json_int(&j, "wall_ms", now_ms() - t0);
-		om_json_obj_open(&j, "guest_ms");
-		om_json_int(&j, "kernel", g.t_kernel);
-		om_json_int(&j, "boot", g.t_boot);
-		for (int i = 0; i < 4; i++)
-			om_json_int(&j, steps[i], g.t_step[i]);
-		om_json_int(&j, "vpn_up", g.t_vpn_up);
-		om_json_int(&j, "workload_start", g.t_start);
-		om_json_int(&j, "exit", g.t_exit);
-		om_json_obj_close(&j);
-		om_json_obj_open(&j, "guest_drops");
-		om_json_int(&j, "out", g.drops_out);
-		om_json_int(&j, "in", g.drops_in);
-		om_json_obj_close(&j);
-		if (WIFSIGNALED(qstatus))
-			om_json_str(&j, "qemu", strsignal(WTERMSIG(qstatus)));
-		else
-			om_json_int(&j, "qemu", WEXITSTATUS(qstatus));
-		om_json_int(&j, "control_records", g.records);
-		om_json_int(&j, "control_malformed", g.malformed);
-		ev_end(&j);
-	}
+	if (have_events)
+		emit_started(&a.o, r.qemu);
+	run_loop(&r, &g);
+	const char *status = verdict(&r, &g, &ret);
+	if (have_events)
+		emit_exited(&r, &g, status, t0);
 	if (g.console)
 		fclose(g.console);
-	if (!json_out && fflush(stdout) == EOF)
-		ret = EX_SYS;
+	/* QEMU is gone: now the queues may wait on their readers. A reader that left
+	 * (head -c, a closed pipe) is its own choice and changes no status. */
+	for (int s = 0; s < 2 && !json_out; s++)
+		om_outq_drain(&sinks[s].q, -1);
+	om_outq_drain(&evq, -1);
 	return ret;
 }

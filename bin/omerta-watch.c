@@ -5,7 +5,12 @@
  * datagram at the door, or on drops the guest's kill switch reports, it kills QEMU
  * with SIGKILL through a pidfd and says what it saw and how long the kill took.
  * From the door's view (never the guest's word) it stops a VM whose tunnel never came
- * up or went silent. If it dies, CMD dies with it. */
+ * up or went silent. If it dies, CMD dies with it.
+ *
+ * The kill path never waits on output: every record and every byte of the
+ * workload's output leaves through a queue that never blocks (om_outq), and the
+ * workload's streams are read only while their queue has room, so a reader that
+ * stops reading holds the guest back, never a kill or a verdict. */
 #include <arpa/inet.h>
 #include <err.h>
 #include <errno.h>
@@ -30,13 +35,17 @@
 #include "om_frame.h"
 #include "om_json.h"
 #include "om_num.h"
+#include "om_outq.h"
+#include "om_text.h"
 
-/* The statuses of omerta execute: the workload's own when it completed. */
-enum { EX_INPUT = 1, EX_USAGE_ = 2, EX_SETUP = 120, EX_ROGUE = 121, EX_DISCONNECTED = 122,
+/* The statuses of omerta execute: the workload's own when it completed. Bad input is
+ * an error like any other here (125), as omerta-watch(1) says. */
+enum { EX_USAGE_ = 2, EX_SETUP = 120, EX_ROGUE = 121, EX_DISCONNECTED = 122,
        EX_TIMEOUT = 124, EX_ERROR = 125 };
+#define EX_INPUT EX_ERROR
 
 static const char usage_text[] =
-	"usage: omerta-watch [--nflog-group N] [--setup-limit S] [--silence-limit S] [--vm-events-fd FD] [--no-door] [--text] [--json] [--events-fd FD] -- CMD [ARG...]\n"
+	"usage: omerta-watch [--nflog-group N] [--setup-limit S] [--silence-limit S] [--vm-events-fd FD] [--vm-stdout-fd FD --vm-stderr-fd FD] [--no-door] [--text] [--json] [--events-fd FD] -- CMD [ARG...]\n"
 	"       omerta-watch --help | --version\n";
 
 static void usage(int code)
@@ -51,7 +60,16 @@ static void usage(int code)
 	exit(code);
 }
 
-static FILE *out;
+/* Where records go: with --json all of them, and the workload's output as "output"
+ * records, on stdout (jsq); with --events-fd FD the records (never output) on FD
+ * (evq), as JSON Lines or with --text one line for people. Without --json the
+ * workload's stdout and stderr go to ours (outq, errq), escaped for a terminal. */
+static struct om_outq jsq, evq, outq, errq;
+static bool json_on, events_on, text_out;
+
+/* Bytes held per queue before the workload's output is held back. */
+#define OUT_BOUND (256 * 1024)
+#define OUT_CHUNK 16384
 
 static long long now_ms(void)
 {
@@ -69,48 +87,74 @@ static double now_ms_f(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Every record goes out through emit(): JSON Lines, or with --text one line for
- * people: the event name, then key=value pairs (nested objects flattened). */
-static bool text_out;
-
-static void emit(const char *line)
+/* One record as text: the event name, then key=value pairs (nested objects
+ * flattened: braces and quotes go, ':' becomes '=', ',' a space). */
+static void to_text(const char *line, size_t n, FILE *f)
 {
-	if (!text_out) {
-		fputs(line, out);
-		if (!strchr(line, '\n'))
-			putc('\n', out);
-		fflush(out);
-		return;
-	}
-	char b[1 << 16];
-	const char *p = strstr(line, "\"event\":\""), *q;
+	const char *p = strstr(line, "\"event\":\""), *q, *skip_from = NULL, *skip_to = NULL;
 	bool in_str = false;
 
-	snprintf(b, sizeof(b), "%s", line);
 	if (p) {
 		p += 9;
 		q = strchr(p, '"');
-		fprintf(out, "%.*s", q ? (int)(q - p) : 0, p);
-		/* Drop "event":"NAME" and its comma from the copy. */
-		char *e = strstr(b, "\"event\":\""), *end = e ? strchr(e + 9, '"') : NULL;
-		if (e && end) {
-			end += 1 + (end[1] == ',');
-			memmove(e, end, strlen(end) + 1);
+		fprintf(f, "%.*s", q ? (int)(q - p) : 0, p);
+		if (q) {
+			skip_from = p - 9;
+			skip_to = q + 1 + (q[1] == ',');
 		}
 	}
-	/* The rest as key=value: braces and quotes go, ':' becomes '=', ',' a space. */
-	putc(' ', out);
-	for (const char *c = b; *c && *c != '\n'; c++) {
-		if (*c == '"' && (c == b || c[-1] != '\\')) {
+	putc(' ', f);
+	for (const char *c = line; c < line + n && *c != '\n'; c++) {
+		if (c == skip_from) {
+			c = skip_to - 1;
+			continue;
+		}
+		if (*c == '"' && (c == line || c[-1] != '\\')) {
 			in_str = !in_str;
 			continue;
 		}
 		if (!in_str && (*c == '{' || *c == '}'))
 			continue;
-		putc(!in_str && *c == ':' ? '=' : !in_str && *c == ',' ? ' ' : *c, out);
+		putc(!in_str && *c == ':' ? '=' : !in_str && *c == ',' ? ' ' : *c, f);
 	}
-	putc('\n', out);
-	fflush(out);
+	putc('\n', f);
+}
+
+static void queue(struct om_outq *q, const char *p, size_t n)
+{
+	if (om_outq_put(q, p, n) < 0)
+		q->discarded += n;
+	om_outq_flush(q);
+}
+
+/* Every record goes out through emit(): a JSON object on one line. */
+static void emit(const char *line)
+{
+	size_t n = strlen(line);
+	bool nl = n && line[n - 1] == '\n';
+
+	if (json_on) {
+		queue(&jsq, line, n);
+		if (!nl)
+			queue(&jsq, "\n", 1);
+	}
+	if (!events_on)
+		return;
+	if (!text_out) {
+		queue(&evq, line, n);
+		if (!nl)
+			queue(&evq, "\n", 1);
+		return;
+	}
+	char *b = NULL;
+	size_t bl = 0;
+	FILE *f = open_memstream(&b, &bl);
+	if (!f)
+		return;
+	to_text(line, n, f);
+	fclose(f);
+	queue(&evq, b, bl);
+	free(b);
 }
 
 static char *ev_buf;
@@ -120,7 +164,7 @@ static FILE *ev_mem;
 static void ev_begin(struct om_json *j, const char *name)
 {
 	ev_mem = open_memstream(&ev_buf, &ev_len);
-	om_json_init(j, ev_mem ? ev_mem : out);
+	om_json_init(j, ev_mem ? ev_mem : stderr);
 	om_json_obj_open(j, NULL);
 	om_json_str(j, "event", name);
 	om_json_int(j, "time_ms", now_ms());
@@ -137,6 +181,90 @@ static void ev_end(struct om_json *j)
 	emit(ev_buf);
 	free(ev_buf);
 	ev_buf = NULL;
+}
+
+/* ---- the workload's output ----------------------------------------------------------
+ * stdout and stderr of the guest, from vmboot's --stdout-fd and --stderr-fd. With
+ * --json each read becomes one "output" record whose data is exact: "data" when the
+ * bytes are UTF-8, "data_base64" when they are not; a UTF-8 sequence that a read cut
+ * waits in carry for its end, so text stays text. */
+struct stream {
+	int fd;            /* our end of the pipe, -1 when closed or absent */
+	const char *name;  /* "stdout" or "stderr" */
+	struct om_outq *q; /* where its bytes go without --json */
+	bool tty;
+	unsigned char carry[4];
+	size_t ncarry;
+	unsigned long long bytes;
+};
+
+static struct om_outq *stream_queue(const struct stream *s)
+{
+	return json_on ? &jsq : s->q;
+}
+
+static bool stream_room(const struct stream *s)
+{
+	return om_outq_room(stream_queue(s)) >= 4 * OUT_CHUNK;
+}
+
+static void stream_put(struct stream *s, const unsigned char *b, size_t n, bool final)
+{
+	unsigned char in[OUT_CHUNK + 4];
+	size_t len = s->ncarry, used = 0;
+
+	memcpy(in, s->carry, s->ncarry);
+	memcpy(in + len, b, n);
+	len += n;
+	if (json_on) {
+		size_t keep = final ? 0 : om_utf8_tail(in, len);
+		if (len > keep) {
+			struct om_json j;
+			ev_mem = open_memstream(&ev_buf, &ev_len);
+			om_json_init(&j, ev_mem ? ev_mem : stderr);
+			om_json_obj_open(&j, NULL);
+			om_json_str(&j, "event", "output");
+			om_json_int(&j, "time_ms", now_ms());
+			om_json_str(&j, "stream", s->name);
+			om_json_bytes(&j, "data", "data_base64", in, len - keep);
+			om_json_obj_close(&j);
+			om_json_end(&j);
+			if (ev_mem) {
+				fclose(ev_mem);
+				ev_mem = NULL;
+				queue(&jsq, ev_buf, ev_len); /* output never goes to --events-fd */
+				free(ev_buf);
+				ev_buf = NULL;
+			}
+		}
+		used = len - keep;
+	} else if (s->tty) {
+		char out[4 * (OUT_CHUNK + 4)];
+		size_t o = om_tty_escape(in, len, final, out, &used);
+		queue(s->q, out, o);
+	} else {
+		queue(s->q, (const char *)in, len);
+		used = len;
+	}
+	s->ncarry = len - used;
+	memmove(s->carry, in + used, s->ncarry);
+}
+
+static void stream_read(struct stream *s)
+{
+	unsigned char b[OUT_CHUNK];
+	ssize_t n = read(s->fd, b, sizeof(b));
+
+	if (n < 0 && errno == EINTR)
+		return;
+	if (n <= 0) {
+		stream_put(s, b, 0, true);
+		close(s->fd);
+		s->fd = -1;
+		return;
+	}
+	s->bytes += (unsigned long long)n;
+	stream_put(s, b, (size_t)n, false);
 }
 
 /* ---- NFLOG ------------------------------------------------------------------------- */
@@ -423,7 +551,9 @@ static void on_vm(struct job *jb, const char *line)
 		emit(line);
 }
 
-/* Splits what arrives on fd into lines; returns 0 at EOF. */
+/* Splits what arrives on fd into lines; returns 0 at EOF. The lines come from our
+ * own tools (vmboot, the jail's door) and are short; the workload's output never
+ * passes here. A line that does not fit is not dropped: it ends the job, named. */
 struct lines {
 	char buf[1 << 16];
 	size_t len;
@@ -439,8 +569,10 @@ static int read_lines(int fd, struct lines *l, struct job *jb, void (*cb)(struct
 	for (;;) {
 		char *nl = memchr(l->buf, '\n', l->len);
 		if (!nl) {
-			if (l->len == sizeof(l->buf) - 1)
-				l->len = 0; /* an endless line: drop it */
+			if (l->len == sizeof(l->buf) - 1) {
+				kill_vm(jb, "error", "an event line longer than 64 KiB", "watch");
+				l->len = 0;
+			}
 			break;
 		}
 		*nl = '\0';
@@ -467,13 +599,31 @@ static void on_door_cb(struct job *jb, const char *line)
 	on_door(jb, b);
 }
 
-int main(int argc, char **argv)
+struct wopts {
+	unsigned group, setup_limit, silence_limit;
+	int vm_fd_num, out_fd_num, err_fd_num, events_fd, door_fd;
+	bool no_door;
+	char **cmd;
+};
+
+static unsigned num_opt(const char *s, uint64_t min, uint64_t max, const char *msg)
+{
+	uint64_t v;
+
+	if (om_parse_u64(s, min, max, &v) < 0)
+		errx(EX_INPUT, "%s", msg);
+	return (unsigned)v;
+}
+
+static void parse_opts(int argc, char **argv, struct wopts *o)
 {
 	static const struct option lopts[] = {
 		{ "nflog-group", required_argument, NULL, 'n' },
 		{ "setup-limit", required_argument, NULL, 's' },
 		{ "silence-limit", required_argument, NULL, 'S' },
 		{ "vm-events-fd", required_argument, NULL, 'v' },
+		{ "vm-stdout-fd", required_argument, NULL, 'o' },
+		{ "vm-stderr-fd", required_argument, NULL, 'r' },
 		{ "no-door", no_argument, NULL, 'D' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "text", no_argument, NULL, 't' },
@@ -482,49 +632,27 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned group = 1, setup_limit = 60, silence_limit = 10;
-	int vm_fd_num = -1, events_fd = -1, door_fd = -1, nl, c, tsock, vmpipe[2], sfd, tfd;
-	bool no_door = false, json = false;
-	struct job jb = { .child_pidfd = -1, .qemu_pidfd = -1, .exit_code = -1 };
-	/* Static: 64 KiB each, for the life of the process. */
-	static struct lines door_buf, vm_buf;
-	struct lines *door_lines = &door_buf, *vm_lines = &vm_buf;
-	sigset_t mask, old;
-	uint64_t v;
-	int status = 0;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "+hj", lopts, NULL)) != -1) {
 		switch (c) {
-		case 'n':
-			if (om_parse_u64(optarg, 1, 65535, &v) < 0)
-				errx(EX_INPUT, "--nflog-group must be 1 to 65535");
-			group = (unsigned)v;
-			break;
-		case 's':
-			if (om_parse_u64(optarg, 1, 3600, &v) < 0)
-				errx(EX_INPUT, "--setup-limit must be 1 to 3600 seconds");
-			setup_limit = (unsigned)v;
-			break;
-		case 'S':
-			if (om_parse_u64(optarg, 3, 3600, &v) < 0)
-				errx(EX_INPUT, "--silence-limit must be 3 to 3600 seconds");
-			silence_limit = (unsigned)v;
-			break;
-		case 'v':
-			if (om_parse_u64(optarg, 3, 1023, &v) < 0)
-				errx(EX_INPUT, "--vm-events-fd must be 3 to 1023");
-			vm_fd_num = (int)v;
-			break;
-		case 'D': no_door = true; break;
-		case 'j': json = true; break;
+		case 'n': o->group = num_opt(optarg, 1, 65535, "--nflog-group must be 1 to 65535"); break;
+		case 's': o->setup_limit = num_opt(optarg, 1, 3600, "--setup-limit must be 1 to 3600 seconds"); break;
+		case 'S': o->silence_limit = num_opt(optarg, 3, 3600, "--silence-limit must be 3 to 3600 seconds"); break;
+		case 'v': o->vm_fd_num = (int)num_opt(optarg, 3, 1023, "--vm-events-fd must be 3 to 1023"); break;
+		case 'o': o->out_fd_num = (int)num_opt(optarg, 3, 1023, "--vm-stdout-fd must be 3 to 1023"); break;
+		case 'r': o->err_fd_num = (int)num_opt(optarg, 3, 1023, "--vm-stderr-fd must be 3 to 1023"); break;
+		case 'D': o->no_door = true; break;
+		case 'j': json_on = true; break;
 		case 't': text_out = true; break;
 		case 'e':
-			if (om_parse_u64(optarg, 3, 1023, &v) < 0 || fcntl((int)v, F_GETFD) < 0)
+			o->events_fd = (int)num_opt(optarg, 3, 1023, "--events-fd must be an open descriptor from 3");
+			if (fcntl(o->events_fd, F_GETFD) < 0)
 				errx(EX_INPUT, "--events-fd must be an open descriptor from 3");
-			events_fd = (int)v;
+			events_on = true;
 			break;
 		case 'h': usage(0); break;
-		case 'V': puts("omerta-watch " OMERTA_VERSION); return 0;
+		case 'V': puts("omerta-watch " OMERTA_VERSION); exit(0);
 		default: usage(EX_USAGE_);
 		}
 	}
@@ -532,192 +660,308 @@ int main(int argc, char **argv)
 		warnx("CMD is required (omerta-watch ... -- omerta-vmboot ...)");
 		usage(EX_USAGE_);
 	}
-	if (vm_fd_num < 0) {
+	o->cmd = argv + optind;
+	if (o->vm_fd_num < 0) {
 		warnx("--vm-events-fd is required: the watcher must learn QEMU's PID from vmboot");
 		usage(EX_USAGE_);
 	}
-	if (json == (events_fd >= 0)) {
-		warnx("give one of --json (events on stdout) and --events-fd (with --text for people)");
+	if ((o->out_fd_num < 0) != (o->err_fd_num < 0)) {
+		warnx("give both --vm-stdout-fd and --vm-stderr-fd, or neither");
 		usage(EX_USAGE_);
 	}
-	out = json ? stdout : fdopen(events_fd, "w");
-	if (!out)
-		err(EX_ERROR, "events");
-	if (events_fd >= 0)
-		fcntl(events_fd, F_SETFD, FD_CLOEXEC);
-	if (!no_door) {
-		const char *e = getenv("OMERTA_JAIL_EVENTS_FD");
-		if (!e || om_parse_u64(e, 3, 1023, &v) < 0 || fcntl((int)v, F_GETFD) < 0) {
-			warnx("not armed: no door events (run under omerta-jail, or --no-door)");
-			return EX_ERROR;
-		}
-		door_fd = (int)v;
-		fcntl(door_fd, F_SETFD, FD_CLOEXEC);
+	int fds[3] = { o->vm_fd_num, o->out_fd_num, o->err_fd_num };
+	for (int i = 0; i < 3; i++)
+		for (int k = i + 1; k < 3; k++)
+			if (fds[i] >= 0 && fds[i] == fds[k])
+				errx(EX_INPUT, "--vm-events-fd, --vm-stdout-fd and --vm-stderr-fd must differ");
+	if (!json_on && !events_on) {
+		warnx("give --json (records on stdout), --events-fd FD, or both");
+		usage(EX_USAGE_);
 	}
-	jb.silence_limit_ms = silence_limit * 1000;
+}
 
-	/* Arm first. Without the group bound, nothing starts: fail closed. */
-	nl = nflog_open(group);
-	if (nl < 0) {
-		warn("not armed: NFLOG group %u", group);
-		return EX_ERROR;
+/* The queues, and the door's descriptor from omerta-jail. */
+static void open_outputs(struct wopts *o, struct stream st[2])
+{
+	uint64_t v;
+
+	if ((json_on && om_outq_open(&jsq, STDOUT_FILENO, OUT_BOUND) < 0) ||
+	    (events_on && om_outq_open(&evq, o->events_fd, OUT_BOUND) < 0))
+		err(EX_ERROR, "events");
+	if (events_on)
+		fcntl(o->events_fd, F_SETFD, FD_CLOEXEC);
+	if (o->out_fd_num >= 0 && !json_on) {
+		if (om_outq_open(&outq, STDOUT_FILENO, OUT_BOUND) < 0 ||
+		    om_outq_open(&errq, STDERR_FILENO, OUT_BOUND) < 0)
+			err(EX_ERROR, "output");
+		st[0].tty = isatty(STDOUT_FILENO);
+		st[1].tty = isatty(STDERR_FILENO);
 	}
+	if (!o->no_door) {
+		const char *e = getenv("OMERTA_JAIL_EVENTS_FD");
+		if (!e || om_parse_u64(e, 3, 1023, &v) < 0 || fcntl((int)v, F_GETFD) < 0)
+			errx(EX_ERROR, "not armed: no door events (run under omerta-jail, or --no-door)");
+		o->door_fd = (int)v;
+		fcntl(o->door_fd, F_SETFD, FD_CLOEXEC);
+	}
+}
+
+/* Starts CMD with vmboot's event pipe (and output pipes) on the numbers asked for. */
+static void start_cmd(const struct wopts *o, struct job *jb, int *vm_rd, struct stream st[2],
+		      const sigset_t *old)
+{
+	int vmpipe[2], op[2][2] = { { -1, -1 }, { -1, -1 } };
+
+	if (pipe2(vmpipe, O_CLOEXEC) < 0)
+		err(EX_ERROR, "pipe");
+	for (int i = 0; i < 2 && o->out_fd_num >= 0; i++)
+		if (pipe2(op[i], O_CLOEXEC) < 0)
+			err(EX_ERROR, "pipe");
+	jb->child = fork();
+	if (jb->child < 0)
+		err(EX_ERROR, "fork");
+	if (jb->child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(EX_ERROR);
+		sigprocmask(SIG_SETMASK, old, NULL);
+		/* Move the write ends out of the way first: a target number may be taken. */
+		int w[3] = { fcntl(vmpipe[1], F_DUPFD_CLOEXEC, 1024 - 8),
+			     op[0][1] >= 0 ? fcntl(op[0][1], F_DUPFD_CLOEXEC, 1024 - 8) : -1,
+			     op[1][1] >= 0 ? fcntl(op[1][1], F_DUPFD_CLOEXEC, 1024 - 8) : -1 };
+		int to[3] = { o->vm_fd_num, o->out_fd_num, o->err_fd_num };
+		for (int i = 0; i < 3; i++)
+			if (w[i] >= 0 && dup2(w[i], to[i]) < 0)
+				_exit(EX_ERROR);
+		execvp(o->cmd[0], o->cmd);
+		warn("%s", o->cmd[0]);
+		_exit(127);
+	}
+	close(vmpipe[1]);
+	*vm_rd = vmpipe[0];
+	for (int i = 0; i < 2; i++) {
+		st[i].fd = op[i][0];
+		if (op[i][1] >= 0)
+			close(op[i][1]);
+	}
+	jb->child_pidfd = (int)syscall(SYS_pidfd_open, jb->child, 0);
+}
+
+static void emit_armed(const struct wopts *o)
+{
+	struct om_json j;
+
+	ev_begin(&j, "armed");
+	om_json_int(&j, "nflog_group", o->group);
+	om_json_int(&j, "setup_limit_s", o->setup_limit);
+	om_json_int(&j, "silence_limit_s", o->silence_limit);
+	ev_end(&j);
+}
+
+/* The loop's descriptors. */
+struct loopfds {
+	int nl, door, vm, sfd, tfd;
+	struct lines *door_lines, *vm_lines;
+};
+
+enum { P_NL, P_DOOR, P_VM, P_CHILD, P_QEMU, P_SIG, P_TIMER, P_OUT, P_ERR, P_Q0, P_N = P_Q0 + 4 };
+
+static void on_ready(struct job *jb, struct loopfds *f, struct stream st[2], const struct pollfd *p,
+		     bool *child_done, int *status, bool no_door)
+{
+	/* The kill path first: frames, QEMU's end, signals, the setup limit. */
+	if (p[P_NL].revents & POLLIN)
+		nflog_read(f->nl, on_frame, jb);
+	if (p[P_QEMU].revents & POLLIN) {
+		jb->dead = true;
+		jb->death_ms = now_ms_f();
+		nflog_read(f->nl, on_frame, jb); /* frames logged before death count */
+	}
+	if (p[P_DOOR].revents & (POLLIN | POLLHUP))
+		if (!read_lines(f->door, f->door_lines, jb, on_door_cb))
+			f->door = -1;
+	if (p[P_SIG].revents & POLLIN) {
+		struct signalfd_siginfo si;
+		if (read(f->sfd, &si, sizeof(si)) == sizeof(si))
+			kill_vm(jb, "error", "omerta-watch was told to stop", "signal");
+	}
+	if (p[P_TIMER].revents & POLLIN) {
+		uint64_t x;
+		if (read(f->tfd, &x, sizeof(x)) > 0 && !jb->handshake && !no_door)
+			kill_vm(jb, "vpn_setup_failed", "no handshake from the endpoint within the setup limit", "door");
+	}
+	if (p[P_VM].revents & (POLLIN | POLLHUP))
+		if (!read_lines(f->vm, f->vm_lines, jb, on_vm_cb))
+			f->vm = -1;
+	for (int i = 0; i < 2; i++)
+		if (p[P_OUT + i].revents & (POLLIN | POLLHUP | POLLERR))
+			stream_read(&st[i]);
+	if (p[P_CHILD].revents & POLLIN) {
+		waitpid(jb->child, status, 0);
+		*child_done = true;
+		if (!jb->dead) {
+			jb->dead = true;
+			jb->death_ms = now_ms_f();
+		}
+	}
+	om_outq_flush(&jsq);
+	om_outq_flush(&evq);
+	om_outq_flush(&outq);
+	om_outq_flush(&errq);
+}
+
+static int watch_loop(struct job *jb, struct loopfds *f, struct stream st[2], bool no_door)
+{
+	struct om_outq *qs[4] = { &jsq, &evq, &outq, &errq };
+	bool child_done = false;
+	int status = 0;
+
+	while (!child_done || f->vm >= 0 || st[0].fd >= 0 || st[1].fd >= 0) {
+		struct pollfd p[P_N] = {
+			[P_NL] = { f->nl, POLLIN, 0 },
+			[P_DOOR] = { f->door, POLLIN, 0 },
+			[P_VM] = { f->vm, POLLIN, 0 },
+			[P_CHILD] = { child_done ? -1 : jb->child_pidfd, POLLIN, 0 },
+			[P_QEMU] = { (jb->qemu_pidfd >= 0 && !jb->dead) ? jb->qemu_pidfd : -1, POLLIN, 0 },
+			[P_SIG] = { f->sfd, POLLIN, 0 },
+			[P_TIMER] = { f->tfd, POLLIN, 0 },
+		};
+		/* The workload's output only while its queue has room, or once QEMU is gone
+		 * (what is left then is what the pipes and vmboot hold). */
+		for (int i = 0; i < 2; i++)
+			p[P_OUT + i] = (struct pollfd){ (jb->dead || stream_room(&st[i])) ? st[i].fd : -1, POLLIN, 0 };
+		for (int q = 0; q < 4; q++)
+			p[P_Q0 + q] = (struct pollfd){ om_outq_pollfd(qs[q]), POLLOUT, 0 };
+		int n = poll(p, P_N, child_done ? 500 : -1);
+		if (n == 0 || (n < 0 && errno != EINTR))
+			break;
+		if (n > 0)
+			on_ready(jb, f, st, p, &child_done, &status, no_door);
+	}
+	if (!child_done) {
+		kill_vm(jb, "error", "CMD did not exit", "watch");
+		waitpid(jb->child, &status, 0);
+	}
+	return status;
+}
+
+/* The verdict: one table of statuses and exit codes. */
+static const struct { const char *status; int code; } verdicts[] = {
+	{ "completed", -1 }, /* the workload's own */
+	{ "vpn_setup_failed", EX_SETUP },
+	{ "rogue_connection_detected", EX_ROGUE },
+	{ "vpn_disconnected", EX_DISCONNECTED },
+	{ "timeout", EX_TIMEOUT },
+	{ "error", EX_ERROR },
+};
+
+static const char *verdict(const struct job *jb, int *ret)
+{
+	const char *st = jb->verdict;
+
+	if (!st) {
+		if (!strcmp(jb->vm_status, "completed") && jb->exit_code >= 0)
+			st = "completed";
+		else if (!strcmp(jb->vm_status, "vpn_setup_failed") || !strcmp(jb->vm_status, "timeout"))
+			st = jb->vm_status;
+		else
+			st = "error";
+	}
+	*ret = EX_ERROR;
+	for (size_t i = 0; i < sizeof(verdicts) / sizeof(verdicts[0]); i++)
+		if (!strcmp(st, verdicts[i].status))
+			*ret = verdicts[i].code < 0 ? jb->exit_code : verdicts[i].code;
+	return st;
+}
+
+static void emit_verdict(const struct job *jb, const char *st)
+{
+	struct om_json j;
+
+	if (!strcmp(st, "rogue_connection_detected")) {
+		ev_begin(&j, "rogue_connection");
+		om_json_str(&j, "source", jb->source);
+		om_json_str(&j, "reason", jb->reason);
+		if (jb->have_first) {
+			om_json_obj_open(&j, "frame");
+			om_frame_json(&jb->first.f, &j);
+			om_json_obj_close(&j);
+			om_json_int(&j, "frames_after", jb->frames_after_first);
+			om_json_str(&j, "frame_clock", jb->first.kernel_clock ? "kernel" : "receive");
+			om_json_int(&j, "detection_ms", (long long)(jb->death_ms - jb->first.t_ms + 0.5));
+		} else
+			om_json_int(&j, "detection_ms", (long long)(jb->death_ms - jb->kill_sent_ms + 0.5));
+		om_json_int(&j, "kill_to_death_ms", (long long)(jb->death_ms - jb->kill_sent_ms + 0.5));
+		ev_end(&j);
+	} else if (!strcmp(st, "vpn_disconnected") || (!strcmp(st, "vpn_setup_failed") && jb->verdict)) {
+		ev_begin(&j, st);
+		om_json_str(&j, "reason", jb->reason);
+		if (!strcmp(st, "vpn_disconnected"))
+			om_json_int(&j, "silence_ms", jb->last_rx_age);
+		ev_end(&j);
+	}
+	ev_begin(&j, "watch_result");
+	om_json_str(&j, "status", st);
+	if (!strcmp(st, "completed"))
+		om_json_int(&j, "exit_code", jb->exit_code);
+	else
+		om_json_null(&j, "exit_code");
+	om_json_str(&j, "reason", jb->reason);
+	om_json_int(&j, "blocked_frames", jb->frames);
+	ev_end(&j);
+}
+
+static int arm(const struct wopts *o)
+{
+	int nl = nflog_open(o->group), one = 1;
+
+	if (nl < 0)
+		err(EX_ERROR, "not armed: NFLOG group %u", o->group);
 	/* Kernel timestamps on received frames, for detection_ms from the frame itself. */
-	tsock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	{
-		int one = 1;
-		if (tsock >= 0)
-			setsockopt(tsock, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
-	}
+	int tsock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (tsock >= 0)
+		setsockopt(tsock, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+	return nl;
+}
+
+int main(int argc, char **argv)
+{
+	struct wopts o = { .group = 1, .setup_limit = 60, .silence_limit = 10, .vm_fd_num = -1,
+			   .out_fd_num = -1, .err_fd_num = -1, .events_fd = -1, .door_fd = -1 };
+	struct job jb = { .child_pidfd = -1, .qemu_pidfd = -1, .exit_code = -1 };
+	struct stream st[2] = { { .fd = -1, .name = "stdout", .q = &outq },
+				{ .fd = -1, .name = "stderr", .q = &errq } };
+	/* Static: 64 KiB each, for the life of the process. */
+	static struct lines door_buf, vm_buf;
+	struct loopfds f = { .door_lines = &door_buf, .vm_lines = &vm_buf };
+	sigset_t mask, old;
+	int ret;
+
+	parse_opts(argc, argv, &o);
+	open_outputs(&o, st);
+	jb.silence_limit_ms = o.silence_limit * 1000;
+	/* Arm first. Without the group bound, nothing starts: fail closed. */
+	f.nl = arm(&o);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, &old);
-	if (pipe2(vmpipe, O_CLOEXEC) < 0)
-		err(EX_ERROR, "pipe");
-	{
-		struct om_json j;
-		ev_begin(&j, "armed");
-		om_json_int(&j, "nflog_group", group);
-		om_json_int(&j, "setup_limit_s", setup_limit);
-		om_json_int(&j, "silence_limit_s", silence_limit);
-		ev_end(&j);
-	}
-	jb.child = fork();
-	if (jb.child < 0)
-		err(EX_ERROR, "fork");
-	if (jb.child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() == 1)
-			_exit(EX_ERROR);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		if (dup2(vmpipe[1], vm_fd_num) < 0)
-			_exit(EX_ERROR);
-		execvp(argv[optind], argv + optind);
-		warn("%s", argv[optind]);
-		_exit(127);
-	}
-	close(vmpipe[1]);
-	jb.child_pidfd = (int)syscall(SYS_pidfd_open, jb.child, 0);
-	jb.setup_deadline_ms = now_ms() + (long long)setup_limit * 1000;
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	tfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC);
-	{
-		struct itimerspec it = { { 0, 0 }, { (time_t)(jb.setup_deadline_ms / 1000), 0 } };
-		timerfd_settime(tfd, TFD_TIMER_ABSTIME, &it, NULL);
-	}
-	bool vm_open = true, child_done = false;
-	while (!child_done || vm_open) {
-		struct pollfd p[7] = {
-			{ nl, POLLIN, 0 },
-			{ door_fd, POLLIN, 0 },
-			{ vm_open ? vmpipe[0] : -1, POLLIN, 0 },
-			{ child_done ? -1 : jb.child_pidfd, POLLIN, 0 },
-			{ (jb.qemu_pidfd >= 0 && !jb.dead) ? jb.qemu_pidfd : -1, POLLIN, 0 },
-			{ sfd, POLLIN, 0 },
-			{ tfd, POLLIN, 0 },
-		};
-		if (poll(p, 7, child_done ? 500 : -1) == 0)
-			break;
-		if (p[0].revents & POLLIN)
-			nflog_read(nl, on_frame, &jb);
-		if (p[4].revents & POLLIN) {
-			/* The moment QEMU is gone, as its pidfd tells. */
-			jb.dead = true;
-			jb.death_ms = now_ms_f();
-			nflog_read(nl, on_frame, &jb); /* frames logged before death count */
-		}
-		if (p[1].revents & (POLLIN | POLLHUP))
-			if (!read_lines(door_fd, door_lines, &jb, on_door_cb))
-				door_fd = -1;
-		if (p[2].revents & (POLLIN | POLLHUP))
-			if (!read_lines(vmpipe[0], vm_lines, &jb, on_vm_cb))
-				vm_open = false;
-		if (p[3].revents & POLLIN) {
-			waitpid(jb.child, &status, 0);
-			child_done = true;
-			if (!jb.dead) {
-				jb.dead = true;
-				jb.death_ms = now_ms_f();
-			}
-		}
-		if (p[5].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) == sizeof(si))
-				kill_vm(&jb, "error", "omerta-watch was told to stop", "signal");
-		}
-		if (p[6].revents & POLLIN) {
-			uint64_t x;
-			if (read(tfd, &x, sizeof(x)) > 0 && !jb.handshake && !no_door)
-				kill_vm(&jb, "vpn_setup_failed", "no handshake from the endpoint within the setup limit", "door");
-		}
-	}
-	if (!child_done) {
-		kill_vm(&jb, "error", "CMD did not exit", "watch");
-		waitpid(jb.child, &status, 0);
-	}
-
-	/* The verdict. */
-	const char *st = jb.verdict;
-	int ret;
-	if (!st) {
-		if (!strcmp(jb.vm_status, "completed") && jb.exit_code >= 0)
-			st = "completed";
-		else if (!strcmp(jb.vm_status, "vpn_setup_failed"))
-			st = "vpn_setup_failed";
-		else if (!strcmp(jb.vm_status, "timeout"))
-			st = "timeout";
-		else
-			st = "error";
-	}
-	if (!strcmp(st, "completed"))
-		ret = jb.exit_code;
-	else if (!strcmp(st, "vpn_setup_failed"))
-		ret = EX_SETUP;
-	else if (!strcmp(st, "rogue_connection_detected"))
-		ret = EX_ROGUE;
-	else if (!strcmp(st, "vpn_disconnected"))
-		ret = EX_DISCONNECTED;
-	else if (!strcmp(st, "timeout"))
-		ret = EX_TIMEOUT;
-	else
-		ret = EX_ERROR;
-	{
-		struct om_json j;
-		if (!strcmp(st, "rogue_connection_detected")) {
-			ev_begin(&j, "rogue_connection");
-			om_json_str(&j, "source", jb.source);
-			om_json_str(&j, "reason", jb.reason);
-			if (jb.have_first) {
-				om_json_obj_open(&j, "frame");
-				om_frame_json(&jb.first.f, &j);
-				om_json_obj_close(&j);
-				om_json_int(&j, "frames_after", jb.frames_after_first);
-				om_json_str(&j, "frame_clock", jb.first.kernel_clock ? "kernel" : "receive");
-				om_json_int(&j, "detection_ms", (long long)(jb.death_ms - jb.first.t_ms + 0.5));
-			} else
-				om_json_int(&j, "detection_ms", (long long)(jb.death_ms - jb.kill_sent_ms + 0.5));
-			om_json_int(&j, "kill_to_death_ms", (long long)(jb.death_ms - jb.kill_sent_ms + 0.5));
-			ev_end(&j);
-		} else if (!strcmp(st, "vpn_disconnected") || (!strcmp(st, "vpn_setup_failed") && jb.verdict)) {
-			ev_begin(&j, st);
-			om_json_str(&j, "reason", jb.reason);
-			if (!strcmp(st, "vpn_disconnected"))
-				om_json_int(&j, "silence_ms", jb.last_rx_age);
-			ev_end(&j);
-		}
-		ev_begin(&j, "watch_result");
-		om_json_str(&j, "status", st);
-		if (!strcmp(st, "completed"))
-			om_json_int(&j, "exit_code", jb.exit_code);
-		else
-			om_json_null(&j, "exit_code");
-		om_json_str(&j, "reason", jb.reason);
-		om_json_int(&j, "blocked_frames", jb.frames);
-		ev_end(&j);
-	}
-	(void)status;
+	emit_armed(&o);
+	start_cmd(&o, &jb, &f.vm, st, &old);
+	f.door = o.door_fd;
+	jb.setup_deadline_ms = now_ms() + (long long)o.setup_limit * 1000;
+	f.sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	f.tfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC);
+	struct itimerspec it = { { 0, 0 }, { (time_t)(jb.setup_deadline_ms / 1000), 0 } };
+	timerfd_settime(f.tfd, TFD_TIMER_ABSTIME, &it, NULL);
+	watch_loop(&jb, &f, st, o.no_door);
+	emit_verdict(&jb, verdict(&jb, &ret));
+	/* QEMU is gone and the verdict is out of our hands: now wait on the readers. */
+	om_outq_drain(&outq, -1);
+	om_outq_drain(&errq, -1);
+	om_outq_drain(&evq, -1);
+	om_outq_drain(&jsq, -1);
 	return ret;
 }

@@ -1,42 +1,12 @@
 #include <string.h>
 #include "om_json.h"
+#include "om_text.h"
 
 void om_json_init(struct om_json *j, FILE *f)
 {
 	memset(j, 0, sizeof(*j));
 	j->f = f;
 	j->first[0] = true;
-}
-
-/* Length of the valid UTF-8 sequence at s, or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	size_t len;
-	unsigned cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and values past U+10FFFF are invalid. */
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
 }
 
 void om_json_quote(FILE *f, const char *s, size_t n)
@@ -62,7 +32,7 @@ void om_json_quote(FILE *f, const char *s, size_t n)
 			i++;
 			continue;
 		}
-		size_t len = utf8_len(p + i, n - i);
+		size_t len = om_utf8_len(p + i, n - i);
 		if (!len) {
 			fputs("\\ufffd", f);
 			i++;
@@ -147,4 +117,23 @@ int om_json_end(struct om_json *j)
 	if (fflush(j->f) == EOF || ferror(j->f))
 		return -1;
 	return 0;
+}
+
+void om_json_bytes(struct om_json *j, const char *text_key, const char *b64_key,
+		   const unsigned char *p, size_t n)
+{
+	if (om_utf8_valid(p, n)) {
+		om_json_strn(j, text_key, (const char *)p, n);
+		return;
+	}
+	char b[4096];
+	sep(j, b64_key);
+	putc('"', j->f);
+	/* 3072 bytes in, 4096 out: whole groups, so the pieces join into one base64. */
+	for (size_t i = 0; i < n; i += 3072) {
+		size_t k = n - i < 3072 ? n - i : 3072;
+		om_base64(p + i, k, b);
+		fwrite(b, 1, om_base64_len(k), j->f);
+	}
+	putc('"', j->f);
 }
