@@ -194,6 +194,33 @@ static const char *const refused_keys[] = { "PreUp", "PostUp", "PreDown", "PostD
 
 enum section { NONE, IFACE, PEER, BAD };
 
+/* A second [Interface] or [Peer] is one problem: its keys are skipped (as in an
+ * unknown section), so that each is not reported again as a duplicate. Hooks in
+ * it are still refused, by parse_line, before the section is looked at. */
+static void parse_section(struct pctx *p, struct om_wgconf *c, enum section *sec, const char *line)
+{
+	if (strcasecmp(line, "[Interface]") == 0) {
+		if (c->has_interface) {
+			problem(p, "duplicate [Interface] section: only one is allowed");
+			*sec = BAD;
+			return;
+		}
+		c->has_interface = true;
+		*sec = IFACE;
+	} else if (strcasecmp(line, "[Peer]") == 0) {
+		if (c->has_peer) {
+			problem(p, "more than one [Peer] section: only one is allowed (the provider pins exactly one endpoint)");
+			*sec = BAD;
+			return;
+		}
+		c->has_peer = true;
+		*sec = PEER;
+	} else {
+		problem(p, "unknown section %s", line);
+		*sec = BAD;
+	}
+}
+
 static void parse_line(struct pctx *p, struct om_wgconf *c, enum section *sec, char *line)
 {
 	char *hash, *eq, *k, *v;
@@ -205,20 +232,7 @@ static void parse_line(struct pctx *p, struct om_wgconf *c, enum section *sec, c
 	if (!*line)
 		return;
 	if (line[0] == '[') {
-		if (strcasecmp(line, "[Interface]") == 0) {
-			if (c->has_interface)
-				problem(p, "duplicate [Interface] section");
-			c->has_interface = true;
-			*sec = IFACE;
-		} else if (strcasecmp(line, "[Peer]") == 0) {
-			if (c->has_peer)
-				problem(p, "more than one [Peer] section (the provider pins exactly one endpoint)");
-			c->has_peer = true;
-			*sec = PEER;
-		} else {
-			problem(p, "unknown section %s", line);
-			*sec = BAD;
-		}
+		parse_section(p, c, sec, line);
 		return;
 	}
 	eq = strchr(line, '=');
@@ -283,6 +297,84 @@ static void parse_line(struct pctx *p, struct om_wgconf *c, enum section *sec, c
 		problem(p, "unknown key %s in [Peer]", k);
 }
 
+/* Length of the well-formed UTF-8 sequence of two to four bytes at s[0..n), or 0
+ * (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t more;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		more = 1;
+	else if (c >= 0xe0 && c <= 0xef) {
+		more = 2;
+		lo = c == 0xe0 ? 0xa0 : 0x80; /* overlong */
+		hi = c == 0xed ? 0x9f : 0xbf; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		more = 3;
+		lo = c == 0xf0 ? 0x90 : 0x80; /* overlong */
+		hi = c == 0xf4 ? 0x8f : 0xbf; /* above U+10FFFF */
+	} else
+		return 0;
+	if (n <= more)
+		return 0;
+	for (size_t k = 1; k <= more; k++) {
+		if (s[k] < lo || s[k] > hi)
+			return 0;
+		lo = 0x80; /* only the second byte has a narrower range */
+		hi = 0xbf;
+	}
+	return more + 1;
+}
+
+/* Checks the bytes of one line, s[0..n). Keys and values are printable ASCII:
+ * everything the tools downstream read is plain text, and a look-alike letter in
+ * a key must not pass for another. A comment, from the first '#', may hold any
+ * well-formed UTF-8 (a city's name, say), since nothing reads it. Control bytes
+ * other than tab and CR are binary data wherever they are. 0, or -1 after one
+ * problem. */
+static int check_bytes(struct pctx *p, const unsigned char *s, size_t n)
+{
+	bool comment = false;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = s[i];
+		size_t k;
+		if ((ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f) {
+			problem(p, "binary data (control byte 0x%02x)", ch);
+			return -1;
+		}
+		comment |= ch == '#';
+		if (ch < 0x80)
+			continue;
+		if (!comment) {
+			problem(p, "non-ASCII byte 0x%02x outside a comment (only comments may hold UTF-8)", ch);
+			return -1;
+		}
+		if ((k = utf8_len(s + i, n - i)) == 0) {
+			problem(p, "the comment is not valid UTF-8 (byte 0x%02x)", ch);
+			return -1;
+		}
+		i += k - 1;
+	}
+	return 0;
+}
+
+/* The first byte of s[0..n) that is ASCII and not blank is '[': a section header
+ * (a stray BOM or letter before it aside). */
+static bool looks_like_section(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && (s[i] == ' ' || s[i] == '\t' || (unsigned char)s[i] >= 0x80))
+		i++;
+	return i < n && s[i] == '[';
+}
+
+/* A UTF-8 byte order mark, as Windows editors write one: skipped at the very start
+ * of the input, as wg-quick users expect; anywhere else it is a non-ASCII byte. */
+static const char bom[] = "\xef\xbb\xbf";
+
 int om_wgconf_parse(const char *buf, size_t len, struct om_wgconf *c, om_diag_fn diag, void *ctx)
 {
 	struct pctx p = { diag, ctx, 0, 0 };
@@ -292,38 +384,36 @@ int om_wgconf_parse(const char *buf, size_t len, struct om_wgconf *c, om_diag_fn
 
 	memset(c, 0, sizeof(*c));
 	if (len > OM_WG_CAP) {
+		c->unread = true;
 		problem(&p, "input larger than %d bytes", OM_WG_CAP);
 		return p.problems;
 	}
-	if (len == 0) {
+	if (len >= 3 && memcmp(buf, bom, 3) == 0)
+		i = 3;
+	if (len == i) {
+		c->unread = true;
 		problem(&p, "empty input");
 		return p.problems;
 	}
 	while (i < len) {
-		size_t n = 0;
-		bool bad = false, toolong = false;
+		const char *nl = memchr(buf + i, '\n', len - i);
+		size_t n = nl ? (size_t)(nl - (buf + i)) : len - i;
 
 		p.line++;
-		for (; i < len && buf[i] != '\n'; i++) {
-			unsigned char ch = (unsigned char)buf[i];
-			if ((ch < 0x20 && ch != '\t' && ch != '\r') || ch == 0x7f || ch >= 0x80)
-				bad = true;
-			if (n < OM_WG_LINE_MAX)
-				line[n++] = ch == '\r' ? ' ' : (char)ch;
-			else
-				toolong = true;
-		}
-		i++; /* the newline */
-		if (bad) {
-			problem(&p, "binary or non-ASCII data");
-			continue;
-		}
-		if (toolong) {
+		if (check_bytes(&p, (const unsigned char *)buf + i, n) < 0) {
+			/* A refused header still opens a section, an unknown one: its
+			 * keys are not all reported again as outside any section. */
+			if (looks_like_section(buf + i, n))
+				sec = BAD;
+		} else if (n > OM_WG_LINE_MAX)
 			problem(&p, "line longer than %d bytes", OM_WG_LINE_MAX);
-			continue;
+		else {
+			for (size_t k = 0; k < n; k++)
+				line[k] = buf[i + k] == '\r' ? ' ' : buf[i + k];
+			line[n] = '\0';
+			parse_line(&p, c, &sec, line);
 		}
-		line[n] = '\0';
-		parse_line(&p, c, &sec, line);
+		i += n + 1; /* the line and its newline */
 		if (p.problems > 100) {
 			problem(&p, "too many problems; giving up");
 			break;
@@ -339,6 +429,8 @@ int om_wgconf_check(const struct om_wgconf *c, const struct om_wgpolicy *pol, om
 	struct pctx p = { diag, ctx, 0, 0 };
 	bool v4 = false;
 
+	if (c->unread)
+		return 1; /* fail closed, quietly: "missing [Interface]" would be noise */
 	if (!c->has_interface)
 		problem(&p, "missing [Interface] section");
 	else {

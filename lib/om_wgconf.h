@@ -48,6 +48,9 @@ struct om_wgconf {
 	/* Set when a value was present but malformed (already reported), so that the
 	 * policy check does not report it again as missing. */
 	bool bad_address, bad_endpoint, bad_allowed;
+	/* Set when the input was refused whole (empty, or over OM_WG_CAP): the check
+	 * then adds no "missing" problems of its own, but still fails. */
+	bool unread;
 };
 
 /* Called once per problem. line is 1-based, or 0 for the file as a whole. */
@@ -68,7 +71,8 @@ struct om_wgpolicy {
 };
 
 /* Checks a parsed config against what a provider may run. Returns the number of
- * problems, each reported through diag. */
+ * problems, each reported through diag; for an input refused whole (c->unread),
+ * 1 with nothing reported, since parsing reported it. */
 int om_wgconf_check(const struct om_wgconf *c, const struct om_wgpolicy *p, om_diag_fn diag,
 		    void *ctx);
 

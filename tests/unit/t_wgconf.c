@@ -39,6 +39,99 @@ static int run(const char *text, bool allow_private, const struct om_cidr *nets,
 	return d->n;
 }
 
+/* Parse-only problems of text (of length n, or strlen when n is 0). */
+static int parse_only(const char *text, size_t n, struct diagbuf *d, struct om_wgconf *c)
+{
+	memset(d, 0, sizeof(*d));
+	return om_wgconf_parse(text, n ? n : strlen(text), c, collect, d);
+}
+
+/* Comments may hold any well-formed UTF-8; keys and values stay ASCII; a leading
+ * byte order mark is skipped. */
+static void t_wgconf_text(struct om_wgconf *c)
+{
+	struct diagbuf d;
+	static const char *const good[] = {
+		"# Z\xc3\xbcrich\n" GOOD,
+		"\xef\xbb\xbf" GOOD,
+		"\xef\xbb\xbf# Z\xc3\xbcrich\r\n" GOOD,
+		GOOD "# \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf \xed\x9f\xbf \xc2\x80\n",
+		"[Interface] # B\xc3\xa9ziers\nPrivateKey = " PRIV " #\xc3\xa9\nAddress = 10.77.0.2/32\n"
+		"[Peer]\nPublicKey = " PUB "\nEndpoint = 203.0.113.5:51820 # Z\xc3\xbcrich\nAllowedIPs = 0.0.0.0/0\n",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CHECK(run(good[i], false, NULL, 0, &d, c) == 0, "text %zu refused: %s", i, d.text);
+
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+		{ "[Interface]\nAddress = 10.0.0.2/32\xc2\xa0\n", "non-ASCII byte 0xc2 outside a comment" },
+		{ "[Interface]\nAddr\xc3\xa9ss = 10.0.0.2/32\n", "outside a comment" },
+		{ "[Interface]\nDNS = \xef\xbb\xbf" "1.1.1.1\n", "outside a comment" },
+		{ "[Interface]\n\xef\xbb\xbf[Peer]\n", "outside a comment" }, /* a BOM past the start */
+		{ "# \xc3(\n", "not valid UTF-8" },		     /* a bad continuation */
+		{ "# \xc0\xaf\n", "not valid UTF-8" },	     /* overlong '/' */
+		{ "# \xe0\x80\xaf\n", "not valid UTF-8" },	     /* overlong, three bytes */
+		{ "# \xed\xa0\x80\n", "not valid UTF-8" },	     /* a surrogate */
+		{ "# \xf4\x90\x80\x80\n", "not valid UTF-8" },    /* above U+10FFFF */
+		{ "# \xf5\x80\x80\x80\n", "not valid UTF-8" },
+		{ "# \xe2\x82\n[Interface]\n", "not valid UTF-8" }, /* cut by the newline */
+		{ "# \x80\n", "not valid UTF-8" },
+		{ "# \xff\n", "not valid UTF-8" },
+		{ "# a\x01" "b\n", "binary data (control byte 0x01)" },
+		{ "# a\x7f\n", "binary data" },
+		{ "\xef\xbb\xbf", "empty input" },
+		{ "\xef\xbb[Interface]\n", "outside a comment" }, /* half a BOM */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int n = parse_only(bad[i].text, 0, &d, c);
+		CHECK(n == 1 && strstr(d.text, bad[i].want), "text case %zu: want one '%s', got: %s", i,
+		      bad[i].want, d.text);
+	}
+	/* Input refused whole is one problem; the check still fails, quietly. */
+	{
+		struct om_wgpolicy pol = { 0 };
+		CHECK(run("\xef\xbb\xbf", false, NULL, 0, &d, c) == 1 && strstr(d.text, "0:empty input"),
+		      "a BOM alone: %s", d.text);
+		CHECK(om_wgconf_check(c, &pol, NULL, NULL) == 1, "an unread config passed the check");
+	}
+	/* A comment's UTF-8 cut off by the end of the input. */
+	CHECK(parse_only("# \xc3", 3, &d, c) == 1 && strstr(d.text, "not valid UTF-8"), "cut at end: %s",
+	      d.text);
+	/* The BOM is not a line of its own: problems keep their line numbers. */
+	CHECK(parse_only("\xef\xbb\xbf[Interface]\nFoo = 1\n", 0, &d, c) == 1 &&
+		      strstr(d.text, "2:unknown key Foo"),
+	      "line numbers after a BOM: %s", d.text);
+	/* A refused header opens no known section, and its keys are not reported again. */
+	CHECK(parse_only("[Interf\xc3\xa4" "ce]\nPrivateKey = " PRIV "\nAddress = 10.0.0.2/32\n", 0, &d, c) == 1,
+	      "refused header cascades: %s", d.text);
+}
+
+/* A second section is one problem, not one more for each of its keys. */
+static void t_wgconf_sections(struct om_wgconf *c)
+{
+	struct diagbuf d;
+
+	CHECK(parse_only(GOOD GOOD, 0, &d, c) == 2 && strstr(d.text, "duplicate [Interface]") &&
+		      strstr(d.text, "more than one [Peer] section: only one is allowed"),
+	      "a config twice: want two problems, got: %s", d.text);
+	CHECK(parse_only(GOOD "\n[Peer]\nPublicKey = " PUB "\nPresharedKey = " PSK
+			 "\nEndpoint = 198.51.100.7:1\nAllowedIPs = 0.0.0.0/0\nPersistentKeepalive = 1\n",
+			 0, &d, c) == 1 &&
+		      strstr(d.text, "13:more than one [Peer] section: only one is allowed"),
+	      "two [Peer]: want one problem, got: %s", d.text);
+	/* The first [Peer] is the one kept. */
+	CHECK(c->endpoint_port == 51820 && c->has_keepalive && c->keepalive == 25, "first peer kept");
+	CHECK(run(GOOD "[Interface]\nPrivateKey = " PRIV "\nAddress = 10.0.0.9/32\nMTU = 1280\n", false,
+		  NULL, 0, &d, c) == 1 &&
+		      strstr(d.text, "duplicate [Interface] section") && c->n_address == 1 && !c->has_mtu,
+	      "two [Interface]: want one problem, got: %s", d.text);
+	/* A hook in the ignored section is still refused. */
+	CHECK(parse_only(GOOD "[Peer]\nPostUp = id\nPublicKey = " PUB "\n", 0, &d, c) == 2 &&
+		      strstr(d.text, "PostUp is refused"),
+	      "hook in a second [Peer]: %s", d.text);
+}
+
 void t_wgconf(void)
 {
 	struct om_wgconf *c = calloc(1, sizeof(*c));
@@ -68,7 +161,7 @@ void t_wgconf(void)
 		  "[Peer]\nPublicKey = " PUB "\nEndpoint = 203.0.113.5:1\nAllowedIPs = 0.0.0.0/0\n",
 		  "PostUp is refused" },
 		{ GOOD "[Interface]\n", "duplicate [Interface]" },
-		{ GOOD "[Peer]\nPublicKey = " PUB "\n", "more than one [Peer]" },
+		{ GOOD "[Peer]\nPublicKey = " PUB "\n", "more than one [Peer] section: only one is allowed" },
 		{ "[Interface]\nPrivateKey = " PRIV "\nAddress = 10.0.0.2/32\n", "missing [Peer]" },
 		{ "[Peer]\nPublicKey = " PUB "\nEndpoint = 203.0.113.5:1\nAllowedIPs = 0.0.0.0/0\n",
 		  "missing [Interface]" },
@@ -104,6 +197,9 @@ void t_wgconf(void)
 		CHECK(n > 0 && strstr(d.text, bad[i].want), "case %zu: want '%s', got: %s", i,
 		      bad[i].want, d.text);
 	}
+
+	t_wgconf_text(c);
+	t_wgconf_sections(c);
 
 	/* Binary data with a NUL inside the buffer is seen, not cut short. */
 	{
