@@ -20,6 +20,7 @@ extern int t_pass, t_fail;
 void t_num(void);
 void t_jobid(void);
 void t_key(void);
+int t_key_ct(void); /* the codec under valgrind: tests/bats/seams-config.bats */
 void t_addr(void);
 void t_json(void);
 void t_wgconf(void);
