@@ -40,3 +40,16 @@ om_kernel() {
 		printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1
 	fi
 }
+
+# om_default_sigint "$@": a job must stop on SIGINT, also when a script started it in
+# the background (a non-interactive sh starts those with SIGINT ignored, and a
+# signal ignored on entry cannot be trapped): start again with SIGINT restored.
+# SIGHUP is left as it is: nohup ignores it on purpose.
+om_default_sigint() {
+	om_ign=$(awk '/^SigIgn:/ { print $2 }' "/proc/$$/status" 2>/dev/null || true)
+	om_ign=${om_ign:-0}
+	if [ $((0x${om_ign#"${om_ign%?}"} & 2)) -ne 0 ] && [ -z "${OMERTA_SIGINT_RESET:-}" ]; then
+		OMERTA_SIGINT_RESET=1 exec env --default-signal=INT "$0" "$@"
+	fi
+	unset OMERTA_SIGINT_RESET
+}
