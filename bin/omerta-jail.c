@@ -8,6 +8,7 @@
  * provider's own namespace, which this tool never changes. Then it runs CMD inside
  * the namespace and tears everything down when CMD ends, on every path. */
 #include <arpa/inet.h>
+#include <linux/magic.h>
 #include <dirent.h>
 #include <err.h>
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -47,6 +49,8 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3 };
 
 static const char usage_text[] =
 	"usage: omerta-jail run --job ID --endpoint IP:PORT [--uid UID] [--door IP:PORT] [--guest-ip IP] [--guest-mac MAC] [--rate BYTES] [--mtu N] [--peer-key KEY] [--nflog-group N] [--events-fd FD] [--allow-private-endpoint] -- CMD [ARG...]\n"
+	"       omerta-jail status [--job ID] [--json]\n"
+	"       omerta-jail stop --job ID\n"
 	"       omerta-jail down --job ID\n"
 	"       omerta-jail gc\n"
 	"       omerta-jail --help | --version\n";
@@ -56,18 +60,22 @@ static void usage(int code)
 	fputs(usage_text, code ? stderr : stdout);
 	if (!code)
 		fputs("\n"
-		      "  run    make the job's jail, run CMD inside it, tear it down when CMD ends\n"
-		      "  down   remove what a killed run left (idempotent)\n"
-		      "  gc     down for every jail whose omerta-jail is gone\n"
+		      "  run     make the job's jail, run CMD inside it, tear it down when CMD ends\n"
+		      "  status  the door's view of a job (or of every job): one record each\n"
+		      "  stop    stop a job's omerta-jail (proved by PID and start time), then tear down\n"
+		      "  down    remove what a killed run left (idempotent)\n"
+		      "  gc      down for every jail whose omerta-jail is gone\n"
 		      "The steps are listed in omerta-jail(1).\n"
-		      "Exit status: CMD's, or 1 refused input, 2 usage, 3 system error.\n",
+		      "Exit status: CMD's, or 1 refused input (status: no such job), 2 usage, 3 system error.\n",
 		      stdout);
 	exit(code);
 }
 
 static char run_dir[256];
 
-static int setup_run_dir(void)
+/* $OMERTA_RUN_DIR/jail; created only when create is set (status and stop of a
+ * machine that never ran a jail have nothing to read, and make nothing). */
+static int setup_run_dir(bool create)
 {
 	const char *d = getenv("OMERTA_RUN_DIR");
 
@@ -77,11 +85,13 @@ static int setup_run_dir(void)
 		warnx("OMERTA_RUN_DIR must be an absolute path of under 190 characters");
 		return -1;
 	}
+	snprintf(run_dir, sizeof(run_dir), "%s/jail", d);
+	if (!create)
+		return 0;
 	if (mkdir(d, 0700) < 0 && errno != EEXIST) {
 		warn("%s", d);
 		return -1;
 	}
-	snprintf(run_dir, sizeof(run_dir), "%s/jail", d);
 	if (mkdir(run_dir, 0700) < 0 && errno != EEXIST) {
 		warn("%s", run_dir);
 		return -1;
@@ -300,6 +310,8 @@ static void from_endpoint(struct door *d)
 		}
 	}
 	sendto(d->in, b, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&d->guest, sizeof(d->guest));
+	if (t == OM_WG_RESPONSE)
+		write_door_state(d); /* at once, after the relay: status reads "connected" here */
 }
 
 static void stats(struct door *d)
@@ -393,13 +405,43 @@ static int write_file(const char *path, const char *v)
 	return r;
 }
 
+
+/* Every frame from the VM passes this filter before anything else sees it. Only ARP
+ * between the VM and the gateway and whole (unfragmented, option-less) UDP datagrams
+ * from the VM's MAC and IP to the door pass; the rest is counted (status reports the
+ * count as blocked frames), logged to the NFLOG group with a queue threshold of 1, so
+ * the watcher hears of the first frame at once, and dropped. */
+static int load_filter(const struct run_opts *o, const char *guest, const char *dip)
+{
+	const char *nft[] = { "nft", "-f", "-", NULL };
+	char rules[2048];
+	int n;
+
+	n = snprintf(rules, sizeof(rules),
+		     "table netdev omerta {\n"
+		     " chain ingress {\n"
+		     "  type filter hook ingress device \"%s\" priority -500; policy accept;\n"
+		     "  ether saddr %s arp htype 1 arp ptype 0x0800 arp operation { request, reply }"
+		     " arp saddr ether %s arp saddr ip %s arp daddr ip %s accept\n"
+		     "  ether saddr %s ip version 4 ip hdrlength 5 ip frag-off & 0x3fff == 0"
+		     " ip saddr %s ip daddr %s udp dport %u accept\n"
+		     "  counter log group %u queue-threshold 1 drop\n"
+		     " }\n"
+		     "}\n",
+		     TAP, o->guest_mac, o->guest_mac, guest, dip, o->guest_mac, guest, dip,
+		     o->door_port, o->nflog);
+	if (om_run(nft, rules, (size_t)n, NULL, 0) != 0) {
+		warnx("nft could not load the tap filter");
+		return -1;
+	}
+	return 0;
+}
+
 static int build_jail(const struct run_opts *o, const char *ns, int *job_ns)
 {
-	char p[PATH_MAX], door[OM_IP_STRLEN + 4], uid[16], gid[16], rules[2048];
+	char p[PATH_MAX], door[OM_IP_STRLEN + 4], uid[16], gid[16];
 	char guest[OM_IP_STRLEN], dip[OM_IP_STRLEN];
 	const char *add[] = { "ip", "netns", "add", ns, NULL };
-	const char *nft[] = { "nft", "-f", "-", NULL };
-	int n;
 
 	if (om_run(add, NULL, 0, NULL, 0) != 0) {
 		warnx("ip netns add %s failed", ns);
@@ -433,29 +475,7 @@ static int build_jail(const struct run_opts *o, const char *ns, int *job_ns)
 	write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
 	write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
 	write_file("/proc/sys/net/ipv6/conf/" TAP "/disable_ipv6", "1");
-	/* Every frame from the VM passes this filter before anything else sees it.
-	 * Only ARP between the VM and the gateway and whole (unfragmented, option-less)
-	 * UDP datagrams from the VM's MAC and IP to the door pass; the rest is logged to
-	 * the NFLOG group with a queue threshold of 1, so the watcher hears of the first
-	 * frame at once, and dropped. */
-	n = snprintf(rules, sizeof(rules),
-		     "table netdev omerta {\n"
-		     " chain ingress {\n"
-		     "  type filter hook ingress device \"%s\" priority -500; policy accept;\n"
-		     "  ether saddr %s arp htype 1 arp ptype 0x0800 arp operation { request, reply }"
-		     " arp saddr ether %s arp saddr ip %s arp daddr ip %s accept\n"
-		     "  ether saddr %s ip version 4 ip hdrlength 5 ip frag-off & 0x3fff == 0"
-		     " ip saddr %s ip daddr %s udp dport %u accept\n"
-		     "  log group %u queue-threshold 1 drop\n"
-		     " }\n"
-		     "}\n",
-		     TAP, o->guest_mac, o->guest_mac, guest, dip, o->guest_mac, guest, dip,
-		     o->door_port, o->nflog);
-	if (om_run(nft, rules, (size_t)n, NULL, 0) != 0) {
-		warnx("nft could not load the tap filter");
-		return -1;
-	}
-	return 0;
+	return load_filter(o, guest, dip);
 }
 
 static int open_door(const struct run_opts *o, struct door *d, int host_ns, int job_ns)
@@ -506,228 +526,356 @@ static int open_door(const struct run_opts *o, struct door *d, int host_ns, int 
 	return 0;
 }
 
-static int cmd_run(struct run_opts *o)
-{
-	char ns[64], dir[PATH_MAX], b[PATH_MAX];
-	int host_ns = -1, job_ns = -1, sfd = -1, tfd = -1, status = 0, ret = EX_SYS;
-	int evpipe[2] = { -1, -1 };
-	struct door d = { 0 };
-	struct om_state s = { 0 };
+
+/* One run's resources, so that every step can fail and cleanup still finds all. */
+struct run_ctx {
+	struct run_opts *o;
+	char ns[64];
+	int host_ns, job_ns, sfd, tfd, evpipe[2];
+	struct door d;
 	sigset_t mask, old;
-	pid_t child = -1;
-	bool created = false, stopping = false;
-	long long stop_at = 0;
+	pid_t child;
+	bool created;
+	struct om_state state;
+};
 
-	d.in = d.out = -1;
-	d.job = o->job;
-	d.guest_ip = o->guest_ip;
-	d.rate = o->rate;
-	d.mtu = o->mtu;
+static void run_init(struct run_ctx *c, struct run_opts *o)
+{
+	memset(c, 0, sizeof(*c));
+	c->o = o;
+	c->host_ns = c->job_ns = c->sfd = c->tfd = c->evpipe[0] = c->evpipe[1] = -1;
+	c->child = -1;
+	c->d.in = c->d.out = -1;
+	c->d.job = o->job;
+	c->d.guest_ip = o->guest_ip;
+	c->d.rate = o->rate;
+	c->d.mtu = o->mtu;
 	if (o->have_peer) {
-		om_wg_peer_init(&d.peer, o->peer_key);
-		d.have_peer = true;
+		om_wg_peer_init(&c->d.peer, o->peer_key);
+		c->d.have_peer = true;
 	}
-	d.tokens = (double)o->rate;
-	d.tokens_at = now_ms(CLOCK_MONOTONIC);
-	netns_name(o->job, ns, sizeof(ns));
-	if (setup_run_dir() < 0)
-		return EX_SYS;
-	/* A reader of the events that goes away must not take the jail with it. */
-	signal(SIGPIPE, SIG_IGN);
-	/* Signals wait in a signalfd from here: setup finishes or is undone whole. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &mask, &old);
-	job_path(dir, sizeof(dir), o->job, NULL);
-	if (mkdir(dir, 0700) < 0) {
-		if (errno == EEXIST) {
-			warnx("job %s already has a jail (omerta-jail down --job %s removes a dead one)", o->job, o->job);
-			ret = EX_INPUT;
-		} else
-			warn("%s", dir);
-		goto out;
-	}
-	created = true;
-	snprintf(b, sizeof(b), NETNS_DIR "/%s", ns);
-	if (access(b, F_OK) == 0) {
-		warnx("network namespace %s exists already", ns);
-		ret = EX_INPUT;
-		rmdir(dir);
-		created = false;
-		goto out;
-	}
-	om_state_set(&s, "job_id", o->job);
-	om_state_set(&s, "role", "provider");
-	om_state_set(&s, "netns", ns);
-	snprintf(b, sizeof(b), "%d", (int)getpid());
-	om_state_set(&s, "pid", b);
-	snprintf(b, sizeof(b), "%llu", (unsigned long long)om_proc_starttime(getpid()));
-	om_state_set(&s, "pid_start", b);
-	{
-		char p[PATH_MAX];
-		job_path(p, sizeof(p), o->job, "state");
-		if (om_state_write(p, &s) < 0) {
-			warn("%s", p);
-			goto fail;
-		}
-	}
-	host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (host_ns < 0) {
-		warn("/proc/self/ns/net");
-		goto fail;
-	}
-	if (build_jail(o, ns, &job_ns) < 0 || open_door(o, &d, host_ns, job_ns) < 0)
-		goto fail;
-	if (ev_on()) {
-		struct om_json j;
-		char dip[OM_IP_STRLEN], door[OM_IP_STRLEN + 8];
-		om_ip_format(&o->door_ip, dip);
-		snprintf(door, sizeof(door), "%s:%u", dip, o->door_port);
-		ev_begin(&j, "jail_ready", o->job);
-		om_json_str(&j, "netns", ns);
-		om_json_str(&j, "tap", TAP);
-		om_json_str(&j, "door", door);
-		om_json_int(&j, "nflog_group", o->nflog);
-		ev_end(&j);
-	}
+	c->d.tokens = (double)o->rate;
+	c->d.tokens_at = now_ms(CLOCK_MONOTONIC);
+	netns_name(o->job, c->ns, sizeof(c->ns));
+}
 
-	if (pipe2(evpipe, O_CLOEXEC) < 0) {
+/* Signals wait in a signalfd from here: setup finishes or is undone whole. */
+static void block_signals(struct run_ctx *c)
+{
+	sigemptyset(&c->mask);
+	sigaddset(&c->mask, SIGINT);
+	sigaddset(&c->mask, SIGTERM);
+	sigaddset(&c->mask, SIGHUP);
+	sigaddset(&c->mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &c->mask, &c->old);
+}
+
+/* The job's folder and its state: this process's PID and start time, which stop,
+ * down and gc check before they believe or signal it. */
+static int make_state(struct run_ctx *c)
+{
+	char dir[PATH_MAX], b[PATH_MAX];
+	struct om_state *s = &c->state;
+	const char *job = c->o->job;
+
+	job_path(dir, sizeof(dir), job, NULL);
+	if (mkdir(dir, 0700) < 0) {
+		if (errno != EEXIST) {
+			warn("%s", dir);
+			return EX_SYS;
+		}
+		warnx("job %s already has a jail (omerta-jail down --job %s removes a dead one)", job, job);
+		return EX_INPUT;
+	}
+	c->created = true;
+	snprintf(b, sizeof(b), NETNS_DIR "/%s", c->ns);
+	if (access(b, F_OK) == 0) {
+		warnx("network namespace %s exists already", c->ns);
+		rmdir(dir);
+		c->created = false;
+		return EX_INPUT;
+	}
+	om_state_set(s, "job_id", job);
+	om_state_set(s, "role", "provider");
+	om_state_set(s, "netns", c->ns);
+	snprintf(b, sizeof(b), "%d", (int)getpid());
+	om_state_set(s, "pid", b);
+	snprintf(b, sizeof(b), "%llu", (unsigned long long)om_proc_starttime(getpid()));
+	om_state_set(s, "pid_start", b);
+	job_path(b, sizeof(b), job, "state");
+	if (om_state_write(b, s) < 0) {
+		warn("%s", b);
+		return EX_SYS;
+	}
+	return EX_OK;
+}
+
+static void ev_jail_ready(const struct run_ctx *c)
+{
+	struct om_json j;
+	char dip[OM_IP_STRLEN], door[OM_IP_STRLEN + 8];
+
+	if (!ev_on())
+		return;
+	om_ip_format(&c->o->door_ip, dip);
+	snprintf(door, sizeof(door), "%s:%u", dip, c->o->door_port);
+	ev_begin(&j, "jail_ready", c->o->job);
+	om_json_str(&j, "netns", c->ns);
+	om_json_str(&j, "tap", TAP);
+	om_json_str(&j, "door", door);
+	om_json_int(&j, "nflog_group", c->o->nflog);
+	ev_end(&j);
+}
+
+/* CMD's PID and start time join the state: status reaches the job's namespace
+ * through /proc/PID/ns/net of CMD, which works from any mount namespace (a name
+ * under /run/netns is only seen in the mount namespace that made it). */
+static void record_cmd(struct run_ctx *c)
+{
+	char b[PATH_MAX];
+
+	snprintf(b, sizeof(b), "%d", (int)c->child);
+	om_state_set(&c->state, "cmd_pid", b);
+	snprintf(b, sizeof(b), "%llu", (unsigned long long)om_proc_starttime(c->child));
+	om_state_set(&c->state, "cmd_start", b);
+	job_path(b, sizeof(b), c->o->job, "state");
+	if (om_state_write(b, &c->state) < 0)
+		warn("%s", b); /* not fatal: status then counts no blocked frames */
+}
+
+/* In the child: CMD runs in the jail, and dies with this process. */
+static void __attribute__((noreturn)) child_exec(const struct run_ctx *c)
+{
+	char v[80];
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)
+		_exit(EX_SYS);
+	if (setns(c->job_ns, CLONE_NEWNET) < 0)
+		_exit(EX_SYS);
+	sigprocmask(SIG_SETMASK, &c->old, NULL);
+	setenv("OMERTA_JAIL_NETNS", c->ns, 1);
+	setenv("OMERTA_JAIL_TAP", TAP, 1);
+	fcntl(c->evpipe[0], F_SETFD, 0);
+	snprintf(v, sizeof(v), "%d", c->evpipe[0]);
+	setenv("OMERTA_JAIL_EVENTS_FD", v, 1);
+	execvp(c->o->cmd[0], c->o->cmd);
+	warn("%s", c->o->cmd[0]);
+	_exit(127);
+}
+
+/* Builds the jail and its door, then forks CMD into it. */
+static int set_up(struct run_ctx *c)
+{
+	struct itimerspec it = { { 1, 0 }, { 1, 0 } };
+
+	c->host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (c->host_ns < 0) {
+		warn("/proc/self/ns/net");
+		return EX_SYS;
+	}
+	if (build_jail(c->o, c->ns, &c->job_ns) < 0 || open_door(c->o, &c->d, c->host_ns, c->job_ns) < 0)
+		return EX_SYS;
+	ev_jail_ready(c);
+	c->sfd = signalfd(-1, &c->mask, SFD_CLOEXEC);
+	c->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (c->sfd < 0 || c->tfd < 0 || timerfd_settime(c->tfd, 0, &it, NULL) < 0) {
+		warn("signalfd, timerfd");
+		return EX_SYS;
+	}
+	if (pipe2(c->evpipe, O_CLOEXEC) < 0) {
 		warn("pipe");
-		goto fail;
+		return EX_SYS;
 	}
-	fcntl(evpipe[1], F_SETFL, O_NONBLOCK);
-	ev_fd[1] = evpipe[1];
-	child = fork();
-	if (child < 0) {
+	fcntl(c->evpipe[1], F_SETFL, O_NONBLOCK);
+	ev_fd[1] = c->evpipe[1];
+	c->child = fork();
+	if (c->child < 0) {
 		warn("fork");
-		goto fail;
+		return EX_SYS;
 	}
-	if (child == 0) {
-		/* CMD runs in the jail, and dies with this process. */
-		char envns[80];
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() == 1)
-			_exit(EX_SYS);
-		if (setns(job_ns, CLONE_NEWNET) < 0)
-			_exit(EX_SYS);
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		snprintf(envns, sizeof(envns), "%s", ns);
-		setenv("OMERTA_JAIL_NETNS", envns, 1);
-		setenv("OMERTA_JAIL_TAP", TAP, 1);
-		fcntl(evpipe[0], F_SETFD, 0);
-		snprintf(envns, sizeof(envns), "%d", evpipe[0]);
-		setenv("OMERTA_JAIL_EVENTS_FD", envns, 1);
-		execvp(o->cmd[0], o->cmd);
-		warn("%s", o->cmd[0]);
-		_exit(127);
+	if (c->child == 0)
+		child_exec(c);
+	record_cmd(c);
+	close(c->evpipe[0]);
+	c->evpipe[0] = -1;
+	return EX_OK;
+}
+
+/* Kills CMD, if it runs, and reaps it: no run ends with its command unreaped. */
+static void kill_child(struct run_ctx *c)
+{
+	if (c->child <= 0)
+		return;
+	kill(c->child, SIGKILL);
+	while (waitpid(c->child, NULL, 0) < 0 && errno == EINTR)
+		;
+	c->child = -1;
+}
+
+/* A signal: SIGCHLD reaps CMD (true: the run is over); the others stop CMD first,
+ * then the jail, with SIGKILL two seconds after SIGTERM (see the timer). */
+static bool on_signal(struct run_ctx *c, long long *stop_at, int *status)
+{
+	struct signalfd_siginfo si;
+
+	if (read(c->sfd, &si, sizeof(si)) != sizeof(si))
+		return false;
+	if (si.ssi_signo == SIGCHLD) {
+		if (waitpid(c->child, status, WNOHANG) != c->child)
+			return false;
+		c->child = -1;
+		return true;
 	}
-	close(evpipe[0]);
-	evpipe[0] = -1;
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	{
-		struct itimerspec it = { { 1, 0 }, { 1, 0 } };
-		timerfd_settime(tfd, 0, &it, NULL);
+	if (!*stop_at) {
+		*stop_at = now_ms(CLOCK_MONOTONIC);
+		kill(c->child, SIGTERM);
 	}
-	for (;;) {
-		struct pollfd p[4] = { { d.in, POLLIN, 0 }, { d.out, POLLIN, 0 }, { sfd, POLLIN, 0 },
-				       { tfd, POLLIN, 0 } };
-		if (poll(p, 4, -1) < 0 && errno != EINTR)
-			break;
-		if (p[0].revents & POLLIN)
-			from_guest(&d);
-		if (p[1].revents & POLLIN)
-			from_endpoint(&d);
-		if (p[3].revents & POLLIN) {
-			uint64_t x;
-			if (read(tfd, &x, sizeof(x)) > 0) {
-				stats(&d);
-				write_door_state(&d);
-			}
-			if (stopping && now_ms(CLOCK_MONOTONIC) - stop_at > 2000)
-				kill(child, SIGKILL);
-		}
-		if (p[2].revents & POLLIN) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof(si)) != sizeof(si))
-				continue;
-			if (si.ssi_signo == SIGCHLD) {
-				if (waitpid(child, &status, WNOHANG) == child)
-					break;
-			} else if (!stopping) {
-				/* Asked to stop: CMD first, then the jail. */
-				stopping = true;
-				stop_at = now_ms(CLOCK_MONOTONIC);
-				kill(child, SIGTERM);
-			}
-		}
+	return false;
+}
+
+static void on_tick(struct run_ctx *c, long long stop_at)
+{
+	uint64_t x;
+
+	if (read(c->tfd, &x, sizeof(x)) > 0) {
+		stats(&c->d);
+		write_door_state(&c->d);
 	}
+	if (stop_at && now_ms(CLOCK_MONOTONIC) - stop_at > 2000)
+		kill(c->child, SIGKILL);
+}
+
+/* CMD's status as the run's: its exit code, or 128 + the signal that killed it. */
+static int verdict(int status)
+{
 	if (WIFEXITED(status))
-		ret = WEXITSTATUS(status);
-	else if (WIFSIGNALED(status))
-		ret = 128 + WTERMSIG(status);
-	stats(&d);
-	goto out;
-fail:
-	if (child > 0) {
-		kill(child, SIGKILL);
-		waitpid(child, NULL, 0);
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EX_SYS;
+}
+
+/* Relays until CMD is gone. A poll() that fails for good ends the run as a system
+ * error, with CMD killed and reaped first. */
+static int relay(struct run_ctx *c)
+{
+	long long stop_at = 0;
+	int status = 0;
+
+	for (;;) {
+		struct pollfd p[4] = { { c->d.in, POLLIN, 0 }, { c->d.out, POLLIN, 0 }, { c->sfd, POLLIN, 0 },
+				       { c->tfd, POLLIN, 0 } };
+		if (poll(p, 4, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			warn("poll");
+			kill_child(c);
+			return EX_SYS;
+		}
+		if (p[0].revents & POLLIN)
+			from_guest(&c->d);
+		if (p[1].revents & POLLIN)
+			from_endpoint(&c->d);
+		if (p[3].revents & POLLIN)
+			on_tick(c, stop_at);
+		if ((p[2].revents & POLLIN) && on_signal(c, &stop_at, &status))
+			break;
 	}
-out:
-	if (d.in >= 0)
-		close(d.in);
-	if (d.out >= 0)
-		close(d.out);
-	if (host_ns >= 0) {
-		setns(host_ns, CLONE_NEWNET);
-		close(host_ns);
+	stats(&c->d);
+	return verdict(status);
+}
+
+static void run_cleanup(struct run_ctx *c, int ret)
+{
+	if (c->d.in >= 0)
+		close(c->d.in);
+	if (c->d.out >= 0)
+		close(c->d.out);
+	if (c->host_ns >= 0) {
+		setns(c->host_ns, CLONE_NEWNET);
+		close(c->host_ns);
 	}
-	if (job_ns >= 0)
-		close(job_ns);
-	if (sfd >= 0)
-		close(sfd);
-	if (tfd >= 0)
-		close(tfd);
-	if (created)
-		teardown(o->job);
-	if (evpipe[0] >= 0)
-		close(evpipe[0]);
+	if (c->job_ns >= 0)
+		close(c->job_ns);
+	if (c->sfd >= 0)
+		close(c->sfd);
+	if (c->tfd >= 0)
+		close(c->tfd);
+	if (c->created)
+		teardown(c->o->job);
+	if (c->evpipe[0] >= 0)
+		close(c->evpipe[0]);
 	if (ev_on()) {
 		struct om_json j;
-		ev_begin(&j, "jail_down", o->job);
+		ev_begin(&j, "jail_down", c->o->job);
 		om_json_int(&j, "status", ret);
 		ev_end(&j);
 	}
-	if (evpipe[1] >= 0)
-		close(evpipe[1]);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (c->evpipe[1] >= 0)
+		close(c->evpipe[1]);
+	sigprocmask(SIG_SETMASK, &c->old, NULL);
+}
+
+static int cmd_run(struct run_opts *o)
+{
+	struct run_ctx c;
+	int ret;
+
+	run_init(&c, o);
+	if (setup_run_dir(true) < 0)
+		return EX_SYS;
+	/* A reader of the events that goes away must not take the jail with it. */
+	signal(SIGPIPE, SIG_IGN);
+	block_signals(&c);
+	ret = make_state(&c);
+	if (ret == EX_OK)
+		ret = set_up(&c);
+	if (ret == EX_OK)
+		ret = relay(&c);
+	kill_child(&c);
+	run_cleanup(&c, ret);
 	return ret;
 }
 
 /* ---- down, gc ----------------------------------------------------------------------- */
 
-static bool jail_alive(const char *job)
+/* A PID and its start time from a state, if it holds both. */
+static bool state_pid(const struct om_state *s, const char *pid_key, const char *start_key, pid_t *pid,
+		      uint64_t *start)
+{
+	const char *v;
+	uint64_t n;
+
+	if (!(v = om_state_get(s, pid_key)) || om_parse_u64(v, 2, INT_MAX, &n) < 0)
+		return false;
+	*pid = (pid_t)n;
+	return (v = om_state_get(s, start_key)) && om_parse_u64(v, 1, UINT64_MAX, start) == 0;
+}
+
+/* The PID and start time that job's omerta-jail recorded. */
+static bool jail_pid(const char *job, pid_t *pid, uint64_t *start)
 {
 	char p[PATH_MAX];
 	struct om_state s = { 0 };
-	const char *v;
+
+	job_path(p, sizeof(p), job, "state");
+	return om_state_read(p, &s) == 0 && state_pid(&s, "pid", "pid_start", pid, start);
+}
+
+/* True only when the recorded process runs: the same PID, the same start time (a
+ * reused PID has another) and the name omerta-jail. */
+static bool jail_alive(const char *job)
+{
 	pid_t pid;
 	uint64_t start;
 
-	job_path(p, sizeof(p), job, "state");
-	if (om_state_read(p, &s) < 0)
-		return false;
-	pid = (v = om_state_get(&s, "pid")) ? atoi(v) : 0;
-	start = (v = om_state_get(&s, "pid_start")) ? strtoull(v, NULL, 10) : 0;
-	return pid > 1 && start && om_proc_is(pid, start, "omerta-jail");
+	return jail_pid(job, &pid, &start) && om_proc_is(pid, start, "omerta-jail");
 }
 
 static int cmd_down(const char *job)
 {
-	if (setup_run_dir() < 0)
+	if (setup_run_dir(true) < 0)
 		return EX_SYS;
 	if (jail_alive(job)) {
 		warnx("job %s: its omerta-jail still runs; signal it instead (SIGTERM tears down)", job);
@@ -757,15 +905,47 @@ static bool netns_in_use(ino_t ino)
 	return used;
 }
 
-static int cmd_gc(void)
+/* Whether some process's mount namespace has a mount at path. A name under
+ * /run/netns that was made inside another mount namespace (`ip netns exec` gives
+ * each command one of its own) is an nsfs mount only there; here it is a plain
+ * file whose inode says nothing about the namespace. */
+static bool mounted_somewhere(const char *path)
 {
-	DIR *dd;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	bool found = false;
+
+	while (d && !found && (e = readdir(d))) {
+		char p[300], line[1024], mnt[PATH_MAX];
+		FILE *f;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/mountinfo", e->d_name);
+		if (!(f = fopen(p, "re")))
+			continue;
+		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ...: the mount point is field 5. */
+		while (!found && fgets(line, sizeof(line), f))
+			found = sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && !strcmp(mnt, path);
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
+static bool is_nsfs(const char *path)
+{
+	struct statfs f;
+
+	return statfs(path, &f) == 0 && f.f_type == NSFS_MAGIC;
+}
+
+/* Jobs with a state folder whose jail is gone. */
+static void gc_states(void)
+{
+	DIR *dd = opendir(run_dir);
 	struct dirent *e;
 
-	if (setup_run_dir() < 0)
-		return EX_SYS;
-	/* Jobs with a state folder whose jail is gone. */
-	dd = opendir(run_dir);
 	while (dd && (e = readdir(dd))) {
 		if (!om_jobid_valid(e->d_name) || jail_alive(e->d_name))
 			continue;
@@ -774,10 +954,17 @@ static int cmd_gc(void)
 	}
 	if (dd)
 		closedir(dd);
-	/* Namespaces named omerta-ID with no state at all (a deleted run dir may leave
-	 * these). Another run dir's jails look the same from here, so only a namespace
-	 * that no process is in and that is over a minute old counts as dead. */
-	dd = opendir(NETNS_DIR);
+}
+
+/* Namespaces named omerta-ID with no state at all (a deleted run dir may leave
+ * these). Another run dir's jails look the same from here, so only a namespace that
+ * no process is in (or, for a name that is no mount here, that no other mount
+ * namespace holds a mount of) and that is over a minute old counts as dead. */
+static void gc_names(void)
+{
+	DIR *dd = opendir(NETNS_DIR);
+	struct dirent *e;
+
 	while (dd && (e = readdir(dd))) {
 		char p[PATH_MAX];
 		const char *job = e->d_name + 7;
@@ -788,14 +975,195 @@ static int cmd_gc(void)
 		if (stat(p, &st) == 0)
 			continue;
 		snprintf(p, sizeof(p), NETNS_DIR "/%s", e->d_name);
-		if (stat(p, &st) < 0 || time(NULL) - st.st_mtime < 60 || netns_in_use(st.st_ino))
+		if (stat(p, &st) < 0 || time(NULL) - st.st_mtime < 60 ||
+		    (is_nsfs(p) ? netns_in_use(st.st_ino) : mounted_somewhere(p)))
 			continue;
 		teardown(job);
 		printf("removed\t%s\n", job);
 	}
 	if (dd)
 		closedir(dd);
-	fflush(stdout);
+}
+
+static int cmd_gc(void)
+{
+	if (setup_run_dir(true) < 0)
+		return EX_SYS;
+	gc_states();
+	gc_names();
+	return fflush(stdout) == 0 ? EX_OK : EX_SYS;
+}
+
+/* ---- status, stop ---------------------------------------------------------------- */
+
+/* WireGuard drops a session 180 s after its handshake (REJECT_AFTER_TIME) and makes a
+ * new one every 120 s while packets flow: a door that heard none for longer is not
+ * connected, whatever it heard before. */
+#define REJECT_AFTER 180
+
+/* A job as its door saw it. Times are Unix seconds, 0 for never; blocked is -1 when
+ * the filter's counter cannot be read (not root, or the namespace is gone). */
+struct view {
+	const char *job;
+	bool running, connected;
+	long long handshake, last_rx, blocked;
+	unsigned long long tx, rx, rogue, rate_drops;
+};
+
+static unsigned long long door_num(const struct om_state *s, const char *key)
+{
+	const char *v = om_state_get(s, key);
+	uint64_t n;
+
+	return v && om_parse_u64(v, 0, UINT64_MAX, &n) == 0 ? n : 0;
+}
+
+/* The frames the tap filter dropped: the counter of its last rule, read inside the
+ * job's namespace, entered through CMD's (pid, start), proved after the open so that
+ * a reused PID is never entered. Needs root; this process returns to its own at once. */
+static long long blocked_frames(pid_t pid, uint64_t start)
+{
+	const char *nft[] = { "nft", "list", "chain", "netdev", "omerta", "ingress", NULL };
+	char p[64], *out = NULL, *q;
+	long long n = -1;
+	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), fd;
+
+	snprintf(p, sizeof(p), "/proc/%d/ns/net", (int)pid);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (self >= 0 && fd >= 0 && om_proc_alive(pid, start) && setns(fd, CLONE_NEWNET) == 0) {
+		if (om_run(nft, NULL, 0, &out, OM_RUN_QUIET) == 0 && out && (q = strstr(out, "counter packets ")))
+			n = strtoll(q + 16, NULL, 10);
+		if (setns(self, CLONE_NEWNET) < 0)
+			err(EX_SYS, "setns back");
+	}
+	free(out);
+	if (fd >= 0)
+		close(fd);
+	if (self >= 0)
+		close(self);
+	return n;
+}
+
+/* -1 when the job has no jail here. */
+static int view_load(const char *job, struct view *v)
+{
+	char p[PATH_MAX];
+	struct om_state s = { 0 }, door = { 0 };
+	struct stat st;
+	pid_t pid;
+	uint64_t start;
+
+	memset(v, 0, sizeof(*v));
+	v->job = job;
+	v->blocked = -1;
+	job_path(p, sizeof(p), job, NULL);
+	if (stat(p, &st) < 0 || !S_ISDIR(st.st_mode))
+		return -1;
+	job_path(p, sizeof(p), job, "state");
+	if (om_state_read(p, &s) == 0 && state_pid(&s, "pid", "pid_start", &pid, &start))
+		v->running = om_proc_is(pid, start, "omerta-jail");
+	if (v->running && state_pid(&s, "cmd_pid", "cmd_start", &pid, &start))
+		v->blocked = blocked_frames(pid, start);
+	job_path(p, sizeof(p), job, "door");
+	if (om_state_read(p, &door) == 0) {
+		v->tx = door_num(&door, "tx_bytes");
+		v->rx = door_num(&door, "rx_bytes");
+		v->rogue = door_num(&door, "rogue_datagrams");
+		v->rate_drops = door_num(&door, "rate_drops");
+		v->handshake = (long long)door_num(&door, "last_handshake_unix");
+		v->last_rx = (long long)door_num(&door, "last_rx_unix");
+	}
+	v->connected = v->running && v->handshake && time(NULL) - v->handshake < REJECT_AFTER;
+	return 0;
+}
+
+static void json_time(struct om_json *j, const char *key, long long t)
+{
+	if (t)
+		om_json_int(j, key, t);
+	else
+		om_json_null(j, key);
+}
+
+static void print_view(const struct view *v, bool json)
+{
+	char hs[24] = "-", rx[24] = "-", bl[24] = "-";
+	struct om_json j;
+
+	if (!json) {
+		if (v->handshake)
+			snprintf(hs, sizeof(hs), "%lld", v->handshake);
+		if (v->last_rx)
+			snprintf(rx, sizeof(rx), "%lld", v->last_rx);
+		if (v->blocked >= 0)
+			snprintf(bl, sizeof(bl), "%lld", v->blocked);
+		printf("%s\t%s\t%s\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%s\n", v->job, v->running ? "running" : "dead",
+		       v->connected ? "yes" : "no", hs, rx, v->tx, v->rx, v->rogue, v->rate_drops, bl);
+		return;
+	}
+	om_json_init(&j, stdout);
+	om_json_obj_open(&j, NULL);
+	om_json_str(&j, "job_id", v->job);
+	om_json_str(&j, "state", v->running ? "running" : "dead");
+	om_json_bool(&j, "connected", v->connected);
+	json_time(&j, "latest_handshake", v->handshake);
+	json_time(&j, "last_rx", v->last_rx);
+	om_json_int(&j, "tx_bytes", (long long)v->tx);
+	om_json_int(&j, "rx_bytes", (long long)v->rx);
+	om_json_int(&j, "rogue_datagrams", (long long)v->rogue);
+	om_json_int(&j, "rate_drops", (long long)v->rate_drops);
+	if (v->blocked >= 0)
+		om_json_int(&j, "blocked_frames", v->blocked);
+	else
+		om_json_null(&j, "blocked_frames");
+	om_json_obj_close(&j);
+	om_json_end(&j);
+}
+
+static int cmd_status(const char *job, bool json)
+{
+	struct view v;
+	DIR *dd;
+	struct dirent *e;
+
+	if (setup_run_dir(false) < 0)
+		return EX_SYS;
+	if (job) {
+		if (view_load(job, &v) < 0) {
+			warnx("no such job: %s", job);
+			return EX_INPUT;
+		}
+		print_view(&v, json);
+		return fflush(stdout) == 0 ? EX_OK : EX_SYS;
+	}
+	dd = opendir(run_dir);
+	while (dd && (e = readdir(dd)))
+		if (om_jobid_valid(e->d_name) && view_load(e->d_name, &v) == 0)
+			print_view(&v, json);
+	if (dd)
+		closedir(dd);
+	return fflush(stdout) == 0 ? EX_OK : EX_SYS;
+}
+
+/* SIGTERM to the recorded omerta-jail, and only to it: a PID whose start time or
+ * name differs is another process now, and is left alone. The jail stops CMD (SIGKILL
+ * two seconds after SIGTERM) and tears itself down; SIGKILL follows after 5 s, and
+ * teardown here removes whatever a killed jail left. */
+static int cmd_stop(const char *job)
+{
+	pid_t pid;
+	uint64_t start;
+
+	if (setup_run_dir(false) < 0)
+		return EX_SYS;
+	if (jail_pid(job, &pid, &start) && om_proc_is(pid, start, "omerta-jail")) {
+		om_proc_stop(pid, start, 5000);
+		if (!om_proc_wait(pid, start, 2000)) {
+			warnx("job %s: its omerta-jail (PID %d) does not exit", job, (int)pid);
+			return EX_SYS;
+		}
+	}
+	teardown(job);
 	return EX_OK;
 }
 
@@ -857,7 +1225,67 @@ static bool mac_ok(const char *m)
 	return ((m[1] >= 'a' ? m[1] - 'a' + 10 : m[1] - '0') & 1) == 0;
 }
 
-int main(int argc, char **argv)
+
+struct args {
+	struct run_opts o;
+	const char *endpoint, *door, *guest, *mac;
+	bool allow_private, json;
+	int argc; /* what follows the options: CMD for run */
+	char **argv;
+};
+
+/* A number option in [min, max], or the message and exit 1. */
+static uint64_t num_opt(const char *s, uint64_t min, uint64_t max, const char *msg)
+{
+	uint64_t v;
+
+	if (om_parse_u64(s, min, max, &v) < 0) {
+		warnx("%s", msg);
+		exit(EX_INPUT);
+	}
+	return v;
+}
+
+static void parse_opt(int c, struct args *a)
+{
+	struct run_opts *o = &a->o;
+
+	switch (c) {
+	case 'J': o->job = optarg; break;
+	case 'E': a->endpoint = optarg; break;
+	case 'u': o->uid = o->gid = (unsigned)num_opt(optarg, 1, 4294967294ULL,
+						   "--uid must be a number from 1 (QEMU never runs as root)");
+		break;
+	case 'd': a->door = optarg; break;
+	case 'g': a->guest = optarg; break;
+	case 'm': a->mac = optarg; break;
+	case 'R': o->rate = num_opt(optarg, 1, 1ULL << 40, "--rate must be bytes per second, from 1"); break;
+	case 'M': o->mtu = (unsigned)num_opt(optarg, 576, 9000, "--mtu must be 576 to 9000"); break;
+	case 'P':
+		/* A public key: not a secret, so argv is fine. */
+		if (om_key_from_b64(o->peer_key, optarg, strlen(optarg)) < 0) {
+			warnx("--peer-key must be a WireGuard public key (44 characters of base64)");
+			exit(EX_INPUT);
+		}
+		o->have_peer = true;
+		break;
+	case 'n': o->nflog = (unsigned)num_opt(optarg, 1, 65535, "--nflog-group must be 1 to 65535"); break;
+	case 'e':
+		o->events_fd = (int)num_opt(optarg, 3, 1023, "--events-fd must be an open descriptor from 3");
+		if (fcntl(o->events_fd, F_GETFD) < 0) {
+			warnx("--events-fd must be an open descriptor from 3");
+			exit(EX_INPUT);
+		}
+		break;
+	case 'a': a->allow_private = true; break;
+	case 'j': a->json = true; break;
+	case 'h': usage(EX_OK); break;
+	case 'V': puts("omerta-jail " OMERTA_VERSION); exit(EX_OK);
+	default: usage(EX_USAGE_);
+	}
+}
+
+static void parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 		{ "job", required_argument, NULL, 'J' },
@@ -872,147 +1300,130 @@ int main(int argc, char **argv)
 		{ "nflog-group", required_argument, NULL, 'n' },
 		{ "events-fd", required_argument, NULL, 'e' },
 		{ "allow-private-endpoint", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	enum { RUN, DOWN, GC } cmd;
-	struct run_opts o = { .uid = 65534, .gid = 65534, .nflog = 1, .events_fd = -1, .mtu = 1420 };
-	const char *endpoint = NULL, *door = "10.66.0.1:51820", *guest = "10.66.0.2",
-		   *mac = "52:54:00:12:34:56";
-	bool allow_private = false;
-	uint64_t v;
 	int c;
 
-	if (argc < 2)
-		usage(EX_USAGE_);
-	if (!strcmp(argv[1], "run"))
-		cmd = RUN;
-	else if (!strcmp(argv[1], "down"))
-		cmd = DOWN;
-	else if (!strcmp(argv[1], "gc"))
-		cmd = GC;
-	else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-		usage(EX_OK);
-	else if (!strcmp(argv[1], "--version")) {
-		puts("omerta-jail " OMERTA_VERSION);
-		return EX_OK;
-	} else {
-		warnx("unknown command '%s'", argv[1]);
-		usage(EX_USAGE_);
-	}
-	argv[1] = argv[0]; /* getopt names the program by argv[0] */
-	argv++;
-	argc--;
 	/* "+": options end at CMD, whose own options are its own. */
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'J': o.job = optarg; break;
-		case 'E': endpoint = optarg; break;
-		case 'u':
-			if (om_parse_u64(optarg, 1, 4294967294ULL, &v) < 0) {
-				warnx("--uid must be a number from 1 (QEMU never runs as root)");
-				return EX_INPUT;
-			}
-			o.uid = o.gid = (unsigned)v;
-			break;
-		case 'd': door = optarg; break;
-		case 'g': guest = optarg; break;
-		case 'm': mac = optarg; break;
-		case 'R':
-			if (om_parse_u64(optarg, 1, 1ULL << 40, &v) < 0) {
-				warnx("--rate must be bytes per second, from 1");
-				return EX_INPUT;
-			}
-			o.rate = v;
-			break;
-		case 'M':
-			if (om_parse_u64(optarg, 576, 9000, &v) < 0) {
-				warnx("--mtu must be 576 to 9000");
-				return EX_INPUT;
-			}
-			o.mtu = (unsigned)v;
-			break;
-		case 'P':
-			/* A public key: not a secret, so argv is fine. */
-			if (om_key_from_b64(o.peer_key, optarg, strlen(optarg)) < 0) {
-				warnx("--peer-key must be a WireGuard public key (44 characters of base64)");
-				return EX_INPUT;
-			}
-			o.have_peer = true;
-			break;
-		case 'n':
-			if (om_parse_u64(optarg, 1, 65535, &v) < 0) {
-				warnx("--nflog-group must be 1 to 65535");
-				return EX_INPUT;
-			}
-			o.nflog = (unsigned)v;
-			break;
-		case 'e':
-			if (om_parse_u64(optarg, 3, 1023, &v) < 0 || fcntl((int)v, F_GETFD) < 0) {
-				warnx("--events-fd must be an open descriptor from 3");
-				return EX_INPUT;
-			}
-			o.events_fd = (int)v;
-			break;
-		case 'a': allow_private = true; break;
-		case 'h': usage(EX_OK); break;
-		case 'V': puts("omerta-jail " OMERTA_VERSION); return EX_OK;
-		default: usage(EX_USAGE_);
-		}
-	}
-	if (o.job && !om_jobid_valid(o.job)) {
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1)
+		parse_opt(c, a);
+	a->argc = argc - optind;
+	a->argv = argv + optind;
+	if (a->o.job && !om_jobid_valid(a->o.job)) {
 		warnx("invalid job ID (want [A-Za-z0-9_-]{1,32})");
-		return EX_INPUT;
+		exit(EX_INPUT);
 	}
-	if (cmd == GC) {
-		if (o.job || optind != argc)
-			usage(EX_USAGE_);
-		return cmd_gc();
-	}
-	if (!o.job) {
-		warnx("--job is required");
-		usage(EX_USAGE_);
-	}
-	if (cmd == DOWN) {
-		if (optind != argc)
-			usage(EX_USAGE_);
-		return cmd_down(o.job);
-	}
-	if (!endpoint) {
+}
+
+/* run's checks, all before the first side effect. */
+static int check_run(struct args *a)
+{
+	struct run_opts *o = &a->o;
+
+	if (!a->endpoint) {
 		warnx("--endpoint is required");
 		usage(EX_USAGE_);
 	}
-	if (optind >= argc) {
+	if (a->argc < 1) {
 		warnx("CMD is required (omerta-jail run ... -- CMD [ARG...])");
 		usage(EX_USAGE_);
 	}
-	o.cmd = argv + optind;
-	if (parse_ipport("--endpoint", endpoint, &o.ep_ip, &o.ep_port) < 0)
+	o->cmd = a->argv;
+	if (parse_ipport("--endpoint", a->endpoint, &o->ep_ip, &o->ep_port) < 0 ||
+	    check_endpoint(&o->ep_ip, a->allow_private) < 0)
 		return EX_INPUT;
-	if (check_endpoint(&o.ep_ip, allow_private) < 0)
-		return EX_INPUT;
-	if (parse_ipport("--door", door, &o.door_ip, &o.door_port) < 0 || o.door_ip.family != AF_INET) {
+	if (parse_ipport("--door", a->door, &o->door_ip, &o->door_port) < 0 || o->door_ip.family != AF_INET) {
 		warnx("--door must be an IPv4 address and port");
 		return EX_INPUT;
 	}
-	if (om_ip_parse(guest, &o.guest_ip) < 0 || o.guest_ip.family != AF_INET ||
-	    memcmp(o.guest_ip.a, o.door_ip.a, 3) != 0 || om_ip_equal(&o.guest_ip, &o.door_ip)) {
+	if (om_ip_parse(a->guest, &o->guest_ip) < 0 || o->guest_ip.family != AF_INET ||
+	    memcmp(o->guest_ip.a, o->door_ip.a, 3) != 0 || om_ip_equal(&o->guest_ip, &o->door_ip)) {
 		warnx("--guest-ip must be an IPv4 address in the door's /24, not the door");
 		return EX_INPUT;
 	}
-	if (!mac_ok(mac)) {
+	if (!mac_ok(a->mac)) {
 		warnx("--guest-mac must be a unicast MAC, lower case, as 52:54:00:12:34:56");
 		return EX_INPUT;
 	}
-	strcpy(o.guest_mac, mac);
-	if (o.events_fd >= 0) {
-		ev_fd[0] = o.events_fd;
-		fcntl(o.events_fd, F_SETFD, FD_CLOEXEC);
-	}
+	strcpy(o->guest_mac, a->mac);
 	if (geteuid() != 0) {
 		warnx("run needs root (network namespaces, tap, nftables)");
 		return EX_SYS;
 	}
-	return cmd_run(&o);
+	return EX_OK;
+}
+
+static int do_run(struct args *a)
+{
+	int r = check_run(a);
+
+	if (r != EX_OK)
+		return r;
+	if (a->o.events_fd >= 0) {
+		ev_fd[0] = a->o.events_fd;
+		fcntl(a->o.events_fd, F_SETFD, FD_CLOEXEC);
+	}
+	return cmd_run(&a->o);
+}
+
+static int do_status(struct args *a) { return cmd_status(a->o.job, a->json); }
+static int do_stop(struct args *a) { return cmd_stop(a->o.job); }
+static int do_down(struct args *a) { return cmd_down(a->o.job); }
+static int do_gc(struct args *a) { (void)a; return cmd_gc(); }
+
+enum { JOB_NONE, JOB_OPTIONAL, JOB_REQUIRED };
+
+static const struct subcommand {
+	const char *name;
+	int (*fn)(struct args *);
+	int job;        /* whether --job is taken */
+	bool rest;      /* whether arguments follow the options (run's CMD) */
+	bool json;      /* whether --json is taken */
+} subcommands[] = {
+	{ "run", do_run, JOB_REQUIRED, true, false },
+	{ "status", do_status, JOB_OPTIONAL, false, true },
+	{ "stop", do_stop, JOB_REQUIRED, false, false },
+	{ "down", do_down, JOB_REQUIRED, false, false },
+	{ "gc", do_gc, JOB_NONE, false, false },
+};
+
+static const struct subcommand *find_subcommand(const char *name)
+{
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (!strcmp(name, subcommands[i].name))
+			return &subcommands[i];
+	if (!strcmp(name, "-h") || !strcmp(name, "--help"))
+		usage(EX_OK);
+	if (!strcmp(name, "--version")) {
+		puts("omerta-jail " OMERTA_VERSION);
+		exit(EX_OK);
+	}
+	warnx("unknown command '%s'", name);
+	usage(EX_USAGE_);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .o = { .uid = 65534, .gid = 65534, .nflog = 1, .events_fd = -1, .mtu = 1420 },
+			  .door = "10.66.0.1:51820", .guest = "10.66.0.2", .mac = "52:54:00:12:34:56" };
+	const struct subcommand *sc;
+
+	if (argc < 2)
+		usage(EX_USAGE_);
+	sc = find_subcommand(argv[1]);
+	argv[1] = argv[0]; /* getopt names the program by argv[0] */
+	parse_args(argc - 1, argv + 1, &a);
+	if (sc->job == JOB_NONE && a.o.job)
+		usage(EX_USAGE_);
+	if (sc->job == JOB_REQUIRED && !a.o.job) {
+		warnx("--job is required");
+		usage(EX_USAGE_);
+	}
+	if ((!sc->rest && a.argc) || (!sc->json && a.json))
+		usage(EX_USAGE_);
+	return sc->fn(&a);
 }

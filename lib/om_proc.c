@@ -42,19 +42,24 @@ bool om_proc_alive(pid_t pid, uint64_t start)
 	return st != 0 && (start == 0 || st == start);
 }
 
-void om_proc_stop(pid_t pid, uint64_t start, int ms)
+bool om_proc_wait(pid_t pid, uint64_t start, int ms)
 {
 	struct timespec ts = { 0, 10 * 1000 * 1000 };
 
+	for (int t = 0; t < ms; t += 10) {
+		if (!om_proc_alive(pid, start))
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return !om_proc_alive(pid, start);
+}
+
+void om_proc_stop(pid_t pid, uint64_t start, int ms)
+{
 	if (!om_proc_alive(pid, start))
 		return;
 	kill(pid, SIGTERM);
-	for (int t = 0; t < ms; t += 10) {
-		if (!om_proc_alive(pid, start))
-			return;
-		nanosleep(&ts, NULL);
-	}
-	if (om_proc_alive(pid, start))
+	if (!om_proc_wait(pid, start, ms) && om_proc_alive(pid, start))
 		kill(pid, SIGKILL);
 }
 

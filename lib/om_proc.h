@@ -19,4 +19,7 @@ bool om_proc_is(pid_t pid, uint64_t start, const char *comm);
  * the process is still the one identified by (pid, start). */
 void om_proc_stop(pid_t pid, uint64_t start, int ms);
 
+/* Waits up to ms milliseconds for (pid, start) to be gone. True once it is. */
+bool om_proc_wait(pid_t pid, uint64_t start, int ms);
+
 #endif
