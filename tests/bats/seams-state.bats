@@ -341,7 +341,9 @@ procstate() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
 	C
 	cc -shared -fPIC -o "$T/pollfail.so" "$T/pollfail.c"
 	t0=$(date +%s)
+	# (Under SAN=address the sanitizer's runtime must let a preload come first.)
 	run --separate-stderr ip netns exec "$PROV" env LD_PRELOAD="$T/pollfail.so" \
+		ASAN_OPTIONS="verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
 		omerta-jail run --job pf --endpoint 198.51.100.1:51999 --events-fd 3 -- \
 		sh -c 'echo $$ >"$0"; exec sleep 30' "$T/pf.cmd" 3>"$T/pf.jail"
 	echo "status=$status stderr=$stderr"
