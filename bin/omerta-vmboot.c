@@ -163,6 +163,10 @@ struct guest {
 	char fail_step[64], fail_reason[64];
 	long long t_kernel, t_boot, t_vpn_up, t_start, t_exit, t_step[4];
 	long long drops_out, drops_in;
+	/* What the guest says it queued on omerta.out and .err by its exit (-1 unknown),
+	 * and what has arrived: once all of it has, the guest waits for us to end it. */
+	long long want[2], got[2];
+	bool drained;
 	FILE *console;
 };
 
@@ -207,6 +211,11 @@ static void on_record(struct guest *g, const char *line, size_t len)
 		/* An exit status counts only after vpn_up: before it, no workload ran. */
 		g->exit_code = (int)om_ctl_num(&r, "status", 255);
 		g->t_exit = r.t;
+		/* Both counts or neither: one alone cannot say when the output is whole. */
+		g->want[0] = om_ctl_num(&r, "out", 1LL << 50);
+		g->want[1] = om_ctl_num(&r, "err", 1LL << 50);
+		if (g->want[0] < 0 || g->want[1] < 0)
+			g->want[0] = g->want[1] = -1;
 	} else if (!strcmp(r.event, "drops")) {
 		long long o = om_ctl_num(&r, "out", 1LL << 40), i = om_ctl_num(&r, "in", 1LL << 40);
 		/* The guest's kill switch stopped something: say so while the VM runs, so a
@@ -333,6 +342,7 @@ static int pass_output(struct guest *g, int ch)
 		sink_put(ch - CH_OUT, b, 0, true);
 		return 0;
 	}
+	g->got[ch - CH_OUT] += n;
 	sink_put(ch - CH_OUT, b, (size_t)n, false);
 	return 1;
 }
@@ -722,6 +732,14 @@ static void on_ready(struct run *r, struct guest *g, const struct pollfd *p, con
 	}
 	if (g->flood && !r->dead)
 		on_flood(r, g);
+	/* The workload exited and every byte it queued is here: the guest waits for
+	 * this (initramfs/init), and a VM that powered itself off could lose output
+	 * still held in QEMU while a reader was slow. */
+	if (!r->dead && !g->drained && g->exit_code >= 0 && g->want[0] >= 0 &&
+	    g->got[0] >= g->want[0] && g->got[1] >= g->want[1]) {
+		g->drained = true;
+		syscall(SYS_pidfd_send_signal, r->pfd, SIGKILL, NULL, 0);
+	}
 	om_outq_flush(&evq);
 	for (int s = 0; s < 2; s++)
 		om_outq_flush(&sinks[s].q);
@@ -806,7 +824,10 @@ static void emit_exited(const struct run *r, const struct guest *g, const char *
 	om_json_int(&j, "out", g->drops_out);
 	om_json_int(&j, "in", g->drops_in);
 	om_json_obj_close(&j);
-	if (WIFSIGNALED(r->qstatus))
+	om_json_bool(&j, "output_whole", g->drained);
+	if (g->drained)
+		om_json_str(&j, "qemu", "ended after the output");
+	else if (WIFSIGNALED(r->qstatus))
 		om_json_str(&j, "qemu", strsignal(WTERMSIG(r->qstatus)));
 	else
 		om_json_int(&j, "qemu", WEXITSTATUS(r->qstatus));
@@ -833,7 +854,7 @@ int main(int argc, char **argv)
 	struct args a = { .o = { .cpu = 1, .memory = 128, .timeout = 0, .uid = 65534 },
 			  .accel = "auto", .mac = "52:54:00:12:34:56",
 			  .events_fd = -1, .out_fd = STDOUT_FILENO, .err_fd = STDERR_FILENO };
-	struct guest g = { .exit_code = -1, .drops_out = -1, .drops_in = -1 };
+	struct guest g = { .exit_code = -1, .drops_out = -1, .drops_in = -1, .want = { -1, -1 } };
 	struct run r = { .tfd = -1, .open_ch = { true, true, true, true } };
 	int kernel_fd = -1, initrd_fd = -1, ret;
 	sigset_t mask, old;

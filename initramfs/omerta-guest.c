@@ -1162,6 +1162,10 @@ static int cmd_boot(void)
 	mount("dev", "/dev", "devtmpfs", MS_NOSUID, NULL); /* may be there already */
 	if (mount("tmp", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
 		die("/tmp");
+	/* debugfs, root's alone: /init reads each port's bytes_sent there to tell the
+	 * host how much output to wait for before it ends the VM. Without it (a kernel
+	 * with no debugfs) /init powers off as it always did. */
+	mount("debugfs", "/sys/kernel/debug", "debugfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700");
 	cmd_modules("/lib/modules");
 	wait_ports(names, 3, dev);
 	/* /init needs the paths even if a later step fails (it reports a crash). */
