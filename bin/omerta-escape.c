@@ -8,21 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include "om_stream.h"
 #include "om_text.h"
-
-static int write_all(const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(STDOUT_FILENO, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 int main(int argc, char **argv)
 {
@@ -51,7 +38,7 @@ int main(int argc, char **argv)
 		if (n < 0)
 			err(1, "read");
 		size_t used, o = om_tty_escape(in, have + (size_t)n, n == 0, out, &used);
-		if (write_all(out, o) < 0)
+		if (om_write_all(STDOUT_FILENO, out, o) < 0)
 			err(1, "write");
 		have = have + (size_t)n - used;
 		memmove(in, in + used, have);

@@ -57,29 +57,67 @@ static int finish(void)
 	return EX_OK;
 }
 
-int main(int argc, char **argv)
+/* --public: the key on stdin, then only whitespace (what wg pubkey accepts), into
+ * priv. 0, or the exit status. The input is never echoed: it may be somebody's
+ * private key. */
+static int read_private(uint8_t priv[OM_KEY_LEN])
 {
-	enum { GEN, PUB, PAIR, PSK } mode = GEN;
-	int json = 0, modes = 0, c, ret = EX_SYS;
-	uint8_t priv[OM_KEY_LEN], pub[OM_KEY_LEN];
-	char b64[OM_KEY_B64_LEN + 1], b64pub[OM_KEY_B64_LEN + 1];
+	char *in = NULL;
+	size_t len = 0, n = 0;
+	int r = om_read_fd(STDIN_FILENO, 4096, &in, &len);
+
+	if (r == -2) {
+		warnx("standard input is too large for a key");
+		return EX_INPUT;
+	}
+	if (r < 0) {
+		warn("read standard input");
+		return EX_SYS;
+	}
+	while (n < len && !strchr(" \t\r\n", in[n]))
+		n++;
+	for (size_t i = n; i < len; i++) {
+		if (!strchr(" \t\r\n", in[i])) {
+			om_read_free(in, len);
+			warnx("standard input is not a valid key: trailing data after the key");
+			return EX_INPUT;
+		}
+	}
+	if (n == 0) {
+		om_read_free(in, len);
+		warnx("standard input holds no key");
+		return EX_INPUT;
+	}
+	r = om_key_from_b64(priv, in, n);
+	om_read_free(in, len);
+	if (r < 0) {
+		warnx("standard input is not a valid key: expected 44 characters of base64");
+		return EX_INPUT;
+	}
+	return 0;
+}
+
+enum mode { GEN, PUB, PAIR, PSK };
+
+static enum mode parse_opts(int argc, char **argv, int *json)
+{
 	static const struct option opts[] = {
 		{ "public", no_argument, NULL, 'p' }, { "pair", no_argument, NULL, 'P' },
 		{ "psk", no_argument, NULL, 's' },    { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },   { "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	enum mode mode = GEN;
+	int modes = 0, c;
 
-	/* stdout's buffer will hold the key: make it one we can wipe. */
-	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	while ((c = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': mode = PUB; modes++; break;
 		case 'P': mode = PAIR; modes++; break;
 		case 's': mode = PSK; modes++; break;
-		case 'j': json = 1; break;
+		case 'j': *json = 1; break;
 		case 'h': usage(EX_OK); break;
-		case 'V': puts("omerta-keygen " OMERTA_VERSION); return EX_OK;
+		case 'V': puts("omerta-keygen " OMERTA_VERSION); exit(EX_OK);
 		default: usage(EX_USAGE_);
 		}
 	}
@@ -91,83 +129,70 @@ int main(int argc, char **argv)
 		warnx("--public, --pair and --psk exclude each other");
 		usage(EX_USAGE_);
 	}
-	if (json && mode != PAIR) {
+	if (*json && mode != PAIR) {
 		warnx("--json goes with --pair");
 		usage(EX_USAGE_);
 	}
+	return mode;
+}
 
-	if (mode == PUB) {
-		char *in = NULL;
-		size_t len = 0, n = 0;
-		int r = om_read_fd(STDIN_FILENO, 4096, &in, &len);
-		if (r == -2) {
-			warnx("standard input is too large for a key");
-			return EX_INPUT;
-		}
-		if (r < 0) {
-			warn("read standard input");
-			return EX_SYS;
-		}
-		/* The key, then only whitespace: what wg pubkey accepts. */
-		while (n < len && !strchr(" \t\r\n", in[n]))
-			n++;
-		for (size_t i = n; i < len; i++) {
-			if (!strchr(" \t\r\n", in[i])) {
-				om_read_free(in, len);
-				warnx("standard input is not a valid key: trailing data after the key");
-				return EX_INPUT;
-			}
-		}
-		if (n == 0) {
-			om_read_free(in, len);
-			warnx("standard input holds no key");
-			return EX_INPUT;
-		}
-		r = om_key_from_b64(priv, in, n);
-		om_read_free(in, len);
-		if (r < 0) {
-			/* The input is never echoed: it may be somebody's private key. */
-			warnx("standard input is not a valid key: expected 44 characters of base64");
-			return EX_INPUT;
-		}
-		if (om_key_public(pub, priv) < 0) {
-			warnx("cannot initialise libsodium");
-			goto out;
-		}
-		om_key_to_b64(b64pub, pub);
-		puts(b64pub);
-		ret = finish();
-		goto out;
-	}
+/* A new private key (clamped) or PSK, with its public key for --pair. */
+static int generate(enum mode mode, int json, uint8_t priv[OM_KEY_LEN], char *b64)
+{
+	uint8_t pub[OM_KEY_LEN];
+	char b64pub[OM_KEY_B64_LEN + 1];
 
 	if (om_key_random(priv) < 0) {
 		warnx("cannot initialise libsodium");
-		goto out;
+		return EX_SYS;
 	}
 	if (mode != PSK)
 		om_key_clamp(priv);
 	warn_if_exposed();
 	om_key_to_b64(b64, priv);
-	if (mode == PAIR) {
+	if (mode != PAIR) {
+		puts(b64);
+		return finish();
+	}
+	if (om_key_public(pub, priv) < 0) {
+		warnx("cannot initialise libsodium");
+		return EX_SYS;
+	}
+	om_key_to_b64(b64pub, pub);
+	if (json) {
+		struct om_json j;
+		om_json_init(&j, stdout);
+		om_json_obj_open(&j, NULL);
+		om_json_str(&j, "private_key", b64);
+		om_json_str(&j, "public_key", b64pub);
+		om_json_obj_close(&j);
+		om_json_end(&j);
+	} else
+		printf("%s\t%s\n", b64, b64pub);
+	return finish();
+}
+
+int main(int argc, char **argv)
+{
+	int json = 0, ret;
+	uint8_t priv[OM_KEY_LEN], pub[OM_KEY_LEN];
+	char b64[OM_KEY_B64_LEN + 1], b64pub[OM_KEY_B64_LEN + 1];
+	enum mode mode = parse_opts(argc, argv, &json);
+
+	/* stdout's buffer will hold the key: make it one we can wipe. */
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	if (mode != PUB)
+		ret = generate(mode, json, priv, b64);
+	else if (!(ret = read_private(priv))) {
 		if (om_key_public(pub, priv) < 0) {
 			warnx("cannot initialise libsodium");
-			goto out;
+			ret = EX_SYS;
+		} else {
+			om_key_to_b64(b64pub, pub);
+			puts(b64pub);
+			ret = finish();
 		}
-		om_key_to_b64(b64pub, pub);
-		if (json) {
-			struct om_json j;
-			om_json_init(&j, stdout);
-			om_json_obj_open(&j, NULL);
-			om_json_str(&j, "private_key", b64);
-			om_json_str(&j, "public_key", b64pub);
-			om_json_obj_close(&j);
-			om_json_end(&j);
-		} else
-			printf("%s\t%s\n", b64, b64pub);
-	} else
-		puts(b64);
-	ret = finish();
-out:
+	}
 	om_wipe(priv, sizeof(priv));
 	om_wipe(b64, sizeof(b64));
 	fflush(stdout);

@@ -33,7 +33,7 @@
 #include "om_json.h"
 #include "om_num.h"
 #include "om_outq.h"
-#include "om_text.h"
+#include "om_stream.h"
 
 /* Exit statuses: the workload's own, or one of these (the events say which). */
 enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_SETUP = 120, EX_NOREPORT = 123,
@@ -59,48 +59,32 @@ static void usage(int code)
 }
 
 /* Events and the workload's streams leave through queues that never block (om_outq);
- * a record is built in memory first, then queued whole. */
+ * a record is built in memory first, then queued whole (om_rec). */
 static bool have_events, json_out;
 static struct om_outq evq;
-static FILE *ev_mem;
-static char *ev_buf;
-static size_t ev_len;
+static struct om_rec rec;
 
 /* Bytes held in memory per queue before the guest's output is held back: enough to
  * keep a reader busy, small beside the VM's own memory. */
 #define OUT_BOUND (256 * 1024)
-#define OUT_CHUNK 16384
 
 static long long now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return om_clock_ms();
 }
 
-static void ev_begin(struct om_json *j, const char *name)
+static struct om_json *ev_begin(const char *name)
 {
-	ev_mem = open_memstream(&ev_buf, &ev_len);
-	om_json_init(j, ev_mem ? ev_mem : stderr);
-	om_json_obj_open(j, NULL);
-	om_json_str(j, "event", name);
-	om_json_int(j, "time_ms", now_ms());
+	return om_rec_begin(&rec, name);
 }
 
-static void ev_end(struct om_json *j)
+static void ev_end(void)
 {
-	om_json_obj_close(j);
-	om_json_end(j);
-	if (!ev_mem)
-		return;
-	fclose(ev_mem);
-	ev_mem = NULL;
-	if (om_outq_put(&evq, ev_buf, ev_len) < 0)
-		evq.discarded += ev_len;
-	om_outq_flush(&evq);
-	free(ev_buf);
-	ev_buf = NULL;
+	size_t len;
+	const char *line = om_rec_end(&rec, &len);
+
+	if (line)
+		om_queue(&evq, line, len);
 }
 
 /* KVM only when /dev/kvm opens and the CPU has vmx or svm: this project's machines
@@ -195,15 +179,15 @@ static void on_record(struct guest *g, const char *line, size_t len)
 			if (!strcmp(n, steps[i]))
 				g->t_step[i] = r.t;
 	} else if (!strcmp(r.event, "vpn_up") && !g->vpn_up && !g->failed) {
-		struct om_json j;
+		struct om_json *j;
 		g->vpn_up = true;
 		g->t_vpn_up = r.t;
 		if (have_events) {
-			ev_begin(&j, "vpn_up");
-			om_json_int(&j, "guest_ms", r.t);
-			om_json_int(&j, "verify_ms", om_ctl_num(&r, "verify_ms", 1LL << 40));
-			om_json_int(&j, "tries", om_ctl_num(&r, "tries", 1000));
-			ev_end(&j);
+			j = ev_begin("vpn_up");
+			om_json_int(j, "guest_ms", r.t);
+			om_json_int(j, "verify_ms", om_ctl_num(&r, "verify_ms", 1LL << 40));
+			om_json_int(j, "tries", om_ctl_num(&r, "tries", 1000));
+			ev_end();
 		}
 	} else if (!strcmp(r.event, "workload_start"))
 		g->t_start = r.t;
@@ -221,27 +205,27 @@ static void on_record(struct guest *g, const char *line, size_t len)
 		/* The guest's kill switch stopped something: say so while the VM runs, so a
 		 * watcher can end the job. */
 		if (have_events && (o != g->drops_out || i != g->drops_in) && (o > 0 || i > 0)) {
-			struct om_json j;
-			ev_begin(&j, "guest_drops");
-			om_json_int(&j, "out", o);
-			om_json_int(&j, "in", i);
-			om_json_int(&j, "guest_ms", r.t);
-			ev_end(&j);
+			struct om_json *j;
+			j = ev_begin("guest_drops");
+			om_json_int(j, "out", o);
+			om_json_int(j, "in", i);
+			om_json_int(j, "guest_ms", r.t);
+			ev_end();
 		}
 		g->drops_out = o;
 		g->drops_in = i;
 	} else if (!strcmp(r.event, "failed") && !g->failed && g->exit_code < 0) {
-		struct om_json j;
+		struct om_json *j;
 		const char *s = om_ctl_get(&r, "step"), *why = om_ctl_get(&r, "reason");
 		g->failed = true;
 		snprintf(g->fail_step, sizeof(g->fail_step), "%s", s ? s : "unknown");
 		snprintf(g->fail_reason, sizeof(g->fail_reason), "%s", why ? why : "unknown");
 		if (have_events) {
-			ev_begin(&j, "failed");
-			om_json_str(&j, "step", g->fail_step);
-			om_json_str(&j, "reason", g->fail_reason);
-			om_json_int(&j, "guest_ms", r.t);
-			ev_end(&j);
+			j = ev_begin("failed");
+			om_json_str(j, "step", g->fail_step);
+			om_json_str(j, "reason", g->fail_reason);
+			om_json_int(j, "guest_ms", r.t);
+			ev_end();
 		}
 	}
 }
@@ -277,58 +261,16 @@ static int read_ctl(struct guest *g)
 }
 
 /* The workload's stdout and stderr: raw bytes to their fds (escaped for a
- * terminal), or with --json "output" records whose data is exact (om_json_bytes). A
- * UTF-8 sequence cut by a read waits in carry for the rest of it. */
-struct sink {
-	struct om_outq q;
-	bool tty;
-	unsigned char carry[4];
-	size_t ncarry;
-};
-static struct sink sinks[2];
-
-static struct om_outq *sink_queue(int s)
-{
-	return json_out ? &evq : &sinks[s].q;
-}
-
-static void sink_put(int s, const unsigned char *b, size_t n, bool final)
-{
-	struct sink *k = &sinks[s];
-	unsigned char in[OUT_CHUNK + 4];
-	size_t len = k->ncarry, used = 0;
-
-	memcpy(in, k->carry, k->ncarry);
-	memcpy(in + len, b, n);
-	len += n;
-	if (json_out) {
-		size_t keep = final ? 0 : om_utf8_tail(in, len);
-		if (len > keep) {
-			struct om_json j;
-			ev_begin(&j, "output");
-			om_json_str(&j, "stream", s ? "stderr" : "stdout");
-			om_json_bytes(&j, "data", "data_base64", in, len - keep);
-			ev_end(&j);
-		}
-		used = len - keep;
-	} else if (k->tty) {
-		char out[4 * (OUT_CHUNK + 4)];
-		size_t o = om_tty_escape(in, len, final, out, &used);
-		om_outq_put(&k->q, out, o);
-	} else {
-		om_outq_put(&k->q, in, len);
-		used = len;
-	}
-	k->ncarry = len - used;
-	memmove(k->carry, in + used, k->ncarry);
-	om_outq_flush(sink_queue(s));
-}
+ * terminal), or with --json "output" records whose data is exact (om_stream). */
+static struct om_outq outq[2];
+static struct om_stream sinks[2] = { { .name = "stdout", .raw = &outq[0] },
+				     { .name = "stderr", .raw = &outq[1] } };
 
 /* One read from a guest channel. The caller asks only when the queue has room (or
  * once QEMU is gone, when what is left is bounded by the socket's buffer). */
 static int pass_output(struct guest *g, int ch)
 {
-	unsigned char b[OUT_CHUNK];
+	unsigned char b[OM_STREAM_CHUNK];
 	ssize_t n = read(g->fd[ch], b, sizeof(b));
 
 	if (n < 0 && errno == EINTR)
@@ -339,31 +281,69 @@ static int pass_output(struct guest *g, int ch)
 		return n > 0;
 	}
 	if (n <= 0) {
-		sink_put(ch - CH_OUT, b, 0, true);
+		om_stream_put(&sinks[ch - CH_OUT], b, 0, true);
 		return 0;
 	}
 	g->got[ch - CH_OUT] += n;
-	sink_put(ch - CH_OUT, b, (size_t)n, false);
+	om_stream_put(&sinks[ch - CH_OUT], b, (size_t)n, false);
 	return 1;
 }
 
 static bool output_room(int ch)
 {
-	return ch < CH_OUT || om_outq_room(sink_queue(ch - CH_OUT)) >= 4 * OUT_CHUNK;
+	return ch < CH_OUT || om_stream_room(&sinks[ch - CH_OUT]);
 }
 
 static int open_sink(int s, int fd)
 {
 	sinks[s].tty = isatty(fd);
-	return om_outq_open(&sinks[s].q, fd, OUT_BOUND);
+	return om_outq_open(&outq[s], fd, OUT_BOUND);
 }
 
 /* ---- QEMU ------------------------------------------------------------------------- */
 
+/* The network card and the channels: the jail's tap, the serial console and the
+ * three virtio-serial ports, each on a socket whose other end vmboot holds. */
+struct qbuf {
+	char nic[160], chr[CH_N][64], dev[CH_N][80];
+};
+
+static size_t qemu_devices(const struct opts *o, const int qfd[CH_N], struct qbuf *b,
+			   const char **argv, size_t n)
+{
+	if (!o->no_network) {
+		snprintf(b->nic, sizeof(b->nic), "tap,id=n0,ifname=%s,script=no,downscript=no", o->tap);
+		argv[n++] = "-netdev";
+		argv[n++] = b->nic;
+		argv[n++] = "-device";
+		snprintf(b->dev[0], sizeof(b->dev[0]), "virtio-net-device,netdev=n0,mac=%s", o->mac);
+		argv[n++] = b->dev[0];
+	}
+	argv[n++] = "-device";
+	/* Room for our three ports only (port 0 is reserved for a console): the guest's
+	 * driver sets up two virtqueues for every possible port, 64 at the default 31,
+	 * which cost the job's boot ~15 ms under TCG. */
+	argv[n++] = "virtio-serial-device,max_ports=4";
+	for (int i = 0; i < CH_N; i++) {
+		snprintf(b->chr[i], sizeof(b->chr[i]), "socket,id=c%d,fd=%d", i, qfd[i]);
+		argv[n++] = "-chardev";
+		argv[n++] = b->chr[i];
+		if (i == CH_CON) {
+			argv[n++] = "-serial";
+			argv[n++] = "chardev:c0";
+		} else {
+			snprintf(b->dev[i], sizeof(b->dev[i]), "virtserialport,chardev=c%d,name=%s", i, ch_name[i]);
+			argv[n++] = "-device";
+			argv[n++] = b->dev[i];
+		}
+	}
+	return n;
+}
+
 static void exec_qemu(const struct opts *o, int kernel_fd, int initrd_fd, const int qfd[CH_N])
 {
-	char path[PATH_MAX], mem[16], smp[16], append[256], nic[160], chr[CH_N][64], dev[CH_N][80];
-	char kpath[32], ipath[32];
+	char path[PATH_MAX], mem[16], smp[16], append[256], kpath[32], ipath[32];
+	struct qbuf qb;
 	const char *argv[64];
 	size_t n = 0;
 	unsigned mhz = cpu_mhz();
@@ -420,32 +400,7 @@ static void exec_qemu(const struct opts *o, int kernel_fd, int initrd_fd, const 
 	argv[n++] = ipath;
 	argv[n++] = "-append";
 	argv[n++] = append;
-	if (!o->no_network) {
-		snprintf(nic, sizeof(nic), "tap,id=n0,ifname=%s,script=no,downscript=no", o->tap);
-		argv[n++] = "-netdev";
-		argv[n++] = nic;
-		argv[n++] = "-device";
-		snprintf(dev[0], sizeof(dev[0]), "virtio-net-device,netdev=n0,mac=%s", o->mac);
-		argv[n++] = dev[0];
-	}
-	argv[n++] = "-device";
-	/* Room for our three ports only (port 0 is reserved for a console): the guest's
-	 * driver sets up two virtqueues for every possible port, 64 at the default 31,
-	 * which cost the job's boot ~15 ms under TCG. */
-	argv[n++] = "virtio-serial-device,max_ports=4";
-	for (int i = 0; i < CH_N; i++) {
-		snprintf(chr[i], sizeof(chr[i]), "socket,id=c%d,fd=%d", i, qfd[i]);
-		argv[n++] = "-chardev";
-		argv[n++] = chr[i];
-		if (i == CH_CON) {
-			argv[n++] = "-serial";
-			argv[n++] = "chardev:c0";
-		} else {
-			snprintf(dev[i], sizeof(dev[i]), "virtserialport,chardev=c%d,name=%s", i, ch_name[i]);
-			argv[n++] = "-device";
-			argv[n++] = dev[i];
-		}
-	}
+	n = qemu_devices(o, qfd, &qb, argv, n);
 	argv[n++] = "-sandbox";
 	argv[n++] = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
 	argv[n++] = "-no-reboot";
@@ -619,6 +574,8 @@ static int open_files(const struct args *a, struct guest *g, int *kernel_fd, int
 	}
 	int ev = a->events_fd >= 0 ? a->events_fd : json_out ? STDOUT_FILENO : -1;
 	have_events = ev >= 0;
+	if (json_out)
+		sinks[0].json = sinks[1].json = &evq;
 	if (ev >= 0 && a->events_fd >= 0)
 		fcntl(ev, F_SETFD, FD_CLOEXEC);
 	if ((ev >= 0 && om_outq_open(&evq, ev, OUT_BOUND) < 0) ||
@@ -686,13 +643,13 @@ struct run {
 
 static void on_flood(struct run *r, struct guest *g)
 {
-	struct om_json j;
+	struct om_json *j;
 
 	syscall(SYS_pidfd_send_signal, r->pfd, SIGKILL, NULL, 0);
 	if (have_events) {
-		ev_begin(&j, "error");
-		om_json_str(&j, "reason", "control channel flood or garbage");
-		ev_end(&j);
+		j = ev_begin("error");
+		om_json_str(j, "reason", "control channel flood or garbage");
+		ev_end();
 	}
 	g->flood = false;
 	g->failed = true;
@@ -742,12 +699,12 @@ static void on_ready(struct run *r, struct guest *g, const struct pollfd *p, con
 	}
 	om_outq_flush(&evq);
 	for (int s = 0; s < 2; s++)
-		om_outq_flush(&sinks[s].q);
+		om_outq_flush(&outq[s]);
 }
 
 static void run_loop(struct run *r, struct guest *g)
 {
-	struct om_outq *qs[3] = { &evq, &sinks[0].q, &sinks[1].q };
+	struct om_outq *qs[3] = { &evq, &outq[0], &outq[1] };
 
 	while (!r->dead || r->open_ch[CH_CTL] || r->open_ch[CH_OUT] || r->open_ch[CH_ERR] ||
 	       r->open_ch[CH_CON]) {
@@ -798,55 +755,55 @@ static const char *verdict(const struct run *r, const struct guest *g, int *ret)
 
 static void emit_exited(const struct run *r, const struct guest *g, const char *status, long long t0)
 {
-	struct om_json j;
+	struct om_json *j;
 
-	ev_begin(&j, "exited");
-	om_json_str(&j, "status", status);
+	j = ev_begin("exited");
+	om_json_str(j, "status", status);
 	if (g->exit_code >= 0)
-		om_json_int(&j, "exit_code", g->exit_code);
+		om_json_int(j, "exit_code", g->exit_code);
 	else
-		om_json_null(&j, "exit_code");
+		om_json_null(j, "exit_code");
 	if (g->failed) {
-		om_json_str(&j, "step", g->fail_step);
-		om_json_str(&j, "reason", g->fail_reason);
+		om_json_str(j, "step", g->fail_step);
+		om_json_str(j, "reason", g->fail_reason);
 	}
-	om_json_int(&j, "wall_ms", now_ms() - t0);
-	om_json_obj_open(&j, "guest_ms");
-	om_json_int(&j, "kernel", g->t_kernel);
-	om_json_int(&j, "boot", g->t_boot);
+	om_json_int(j, "wall_ms", now_ms() - t0);
+	om_json_obj_open(j, "guest_ms");
+	om_json_int(j, "kernel", g->t_kernel);
+	om_json_int(j, "boot", g->t_boot);
 	for (int i = 0; i < 4; i++)
-		om_json_int(&j, steps[i], g->t_step[i]);
-	om_json_int(&j, "vpn_up", g->t_vpn_up);
-	om_json_int(&j, "workload_start", g->t_start);
-	om_json_int(&j, "exit", g->t_exit);
-	om_json_obj_close(&j);
-	om_json_obj_open(&j, "guest_drops");
-	om_json_int(&j, "out", g->drops_out);
-	om_json_int(&j, "in", g->drops_in);
-	om_json_obj_close(&j);
-	om_json_bool(&j, "output_whole", g->drained);
+		om_json_int(j, steps[i], g->t_step[i]);
+	om_json_int(j, "vpn_up", g->t_vpn_up);
+	om_json_int(j, "workload_start", g->t_start);
+	om_json_int(j, "exit", g->t_exit);
+	om_json_obj_close(j);
+	om_json_obj_open(j, "guest_drops");
+	om_json_int(j, "out", g->drops_out);
+	om_json_int(j, "in", g->drops_in);
+	om_json_obj_close(j);
+	om_json_bool(j, "output_whole", g->drained);
 	if (g->drained)
-		om_json_str(&j, "qemu", "ended after the output");
+		om_json_str(j, "qemu", "ended after the output");
 	else if (WIFSIGNALED(r->qstatus))
-		om_json_str(&j, "qemu", strsignal(WTERMSIG(r->qstatus)));
+		om_json_str(j, "qemu", strsignal(WTERMSIG(r->qstatus)));
 	else
-		om_json_int(&j, "qemu", WEXITSTATUS(r->qstatus));
-	om_json_int(&j, "control_records", g->records);
-	om_json_int(&j, "control_malformed", g->malformed);
-	ev_end(&j);
+		om_json_int(j, "qemu", WEXITSTATUS(r->qstatus));
+	om_json_int(j, "control_records", g->records);
+	om_json_int(j, "control_malformed", g->malformed);
+	ev_end();
 }
 
 static void emit_started(const struct opts *o, pid_t qemu)
 {
-	struct om_json j;
+	struct om_json *j;
 
-	ev_begin(&j, "started");
-	om_json_int(&j, "pid", qemu);
-	om_json_str(&j, "accel", o->kvm ? "kvm" : "tcg");
-	om_json_str(&j, "machine", "microvm");
-	om_json_int(&j, "memory_mib", o->memory);
-	om_json_int(&j, "cpus", o->cpu);
-	ev_end(&j);
+	j = ev_begin("started");
+	om_json_int(j, "pid", qemu);
+	om_json_str(j, "accel", o->kvm ? "kvm" : "tcg");
+	om_json_str(j, "machine", "microvm");
+	om_json_int(j, "memory_mib", o->memory);
+	om_json_int(j, "cpus", o->cpu);
+	ev_end();
 }
 
 int main(int argc, char **argv)
@@ -891,7 +848,7 @@ int main(int argc, char **argv)
 	/* QEMU is gone: now the queues may wait on their readers. A reader that left
 	 * (head -c, a closed pipe) is its own choice and changes no status. */
 	for (int s = 0; s < 2 && !json_out; s++)
-		om_outq_drain(&sinks[s].q, -1);
+		om_outq_drain(&outq[s], -1);
 	om_outq_drain(&evq, -1);
 	return ret;
 }

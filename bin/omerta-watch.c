@@ -36,7 +36,7 @@
 #include "om_json.h"
 #include "om_num.h"
 #include "om_outq.h"
-#include "om_text.h"
+#include "om_stream.h"
 
 /* The statuses of omerta execute: the workload's own when it completed. Bad input is
  * an error like any other here (125), as omerta-watch(1) says. */
@@ -69,14 +69,10 @@ static bool json_on, events_on, text_out;
 
 /* Bytes held per queue before the workload's output is held back. */
 #define OUT_BOUND (256 * 1024)
-#define OUT_CHUNK 16384
 
 static long long now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return om_clock_ms();
 }
 
 static double now_ms_f(void)
@@ -120,13 +116,6 @@ static void to_text(const char *line, size_t n, FILE *f)
 	putc('\n', f);
 }
 
-static void queue(struct om_outq *q, const char *p, size_t n)
-{
-	if (om_outq_put(q, p, n) < 0)
-		q->discarded += n;
-	om_outq_flush(q);
-}
-
 /* Every record goes out through emit(): a JSON object on one line. */
 static void emit(const char *line)
 {
@@ -134,16 +123,16 @@ static void emit(const char *line)
 	bool nl = n && line[n - 1] == '\n';
 
 	if (json_on) {
-		queue(&jsq, line, n);
+		om_queue(&jsq, line, n);
 		if (!nl)
-			queue(&jsq, "\n", 1);
+			om_queue(&jsq, "\n", 1);
 	}
 	if (!events_on)
 		return;
 	if (!text_out) {
-		queue(&evq, line, n);
+		om_queue(&evq, line, n);
 		if (!nl)
-			queue(&evq, "\n", 1);
+			om_queue(&evq, "\n", 1);
 		return;
 	}
 	char *b = NULL;
@@ -153,118 +142,49 @@ static void emit(const char *line)
 		return;
 	to_text(line, n, f);
 	fclose(f);
-	queue(&evq, b, bl);
+	om_queue(&evq, b, bl);
 	free(b);
 }
 
-static char *ev_buf;
-static size_t ev_len;
-static FILE *ev_mem;
+static struct om_rec rec;
 
-static void ev_begin(struct om_json *j, const char *name)
+static struct om_json *ev_begin(const char *name)
 {
-	ev_mem = open_memstream(&ev_buf, &ev_len);
-	om_json_init(j, ev_mem ? ev_mem : stderr);
-	om_json_obj_open(j, NULL);
-	om_json_str(j, "event", name);
-	om_json_int(j, "time_ms", now_ms());
+	return om_rec_begin(&rec, name);
 }
 
-static void ev_end(struct om_json *j)
+static void ev_end(void)
 {
-	om_json_obj_close(j);
-	om_json_end(j);
-	if (!ev_mem)
-		return;
-	fclose(ev_mem);
-	ev_mem = NULL;
-	emit(ev_buf);
-	free(ev_buf);
-	ev_buf = NULL;
+	size_t len;
+	const char *line = om_rec_end(&rec, &len);
+
+	if (line)
+		emit(line);
 }
 
 /* ---- the workload's output ----------------------------------------------------------
- * stdout and stderr of the guest, from vmboot's --stdout-fd and --stderr-fd. With
- * --json each read becomes one "output" record whose data is exact: "data" when the
- * bytes are UTF-8, "data_base64" when they are not; a UTF-8 sequence that a read cut
- * waits in carry for its end, so text stays text. */
+ * stdout and stderr of the guest, from vmboot's --stdout-fd and --stderr-fd, through
+ * om_stream: with --json "output" records on stdout (never on --events-fd), else
+ * our stdout and stderr, escaped where they are a terminal. */
 struct stream {
-	int fd;            /* our end of the pipe, -1 when closed or absent */
-	const char *name;  /* "stdout" or "stderr" */
-	struct om_outq *q; /* where its bytes go without --json */
-	bool tty;
-	unsigned char carry[4];
-	size_t ncarry;
-	unsigned long long bytes;
+	int fd; /* our end of the pipe, -1 when closed or absent */
+	struct om_stream s;
 };
-
-static struct om_outq *stream_queue(const struct stream *s)
-{
-	return json_on ? &jsq : s->q;
-}
-
-static bool stream_room(const struct stream *s)
-{
-	return om_outq_room(stream_queue(s)) >= 4 * OUT_CHUNK;
-}
-
-static void stream_put(struct stream *s, const unsigned char *b, size_t n, bool final)
-{
-	unsigned char in[OUT_CHUNK + 4];
-	size_t len = s->ncarry, used = 0;
-
-	memcpy(in, s->carry, s->ncarry);
-	memcpy(in + len, b, n);
-	len += n;
-	if (json_on) {
-		size_t keep = final ? 0 : om_utf8_tail(in, len);
-		if (len > keep) {
-			struct om_json j;
-			ev_mem = open_memstream(&ev_buf, &ev_len);
-			om_json_init(&j, ev_mem ? ev_mem : stderr);
-			om_json_obj_open(&j, NULL);
-			om_json_str(&j, "event", "output");
-			om_json_int(&j, "time_ms", now_ms());
-			om_json_str(&j, "stream", s->name);
-			om_json_bytes(&j, "data", "data_base64", in, len - keep);
-			om_json_obj_close(&j);
-			om_json_end(&j);
-			if (ev_mem) {
-				fclose(ev_mem);
-				ev_mem = NULL;
-				queue(&jsq, ev_buf, ev_len); /* output never goes to --events-fd */
-				free(ev_buf);
-				ev_buf = NULL;
-			}
-		}
-		used = len - keep;
-	} else if (s->tty) {
-		char out[4 * (OUT_CHUNK + 4)];
-		size_t o = om_tty_escape(in, len, final, out, &used);
-		queue(s->q, out, o);
-	} else {
-		queue(s->q, (const char *)in, len);
-		used = len;
-	}
-	s->ncarry = len - used;
-	memmove(s->carry, in + used, s->ncarry);
-}
 
 static void stream_read(struct stream *s)
 {
-	unsigned char b[OUT_CHUNK];
+	unsigned char b[OM_STREAM_CHUNK];
 	ssize_t n = read(s->fd, b, sizeof(b));
 
 	if (n < 0 && errno == EINTR)
 		return;
 	if (n <= 0) {
-		stream_put(s, b, 0, true);
+		om_stream_put(&s->s, b, 0, true);
 		close(s->fd);
 		s->fd = -1;
 		return;
 	}
-	s->bytes += (unsigned long long)n;
-	stream_put(s, b, (size_t)n, false);
+	om_stream_put(&s->s, b, (size_t)n, false);
 }
 
 /* ---- NFLOG ------------------------------------------------------------------------- */
@@ -690,12 +610,14 @@ static void open_outputs(struct wopts *o, struct stream st[2])
 		err(EX_ERROR, "events");
 	if (events_on)
 		fcntl(o->events_fd, F_SETFD, FD_CLOEXEC);
+	if (json_on)
+		st[0].s.json = st[1].s.json = &jsq;
 	if (o->out_fd_num >= 0 && !json_on) {
 		if (om_outq_open(&outq, STDOUT_FILENO, OUT_BOUND) < 0 ||
 		    om_outq_open(&errq, STDERR_FILENO, OUT_BOUND) < 0)
 			err(EX_ERROR, "output");
-		st[0].tty = isatty(STDOUT_FILENO);
-		st[1].tty = isatty(STDERR_FILENO);
+		st[0].s.tty = isatty(STDOUT_FILENO);
+		st[1].s.tty = isatty(STDERR_FILENO);
 	}
 	if (!o->no_door) {
 		const char *e = getenv("OMERTA_JAIL_EVENTS_FD");
@@ -749,13 +671,13 @@ static void start_cmd(const struct wopts *o, struct job *jb, int *vm_rd, struct 
 
 static void emit_armed(const struct wopts *o)
 {
-	struct om_json j;
+	struct om_json *j;
 
-	ev_begin(&j, "armed");
-	om_json_int(&j, "nflog_group", o->group);
-	om_json_int(&j, "setup_limit_s", o->setup_limit);
-	om_json_int(&j, "silence_limit_s", o->silence_limit);
-	ev_end(&j);
+	j = ev_begin("armed");
+	om_json_int(j, "nflog_group", o->group);
+	om_json_int(j, "setup_limit_s", o->setup_limit);
+	om_json_int(j, "silence_limit_s", o->silence_limit);
+	ev_end();
 }
 
 /* The loop's descriptors. */
@@ -829,7 +751,7 @@ static int watch_loop(struct job *jb, struct loopfds *f, struct stream st[2], bo
 		/* The workload's output only while its queue has room, or once QEMU is gone
 		 * (what is left then is what the pipes and vmboot hold). */
 		for (int i = 0; i < 2; i++)
-			p[P_OUT + i] = (struct pollfd){ (jb->dead || stream_room(&st[i])) ? st[i].fd : -1, POLLIN, 0 };
+			p[P_OUT + i] = (struct pollfd){ (jb->dead || om_stream_room(&st[i].s)) ? st[i].fd : -1, POLLIN, 0 };
 		for (int q = 0; q < 4; q++)
 			p[P_Q0 + q] = (struct pollfd){ om_outq_pollfd(qs[q]), POLLOUT, 0 };
 		int n = poll(p, P_N, child_done ? 500 : -1);
@@ -876,39 +798,39 @@ static const char *verdict(const struct job *jb, int *ret)
 
 static void emit_verdict(const struct job *jb, const char *st)
 {
-	struct om_json j;
+	struct om_json *j;
 
 	if (!strcmp(st, "rogue_connection_detected")) {
-		ev_begin(&j, "rogue_connection");
-		om_json_str(&j, "source", jb->source);
-		om_json_str(&j, "reason", jb->reason);
+		j = ev_begin("rogue_connection");
+		om_json_str(j, "source", jb->source);
+		om_json_str(j, "reason", jb->reason);
 		if (jb->have_first) {
-			om_json_obj_open(&j, "frame");
-			om_frame_json(&jb->first.f, &j);
-			om_json_obj_close(&j);
-			om_json_int(&j, "frames_after", jb->frames_after_first);
-			om_json_str(&j, "frame_clock", jb->first.kernel_clock ? "kernel" : "receive");
-			om_json_int(&j, "detection_ms", (long long)(jb->death_ms - jb->first.t_ms + 0.5));
+			om_json_obj_open(j, "frame");
+			om_frame_json(&jb->first.f, j);
+			om_json_obj_close(j);
+			om_json_int(j, "frames_after", jb->frames_after_first);
+			om_json_str(j, "frame_clock", jb->first.kernel_clock ? "kernel" : "receive");
+			om_json_int(j, "detection_ms", (long long)(jb->death_ms - jb->first.t_ms + 0.5));
 		} else
-			om_json_int(&j, "detection_ms", (long long)(jb->death_ms - jb->kill_sent_ms + 0.5));
-		om_json_int(&j, "kill_to_death_ms", (long long)(jb->death_ms - jb->kill_sent_ms + 0.5));
-		ev_end(&j);
+			om_json_int(j, "detection_ms", (long long)(jb->death_ms - jb->kill_sent_ms + 0.5));
+		om_json_int(j, "kill_to_death_ms", (long long)(jb->death_ms - jb->kill_sent_ms + 0.5));
+		ev_end();
 	} else if (!strcmp(st, "vpn_disconnected") || (!strcmp(st, "vpn_setup_failed") && jb->verdict)) {
-		ev_begin(&j, st);
-		om_json_str(&j, "reason", jb->reason);
+		j = ev_begin(st);
+		om_json_str(j, "reason", jb->reason);
 		if (!strcmp(st, "vpn_disconnected"))
-			om_json_int(&j, "silence_ms", jb->last_rx_age);
-		ev_end(&j);
+			om_json_int(j, "silence_ms", jb->last_rx_age);
+		ev_end();
 	}
-	ev_begin(&j, "watch_result");
-	om_json_str(&j, "status", st);
+	j = ev_begin("watch_result");
+	om_json_str(j, "status", st);
 	if (!strcmp(st, "completed"))
-		om_json_int(&j, "exit_code", jb->exit_code);
+		om_json_int(j, "exit_code", jb->exit_code);
 	else
-		om_json_null(&j, "exit_code");
-	om_json_str(&j, "reason", jb->reason);
-	om_json_int(&j, "blocked_frames", jb->frames);
-	ev_end(&j);
+		om_json_null(j, "exit_code");
+	om_json_str(j, "reason", jb->reason);
+	om_json_int(j, "blocked_frames", jb->frames);
+	ev_end();
 }
 
 static int arm(const struct wopts *o)
@@ -929,8 +851,8 @@ int main(int argc, char **argv)
 	struct wopts o = { .group = 1, .setup_limit = 60, .silence_limit = 10, .vm_fd_num = -1,
 			   .out_fd_num = -1, .err_fd_num = -1, .events_fd = -1, .door_fd = -1 };
 	struct job jb = { .child_pidfd = -1, .qemu_pidfd = -1, .exit_code = -1 };
-	struct stream st[2] = { { .fd = -1, .name = "stdout", .q = &outq },
-				{ .fd = -1, .name = "stderr", .q = &errq } };
+	struct stream st[2] = { { .fd = -1, .s = { .name = "stdout", .raw = &outq } },
+				{ .fd = -1, .s = { .name = "stderr", .raw = &errq } } };
 	/* Static: 64 KiB each, for the life of the process. */
 	static struct lines door_buf, vm_buf;
 	struct loopfds f = { .door_lines = &door_buf, .vm_lines = &vm_buf };
