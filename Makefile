@@ -62,13 +62,15 @@ all: $(BINS) initramfs/omerta-guest build/unit build/fuzz-replay build/nft-flush
 # a folder that holds only them, so no glibc header can slip in.
 GUEST_CC ?= $(shell command -v musl-gcc 2>/dev/null)
 GUEST_INC := build/guest-include
-initramfs/omerta-guest: initramfs/omerta-guest.c
+# The libc-only core of lib/, built for the host (in libomerta.a) and for the guest.
+CORE_SRC := lib/om_nl.c lib/om_ctl.c lib/om_num.c
+initramfs/omerta-guest: initramfs/omerta-guest.c $(CORE_SRC) $(CORE_SRC:.c=.h)
 	@if [ -z "$(GUEST_CC)" ]; then echo "omerta-guest: musl-gcc is missing (sudo make deps: musl-tools)" >&2; exit 1; fi
 	@mkdir -p $(GUEST_INC)
 	@for d in linux asm-generic; do ln -sfn /usr/include/$$d $(GUEST_INC)/$$d; done
 	@ln -sfn /usr/include/$$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/asm $(GUEST_INC)/asm
 	$(GUEST_CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(if $(filter 1,$(WERROR)),-Werror) \
-		-idirafter $(GUEST_INC) -fstack-protector-strong -static -s -o $@ $<
+		-idirafter $(GUEST_INC) -Ilib -fstack-protector-strong -static -s -o $@ $< $(CORE_SRC)
 
 # The tests' attacker: flushes the guest's nf_tables from a root workload, carried in
 # its script (tests/lib/nft-flush.sh). No libc, so it is a few hundred bytes.

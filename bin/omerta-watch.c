@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include "om_frame.h"
 #include "om_json.h"
+#include "om_nl.h"
 #include "om_num.h"
 #include "om_outq.h"
 #include "om_stream.h"
@@ -189,36 +190,18 @@ static void stream_read(struct stream *s)
 
 /* ---- NFLOG ------------------------------------------------------------------------- */
 
-static void put_attr(char *buf, size_t *len, unsigned type, const void *data, size_t n)
-{
-	struct nlattr *a = (struct nlattr *)(void *)(buf + *len);
-
-	a->nla_type = (uint16_t)type;
-	a->nla_len = (uint16_t)(NLA_HDRLEN + n);
-	memcpy(buf + *len + NLA_HDRLEN, data, n);
-	*len += NLA_ALIGN(NLA_HDRLEN + n);
-}
-
 /* One config request, answered by an ACK whose error must be 0. */
 static int nflog_config(int fd, unsigned group, unsigned type, const void *data, size_t n)
 {
-	char buf[256] __attribute__((aligned(4))) = { 0 };
-	struct nlmsghdr *nh = (struct nlmsghdr *)(void *)buf;
-	struct nfgenmsg *g;
-	size_t len = NLMSG_LENGTH(sizeof(*g));
-	static unsigned seq;
+	static struct om_nlmsg m;
+	struct nfgenmsg g = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0,
+			      .res_id = htons((uint16_t)group) };
 	ssize_t r;
 
-	nh->nlmsg_type = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
-	nh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nh->nlmsg_seq = ++seq;
-	g = NLMSG_DATA(nh);
-	g->nfgen_family = AF_UNSPEC;
-	g->version = NFNETLINK_V0;
-	g->res_id = htons((uint16_t)group);
-	put_attr(buf, &len, type, data, n);
-	nh->nlmsg_len = (uint32_t)len;
-	if (send(fd, buf, len, 0) < 0)
+	m.len = m.nmsg = 0;
+	om_nl_begin(&m, (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG, NLM_F_ACK, &g, sizeof(g));
+	om_nl_attr(&m, (uint16_t)type, data, n);
+	if (m.overflow || send(fd, m.buf, m.len, 0) < 0)
 		return -1;
 	for (;;) {
 		char rb[1024] __attribute__((aligned(4)));
@@ -227,7 +210,7 @@ static int nflog_config(int fd, unsigned group, unsigned type, const void *data,
 			return -1;
 		for (struct nlmsghdr *h = (struct nlmsghdr *)(void *)rb; NLMSG_OK(h, (unsigned)r);
 		     h = NLMSG_NEXT(h, r)) {
-			if (h->nlmsg_type == NLMSG_ERROR && h->nlmsg_seq == seq) {
+			if (h->nlmsg_type == NLMSG_ERROR && h->nlmsg_seq == m.seq) {
 				struct nlmsgerr *e = NLMSG_DATA(h);
 				errno = -e->error;
 				return e->error ? -1 : 0;

@@ -71,6 +71,8 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include "om_ctl.h"
+#include "om_nl.h"
 
 static const char *step = "omerta-guest";
 
@@ -95,72 +97,8 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-/* ---- netlink messages ------------------------------------------------------------ */
+/* ---- netlink messages (lib/om_nl) ------------------------------------------------ */
 
-struct msg {
-	uint8_t buf[8192];
-	size_t len, cur; /* cur: offset of the message being built */
-	uint32_t seq, nmsg;
-};
-
-static void *put(struct msg *m, const void *p, size_t n)
-{
-	void *at = m->buf + m->len;
-	size_t pad = NLMSG_ALIGN(n);
-
-	if (m->len + pad > sizeof(m->buf)) {
-		errno = 0;
-		die("netlink message too long");
-	}
-	memset(at, 0, pad);
-	if (p)
-		memcpy(at, p, n);
-	m->len += pad;
-	((struct nlmsghdr *)(void *)(m->buf + m->cur))->nlmsg_len = (uint32_t)(m->len - m->cur);
-	return at;
-}
-
-static void begin(struct msg *m, uint16_t type, uint16_t flags, const void *hdr, size_t hlen)
-{
-	struct nlmsghdr h = { .nlmsg_type = type, .nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags),
-			      .nlmsg_seq = ++m->seq };
-
-	m->cur = m->len;
-	put(m, &h, sizeof(h));
-	if (hlen)
-		put(m, hdr, hlen);
-	m->nmsg++;
-}
-
-static void attr(struct msg *m, uint16_t type, const void *p, size_t n)
-{
-	struct nlattr a = { .nla_len = (uint16_t)(NLA_HDRLEN + n), .nla_type = type };
-
-	put(m, &a, sizeof(a));
-	/* put() pads to 4 bytes; the attribute's own length stays unpadded. */
-	put(m, p, n);
-}
-
-static void attr_str(struct msg *m, uint16_t type, const char *s) { attr(m, type, s, strlen(s) + 1); }
-static void attr_be32(struct msg *m, uint16_t type, uint32_t v)
-{
-	v = htonl(v);
-	attr(m, type, &v, 4);
-}
-
-static size_t nest(struct msg *m, uint16_t type)
-{
-	size_t at = m->len;
-	struct nlattr a = { .nla_len = NLA_HDRLEN, .nla_type = (uint16_t)(type | NLA_F_NESTED) };
-
-	put(m, &a, sizeof(a));
-	return at;
-}
-
-static void nest_end(struct msg *m, size_t at)
-{
-	((struct nlattr *)(void *)(m->buf + at))->nla_len = (uint16_t)(m->len - at);
-}
 
 static int nl_open(int proto)
 {
@@ -182,11 +120,14 @@ typedef void (*reply_fn)(const struct nlmsghdr *h, void *arg);
 
 /* Sends m and reads until every message numbered first..last was acknowledged (or a
  * dump ended), handing data messages to fn. Any error from the kernel is fatal. */
-static void talk(int fd, struct msg *m, uint32_t first, uint32_t last, reply_fn fn, void *arg)
+static void talk(int fd, struct om_nlmsg *m, uint32_t first, uint32_t last, reply_fn fn, void *arg)
 {
 	static uint8_t rb[32768];
 	uint32_t acked = 0, want = last - first + 1;
 
+	errno = 0;
+	if (m->overflow)
+		die("netlink message too long");
 	if (send(fd, m->buf, m->len, 0) != (ssize_t)m->len)
 		die("netlink send");
 	while (acked < want) {
@@ -209,27 +150,6 @@ static void talk(int fd, struct msg *m, uint32_t first, uint32_t last, reply_fn 
 		}
 	}
 }
-
-/* Walks the attributes in [p, p+len), calling fn for each. */
-static void each_attr(const void *p, size_t len, void (*fn)(const struct nlattr *, void *), void *arg)
-{
-	const uint8_t *b = p;
-
-	while (len >= NLA_HDRLEN) {
-		const struct nlattr *a = (const void *)b;
-		if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
-			return;
-		fn(a, arg);
-		if ((size_t)NLA_ALIGN(a->nla_len) >= len)
-			return;
-		len -= (size_t)NLA_ALIGN(a->nla_len);
-		b += NLA_ALIGN(a->nla_len);
-	}
-}
-
-static const void *adata(const struct nlattr *a) { return (const uint8_t *)a + NLA_HDRLEN; }
-static size_t alen(const struct nlattr *a) { return a->nla_len - NLA_HDRLEN; }
-static uint16_t atype(const struct nlattr *a) { return a->nla_type & NLA_TYPE_MASK; }
 
 /* ---- modules --------------------------------------------------------------------- */
 
@@ -321,58 +241,58 @@ static int cmd_ports(char **names, int n)
 
 /* ---- the kill switch ------------------------------------------------------------- */
 
-static void nft_begin(struct msg *m, uint16_t type, uint16_t flags, uint8_t family)
+static void nft_begin(struct om_nlmsg *m, uint16_t type, uint16_t flags, uint8_t family)
 {
 	struct nfgenmsg g = { .nfgen_family = family, .version = NFNETLINK_V0 };
 
-	begin(m, (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | type), flags, &g, sizeof(g));
+	om_nl_begin(m, (uint16_t)(NFNL_SUBSYS_NFTABLES << 8 | type), flags, &g, sizeof(g));
 }
 
-static size_t expr(struct msg *m, const char *name, size_t *data)
+static size_t expr(struct om_nlmsg *m, const char *name, size_t *data)
 {
-	size_t e = nest(m, NFTA_LIST_ELEM);
+	size_t e = om_nl_nest(m, NFTA_LIST_ELEM);
 
-	attr_str(m, NFTA_EXPR_NAME, name);
-	*data = nest(m, NFTA_EXPR_DATA);
+	om_nl_attr_str(m, NFTA_EXPR_NAME, name);
+	*data = om_nl_nest(m, NFTA_EXPR_DATA);
 	return e;
 }
 
-static void expr_end(struct msg *m, size_t e, size_t data)
+static void expr_end(struct om_nlmsg *m, size_t e, size_t data)
 {
-	nest_end(m, data);
-	nest_end(m, e);
+	om_nl_nest_end(m, data);
+	om_nl_nest_end(m, e);
 }
 
-static void e_meta(struct msg *m, uint32_t key)
+static void e_meta(struct om_nlmsg *m, uint32_t key)
 {
 	size_t d, e = expr(m, "meta", &d);
-	attr_be32(m, NFTA_META_KEY, key);
-	attr_be32(m, NFTA_META_DREG, NFT_REG_1);
+	om_nl_attr_be32(m, NFTA_META_KEY, key);
+	om_nl_attr_be32(m, NFTA_META_DREG, NFT_REG_1);
 	expr_end(m, e, d);
 }
 
-static void e_payload(struct msg *m, uint32_t base, uint32_t off, uint32_t len)
+static void e_payload(struct om_nlmsg *m, uint32_t base, uint32_t off, uint32_t len)
 {
 	size_t d, e = expr(m, "payload", &d);
-	attr_be32(m, NFTA_PAYLOAD_DREG, NFT_REG_1);
-	attr_be32(m, NFTA_PAYLOAD_BASE, base);
-	attr_be32(m, NFTA_PAYLOAD_OFFSET, off);
-	attr_be32(m, NFTA_PAYLOAD_LEN, len);
+	om_nl_attr_be32(m, NFTA_PAYLOAD_DREG, NFT_REG_1);
+	om_nl_attr_be32(m, NFTA_PAYLOAD_BASE, base);
+	om_nl_attr_be32(m, NFTA_PAYLOAD_OFFSET, off);
+	om_nl_attr_be32(m, NFTA_PAYLOAD_LEN, len);
 	expr_end(m, e, d);
 }
 
-static void e_cmp(struct msg *m, const void *v, size_t n)
+static void e_cmp(struct om_nlmsg *m, const void *v, size_t n)
 {
 	size_t d, e = expr(m, "cmp", &d), c;
-	attr_be32(m, NFTA_CMP_SREG, NFT_REG_1);
-	attr_be32(m, NFTA_CMP_OP, NFT_CMP_EQ);
-	c = nest(m, NFTA_CMP_DATA);
-	attr(m, NFTA_DATA_VALUE, v, n);
-	nest_end(m, c);
+	om_nl_attr_be32(m, NFTA_CMP_SREG, NFT_REG_1);
+	om_nl_attr_be32(m, NFTA_CMP_OP, NFT_CMP_EQ);
+	c = om_nl_nest(m, NFTA_CMP_DATA);
+	om_nl_attr(m, NFTA_DATA_VALUE, v, n);
+	om_nl_nest_end(m, c);
 	expr_end(m, e, d);
 }
 
-static void e_ifname(struct msg *m, uint32_t key, const char *name)
+static void e_ifname(struct om_nlmsg *m, uint32_t key, const char *name)
 {
 	char v[IFNAMSIZ] = { 0 };
 
@@ -381,53 +301,53 @@ static void e_ifname(struct msg *m, uint32_t key, const char *name)
 	e_cmp(m, v, sizeof(v));
 }
 
-static void e_verdict(struct msg *m, uint32_t code)
+static void e_verdict(struct om_nlmsg *m, uint32_t code)
 {
 	size_t d, e = expr(m, "immediate", &d), v, c;
-	attr_be32(m, NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
-	v = nest(m, NFTA_IMMEDIATE_DATA);
-	c = nest(m, NFTA_DATA_VERDICT);
-	attr_be32(m, NFTA_VERDICT_CODE, code);
-	nest_end(m, c);
-	nest_end(m, v);
+	om_nl_attr_be32(m, NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);
+	v = om_nl_nest(m, NFTA_IMMEDIATE_DATA);
+	c = om_nl_nest(m, NFTA_DATA_VERDICT);
+	om_nl_attr_be32(m, NFTA_VERDICT_CODE, code);
+	om_nl_nest_end(m, c);
+	om_nl_nest_end(m, v);
 	expr_end(m, e, d);
 }
 
-static void e_counter(struct msg *m)
+static void e_counter(struct om_nlmsg *m)
 {
 	uint64_t zero = 0;
 	size_t d, e = expr(m, "counter", &d);
-	attr(m, NFTA_COUNTER_BYTES, &zero, 8);
-	attr(m, NFTA_COUNTER_PACKETS, &zero, 8);
+	om_nl_attr(m, NFTA_COUNTER_BYTES, &zero, 8);
+	om_nl_attr(m, NFTA_COUNTER_PACKETS, &zero, 8);
 	expr_end(m, e, d);
 }
 
-static size_t rule_begin(struct msg *m, const char *chain)
+static size_t rule_begin(struct om_nlmsg *m, const char *chain)
 {
 	nft_begin(m, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND | NLM_F_ACK, NFPROTO_INET);
-	attr_str(m, NFTA_RULE_TABLE, "omerta");
-	attr_str(m, NFTA_RULE_CHAIN, chain);
-	return nest(m, NFTA_RULE_EXPRESSIONS);
+	om_nl_attr_str(m, NFTA_RULE_TABLE, "omerta");
+	om_nl_attr_str(m, NFTA_RULE_CHAIN, chain);
+	return om_nl_nest(m, NFTA_RULE_EXPRESSIONS);
 }
 
-static void chain(struct msg *m, const char *name, uint32_t hook)
+static void chain(struct om_nlmsg *m, const char *name, uint32_t hook)
 {
 	size_t h;
 
 	nft_begin(m, NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_ACK, NFPROTO_INET);
-	attr_str(m, NFTA_CHAIN_TABLE, "omerta");
-	attr_str(m, NFTA_CHAIN_NAME, name);
-	h = nest(m, NFTA_CHAIN_HOOK);
-	attr_be32(m, NFTA_HOOK_HOOKNUM, hook);
-	attr_be32(m, NFTA_HOOK_PRIORITY, 0);
-	nest_end(m, h);
-	attr_be32(m, NFTA_CHAIN_POLICY, NF_DROP);
-	attr_str(m, NFTA_CHAIN_TYPE, "filter");
+	om_nl_attr_str(m, NFTA_CHAIN_TABLE, "omerta");
+	om_nl_attr_str(m, NFTA_CHAIN_NAME, name);
+	h = om_nl_nest(m, NFTA_CHAIN_HOOK);
+	om_nl_attr_be32(m, NFTA_HOOK_HOOKNUM, hook);
+	om_nl_attr_be32(m, NFTA_HOOK_PRIORITY, 0);
+	om_nl_nest_end(m, h);
+	om_nl_attr_be32(m, NFTA_CHAIN_POLICY, NF_DROP);
+	om_nl_attr_str(m, NFTA_CHAIN_TYPE, "filter");
 }
 
 /* lo and wg0 pass; on eth0 only UDP between the guest and the door's address and
  * port; everything else is counted and dropped. In, the same, mirrored. */
-static void door_rules(struct msg *m, const char *chain_name, int out, const struct in_addr *door,
+static void door_rules(struct om_nlmsg *m, const char *chain_name, int out, const struct in_addr *door,
 		       uint16_t port)
 {
 	uint32_t meta = out ? NFT_META_OIFNAME : NFT_META_IIFNAME;
@@ -438,11 +358,11 @@ static void door_rules(struct msg *m, const char *chain_name, int out, const str
 	r = rule_begin(m, chain_name);
 	e_ifname(m, meta, "lo");
 	e_verdict(m, NF_ACCEPT);
-	nest_end(m, r);
+	om_nl_nest_end(m, r);
 	r = rule_begin(m, chain_name);
 	e_ifname(m, meta, "wg0");
 	e_verdict(m, NF_ACCEPT);
-	nest_end(m, r);
+	om_nl_nest_end(m, r);
 	r = rule_begin(m, chain_name);
 	e_ifname(m, meta, "eth0");
 	e_meta(m, NFT_META_NFPROTO);
@@ -454,11 +374,11 @@ static void door_rules(struct msg *m, const char *chain_name, int out, const str
 	e_payload(m, NFT_PAYLOAD_TRANSPORT_HEADER, out ? 2 : 0, 2); /* dport : sport */
 	e_cmp(m, &p, 2);
 	e_verdict(m, NF_ACCEPT);
-	nest_end(m, r);
+	om_nl_nest_end(m, r);
 	r = rule_begin(m, chain_name);
 	e_counter(m);
 	e_verdict(m, NF_DROP);
-	nest_end(m, r);
+	om_nl_nest_end(m, r);
 }
 
 static uint16_t parse_port(const char *s)
@@ -477,7 +397,7 @@ static uint16_t parse_port(const char *s)
 
 static int cmd_killswitch(const char *door_s, const char *port_s)
 {
-	static struct msg m;
+	static struct om_nlmsg m;
 	struct in_addr door;
 	uint16_t port;
 	uint32_t first;
@@ -492,11 +412,11 @@ static int cmd_killswitch(const char *door_s, const char *port_s)
 	{
 		struct nfgenmsg g = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0,
 				      .res_id = htons(NFNL_SUBSYS_NFTABLES) };
-		begin(&m, NFNL_MSG_BATCH_BEGIN, 0, &g, sizeof(g));
+		om_nl_begin(&m, NFNL_MSG_BATCH_BEGIN, 0, &g, sizeof(g));
 	}
 	first = m.seq + 1;
 	nft_begin(&m, NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_ACK, NFPROTO_INET);
-	attr_str(&m, NFTA_TABLE_NAME, "omerta");
+	om_nl_attr_str(&m, NFTA_TABLE_NAME, "omerta");
 	chain(&m, "output", NF_INET_LOCAL_OUT);
 	door_rules(&m, "output", 1, &door, port);
 	chain(&m, "input", NF_INET_LOCAL_IN);
@@ -506,7 +426,7 @@ static int cmd_killswitch(const char *door_s, const char *port_s)
 		struct nfgenmsg g = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0,
 				      .res_id = htons(NFNL_SUBSYS_NFTABLES) };
 		uint32_t last = m.seq;
-		begin(&m, NFNL_MSG_BATCH_END, 0, &g, sizeof(g));
+		om_nl_begin(&m, NFNL_MSG_BATCH_END, 0, &g, sizeof(g));
 		/* The whole batch commits or none of it does. */
 		talk(fd, &m, first, last, NULL, NULL);
 	}
@@ -526,9 +446,9 @@ struct drops {
 static void counter_attr(const struct nlattr *a, void *arg)
 {
 	struct drops *d = arg;
-	if (atype(a) == NFTA_COUNTER_PACKETS && alen(a) == 8) {
+	if (om_nla_type(a) == NFTA_COUNTER_PACKETS && om_nla_len(a) == 8) {
 		uint64_t v;
-		memcpy(&v, adata(a), 8);
+		memcpy(&v, om_nla_data(a), 8);
 		d->cur = be64toh(v);
 		d->have = 1;
 	}
@@ -539,31 +459,31 @@ static void expr_attr(const struct nlattr *a, void *arg)
 	struct drops *d = arg;
 	static int is_counter;
 
-	if (atype(a) == NFTA_EXPR_NAME)
-		is_counter = alen(a) >= 8 && !strncmp(adata(a), "counter", 8);
-	else if (atype(a) == NFTA_EXPR_DATA && is_counter)
-		each_attr(adata(a), alen(a), counter_attr, d);
+	if (om_nla_type(a) == NFTA_EXPR_NAME)
+		is_counter = om_nla_len(a) >= 8 && !strncmp(om_nla_data(a), "counter", 8);
+	else if (om_nla_type(a) == NFTA_EXPR_DATA && is_counter)
+		om_nl_each_attr(om_nla_data(a), om_nla_len(a), counter_attr, d);
 }
 
 static void list_attr(const struct nlattr *a, void *arg)
 {
-	if (atype(a) == NFTA_LIST_ELEM)
-		each_attr(adata(a), alen(a), expr_attr, arg);
+	if (om_nla_type(a) == NFTA_LIST_ELEM)
+		om_nl_each_attr(om_nla_data(a), om_nla_len(a), expr_attr, arg);
 }
 
 static void rule_attr(const struct nlattr *a, void *arg)
 {
 	struct drops *d = arg;
-	const char *s = adata(a);
-	size_t n = alen(a);
+	const char *s = om_nla_data(a);
+	size_t n = om_nla_len(a);
 
-	if (atype(a) == NFTA_RULE_TABLE)
+	if (om_nla_type(a) == NFTA_RULE_TABLE)
 		d->in_omerta = n == 7 && !memcmp(s, "omerta", 7);
-	else if (atype(a) == NFTA_RULE_CHAIN) {
+	else if (om_nla_type(a) == NFTA_RULE_CHAIN) {
 		d->is_out = n == 7 && !memcmp(s, "output", 7);
 		d->is_in = n == 6 && !memcmp(s, "input", 6);
-	} else if (atype(a) == NFTA_RULE_EXPRESSIONS)
-		each_attr(s, n, list_attr, d);
+	} else if (om_nla_type(a) == NFTA_RULE_EXPRESSIONS)
+		om_nl_each_attr(s, n, list_attr, d);
 }
 
 static void rule_reply(const struct nlmsghdr *h, void *arg)
@@ -574,7 +494,7 @@ static void rule_reply(const struct nlmsghdr *h, void *arg)
 	if (h->nlmsg_len < hl)
 		return;
 	d->in_omerta = d->is_out = d->is_in = d->have = 0;
-	each_attr((const uint8_t *)h + hl, h->nlmsg_len - hl, rule_attr, d);
+	om_nl_each_attr((const uint8_t *)h + hl, h->nlmsg_len - hl, rule_attr, d);
 	if (d->in_omerta && d->have) {
 		if (d->is_out)
 			d->out += d->cur;
@@ -585,7 +505,7 @@ static void rule_reply(const struct nlmsghdr *h, void *arg)
 
 static int cmd_drops(void)
 {
-	static struct msg m;
+	static struct om_nlmsg m;
 	struct drops d = { 0 };
 	int fd;
 
@@ -608,13 +528,13 @@ static void link_reply(const struct nlmsghdr *h, void *arg)
 
 static int ifindex(int fd, const char *name)
 {
-	static struct msg m;
+	static struct om_nlmsg m;
 	struct ifinfomsg i = { .ifi_family = AF_UNSPEC };
 	int index = 0;
 
 	m.len = m.nmsg = 0;
-	begin(&m, RTM_GETLINK, NLM_F_ACK, &i, sizeof(i));
-	attr_str(&m, IFLA_IFNAME, name);
+	om_nl_begin(&m, RTM_GETLINK, NLM_F_ACK, &i, sizeof(i));
+	om_nl_attr_str(&m, IFLA_IFNAME, name);
 	talk(fd, &m, m.seq, m.seq, link_reply, &index);
 	if (index <= 0) {
 		errno = ENODEV;
@@ -623,20 +543,20 @@ static int ifindex(int fd, const char *name)
 	return index;
 }
 
-static void request(int fd, struct msg *m)
+static void request(int fd, struct om_nlmsg *m)
 {
 	talk(fd, m, m->seq, m->seq, NULL, NULL);
 	m->len = m->nmsg = 0;
 }
 
-static void link_up(int fd, struct msg *m, int index, unsigned mtu)
+static void link_up(int fd, struct om_nlmsg *m, int index, unsigned mtu)
 {
 	struct ifinfomsg i = { .ifi_family = AF_UNSPEC, .ifi_index = index, .ifi_flags = IFF_UP,
 			       .ifi_change = IFF_UP };
 
-	begin(m, RTM_NEWLINK, NLM_F_ACK, &i, sizeof(i));
+	om_nl_begin(m, RTM_NEWLINK, NLM_F_ACK, &i, sizeof(i));
 	if (mtu)
-		attr(m, IFLA_MTU, &mtu, 4);
+		om_nl_attr(m, IFLA_MTU, &mtu, 4);
 	request(fd, m);
 }
 
@@ -659,7 +579,7 @@ static void parse_prefix(const char *s, struct in_addr *a, unsigned *len)
 	*len = (unsigned)v;
 }
 
-static void add_addr(int fd, struct msg *m, int index, const char *cidr)
+static void add_addr(int fd, struct om_nlmsg *m, int index, const char *cidr)
 {
 	struct in_addr a;
 	unsigned len;
@@ -667,15 +587,15 @@ static void add_addr(int fd, struct msg *m, int index, const char *cidr)
 
 	parse_prefix(cidr, &a, &len);
 	i.ifa_prefixlen = (unsigned char)len;
-	begin(m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &i, sizeof(i));
-	attr(m, IFA_LOCAL, &a, 4);
-	attr(m, IFA_ADDRESS, &a, 4);
+	om_nl_begin(m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &i, sizeof(i));
+	om_nl_attr(m, IFA_LOCAL, &a, 4);
+	om_nl_attr(m, IFA_ADDRESS, &a, 4);
 	request(fd, m);
 }
 
 static int cmd_net(const char *cidr)
 {
-	static struct msg m;
+	static struct om_nlmsg m;
 	int fd;
 
 	step = "eth0";
@@ -781,8 +701,8 @@ static void read_conf(const char *path, struct wgconf *c)
 
 static void family_attr(const struct nlattr *a, void *arg)
 {
-	if (atype(a) == CTRL_ATTR_FAMILY_ID && alen(a) == 2)
-		memcpy(arg, adata(a), 2);
+	if (om_nla_type(a) == CTRL_ATTR_FAMILY_ID && om_nla_len(a) == 2)
+		memcpy(arg, om_nla_data(a), 2);
 }
 
 static void family_reply(const struct nlmsghdr *h, void *arg)
@@ -790,12 +710,12 @@ static void family_reply(const struct nlmsghdr *h, void *arg)
 	size_t hl = NLMSG_SPACE(GENL_HDRLEN);
 
 	if (h->nlmsg_len > hl)
-		each_attr((const uint8_t *)h + hl, h->nlmsg_len - hl, family_attr, arg);
+		om_nl_each_attr((const uint8_t *)h + hl, h->nlmsg_len - hl, family_attr, arg);
 }
 
 static void wg_set(const struct wgconf *c)
 {
-	static struct msg m;
+	static struct om_nlmsg m;
 	struct genlmsghdr g = { .cmd = CTRL_CMD_GETFAMILY, .version = 1 };
 	uint16_t family = 0;
 	uint32_t flags = WGDEVICE_F_REPLACE_PEERS, pflags = WGPEER_F_REPLACE_ALLOWEDIPS;
@@ -804,8 +724,8 @@ static void wg_set(const struct wgconf *c)
 	size_t peers, peer, ips, ip;
 	int fd = nl_open(NETLINK_GENERIC);
 
-	begin(&m, GENL_ID_CTRL, NLM_F_ACK, &g, sizeof(g));
-	attr_str(&m, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
+	om_nl_begin(&m, GENL_ID_CTRL, NLM_F_ACK, &g, sizeof(g));
+	om_nl_attr_str(&m, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
 	talk(fd, &m, m.seq, m.seq, family_reply, &family);
 	m.len = m.nmsg = 0;
 	if (!family) {
@@ -814,28 +734,28 @@ static void wg_set(const struct wgconf *c)
 	}
 	g.cmd = WG_CMD_SET_DEVICE;
 	g.version = WG_GENL_VERSION;
-	begin(&m, family, NLM_F_ACK, &g, sizeof(g));
-	attr_str(&m, WGDEVICE_A_IFNAME, "wg0");
-	attr(&m, WGDEVICE_A_PRIVATE_KEY, c->priv, WG_KEY_LEN);
-	attr(&m, WGDEVICE_A_FLAGS, &flags, 4);
-	peers = nest(&m, WGDEVICE_A_PEERS);
-	peer = nest(&m, 0);
-	attr(&m, WGPEER_A_PUBLIC_KEY, c->pub, WG_KEY_LEN);
+	om_nl_begin(&m, family, NLM_F_ACK, &g, sizeof(g));
+	om_nl_attr_str(&m, WGDEVICE_A_IFNAME, "wg0");
+	om_nl_attr(&m, WGDEVICE_A_PRIVATE_KEY, c->priv, WG_KEY_LEN);
+	om_nl_attr(&m, WGDEVICE_A_FLAGS, &flags, 4);
+	peers = om_nl_nest(&m, WGDEVICE_A_PEERS);
+	peer = om_nl_nest(&m, 0);
+	om_nl_attr(&m, WGPEER_A_PUBLIC_KEY, c->pub, WG_KEY_LEN);
 	if (c->has_psk)
-		attr(&m, WGPEER_A_PRESHARED_KEY, c->psk, WG_KEY_LEN);
-	attr(&m, WGPEER_A_FLAGS, &pflags, 4);
-	attr(&m, WGPEER_A_ENDPOINT, &c->ep, sizeof(c->ep));
-	attr(&m, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, &c->keepalive, 2);
+		om_nl_attr(&m, WGPEER_A_PRESHARED_KEY, c->psk, WG_KEY_LEN);
+	om_nl_attr(&m, WGPEER_A_FLAGS, &pflags, 4);
+	om_nl_attr(&m, WGPEER_A_ENDPOINT, &c->ep, sizeof(c->ep));
+	om_nl_attr(&m, WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, &c->keepalive, 2);
 	/* Everything goes into the tunnel: AllowedIPs = 0.0.0.0/0. */
-	ips = nest(&m, WGPEER_A_ALLOWEDIPS);
-	ip = nest(&m, 0);
-	attr(&m, WGALLOWEDIP_A_FAMILY, &af, 2);
-	attr(&m, WGALLOWEDIP_A_IPADDR, zero, 4);
-	attr(&m, WGALLOWEDIP_A_CIDR_MASK, &mask, 1);
-	nest_end(&m, ip);
-	nest_end(&m, ips);
-	nest_end(&m, peer);
-	nest_end(&m, peers);
+	ips = om_nl_nest(&m, WGPEER_A_ALLOWEDIPS);
+	ip = om_nl_nest(&m, 0);
+	om_nl_attr(&m, WGALLOWEDIP_A_FAMILY, &af, 2);
+	om_nl_attr(&m, WGALLOWEDIP_A_IPADDR, zero, 4);
+	om_nl_attr(&m, WGALLOWEDIP_A_CIDR_MASK, &mask, 1);
+	om_nl_nest_end(&m, ip);
+	om_nl_nest_end(&m, ips);
+	om_nl_nest_end(&m, peer);
+	om_nl_nest_end(&m, peers);
 	talk(fd, &m, m.seq, m.seq, NULL, NULL);
 	/* The message held the private key. */
 	explicit_bzero(m.buf, sizeof(m.buf));
@@ -844,7 +764,7 @@ static void wg_set(const struct wgconf *c)
 
 static int cmd_wg(const char *conf, const char *mtu_s, char **addrs, int naddrs)
 {
-	static struct msg m;
+	static struct om_nlmsg m;
 	struct wgconf c = { 0 };
 	unsigned mtu;
 	int fd, wg;
@@ -858,11 +778,11 @@ static int cmd_wg(const char *conf, const char *mtu_s, char **addrs, int naddrs)
 	{
 		struct ifinfomsg i = { .ifi_family = AF_UNSPEC };
 		size_t li;
-		begin(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &i, sizeof(i));
-		attr_str(&m, IFLA_IFNAME, "wg0");
-		li = nest(&m, IFLA_LINKINFO);
-		attr_str(&m, IFLA_INFO_KIND, "wireguard");
-		nest_end(&m, li);
+		om_nl_begin(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &i, sizeof(i));
+		om_nl_attr_str(&m, IFLA_IFNAME, "wg0");
+		li = om_nl_nest(&m, IFLA_LINKINFO);
+		om_nl_attr_str(&m, IFLA_INFO_KIND, "wireguard");
+		om_nl_nest_end(&m, li);
 		request(fd, &m);
 	}
 	wg = ifindex(fd, "wg0");
@@ -876,8 +796,8 @@ static int cmd_wg(const char *conf, const char *mtu_s, char **addrs, int naddrs)
 				   .rtm_protocol = RTPROT_BOOT, .rtm_scope = RT_SCOPE_LINK,
 				   .rtm_type = RTN_UNICAST };
 		uint32_t oif = (uint32_t)wg;
-		begin(&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &r, sizeof(r));
-		attr(&m, RTA_OIF, &oif, 4);
+		om_nl_begin(&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &r, sizeof(r));
+		om_nl_attr(&m, RTA_OIF, &oif, 4);
 		request(fd, &m);
 	}
 	close(fd);
@@ -934,18 +854,17 @@ static long long now_ms(void)
 /* One control record, "EVENT key=value ... t=MS". Written whole in one write. */
 static void report(const char *fmt, ...)
 {
-	char b[256];
+	char b[OM_CTL_LINE_MAX + 2];
 	va_list ap;
 	int n;
 
 	if (ctl < 0)
 		return;
 	va_start(ap, fmt);
-	n = vsnprintf(b, sizeof(b) - 32, fmt, ap);
+	n = om_ctl_vformat(b, sizeof(b), now_ms(), fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(b) - 32)
+	if (n < 0)
 		return;
-	n += snprintf(b + n, sizeof(b) - (size_t)n, " t=%lld\n", now_ms());
 	if (write(ctl, b, (size_t)n) != n) {
 		/* The host reads what it gets; nothing else to do. */
 	}

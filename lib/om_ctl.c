@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 #include "om_ctl.h"
 #include "om_num.h"
@@ -74,4 +75,16 @@ long long om_ctl_num(const struct om_ctl_rec *r, const char *key, long long max)
 	if (!v || om_parse_u64(v, 0, (uint64_t)max, &n) < 0)
 		return -1;
 	return (long long)n;
+}
+
+int om_ctl_vformat(char *b, size_t n, long long t, const char *fmt, va_list ap)
+{
+	int k = vsnprintf(b, n, fmt, ap);
+
+	if (k < 0 || (size_t)k >= n)
+		return -1;
+	int m = snprintf(b + k, n - (size_t)k, " t=%lld\n", t);
+	if (m < 0 || (size_t)(k + m) >= n || (size_t)(k + m) > OM_CTL_LINE_MAX + 1)
+		return -1;
+	return k + m;
 }

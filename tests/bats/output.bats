@@ -112,11 +112,11 @@ stalled() {
 
 om_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-@test "output: a reader stalled for 30 s: a rogue frame still kills QEMU within milliseconds" {
+@test "output: a reader stalled for 60 s: a rogue frame still kills QEMU within milliseconds" {
 	need_root
 	vpn s1
 	mkfifo "$T/fifo"
-	stalled 30 --vpn-config "$T/s1.conf" --root --timeout 120 \
+	stalled 60 --vpn-config "$T/s1.conf" --root --timeout 120 \
 		--script "(yes | head -c 50000000) & sleep 3; $FLUSH; "'ip route replace default via 10.66.0.1 dev eth0; nc -w 2 203.0.113.10 80 </dev/null; yes'
 	[ "$(cat "$T/rc")" -eq 121 ]
 	[ "$(jq -r 'select(.event=="result") | .status' "$T/json")" = rogue_connection_detected ]
@@ -201,9 +201,7 @@ sig_job() {
 @test "output: SIGTERM, SIGINT and SIGHUP to the PID of omerta execute stop the job at once" {
 	vpn k1
 	sig_job TERM 143 ip netns exec "$PROV" omerta execute --vpn-config "$T/k1.conf"
-	assert_no_leftovers
 	sig_job INT 130 ip netns exec "$PROV" omerta execute --vpn-config "$T/k1.conf"
-	assert_no_leftovers
 	sig_job HUP 129 ip netns exec "$PROV" omerta execute --vpn-config "$T/k1.conf"
 }
 
