@@ -34,7 +34,8 @@
 #include "om_proc.h"
 #include "om_state.h"
 
-enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_TIMEOUT = 4, EX_NOJOB = 5 };
+/* 124 for a timeout, as timeout(1), omerta-watch and the pipeline use it. */
+enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_NOJOB = 5, EX_TIMEOUT = 124 };
 
 /* WireGuard's REJECT_AFTER_TIME: a session older than this carries no data. */
 #define REJECT_AFTER 180
@@ -53,7 +54,6 @@ static const char usage_text[] =
 	"       omerta-vpnserve --help | --version\n";
 
 static char run_dir[256];
-static char outbuf[BUFSIZ];
 
 static void usage(int code)
 {
@@ -66,7 +66,8 @@ static void usage(int code)
 		      "  down     remove everything of the job (idempotent)\n"
 		      "  gc       remove what is left of jobs whose owner or server is gone\n"
 		      "State: $OMERTA_RUN_DIR/vpn (default /run/omerta/vpn). See omerta-vpnserve(1).\n"
-		      "Exit status: 0 ok, 1 refused input, 2 usage, 3 system error, 4 timeout, 5 no such job.\n",
+		      "Exit status: 0 ok, 1 refused input, 2 usage, 3 system error, 5 no such job,\n"
+		      "124 wait timed out.\n",
 		      stdout);
 	exit(code);
 }
@@ -667,219 +668,303 @@ static int start_interface(const char *job, const char *ifn, struct om_state *s)
 	return -1;
 }
 
+/* The job's keys: on cmd_up's stack only, and wiped on every path. */
+struct up_keys {
+	uint8_t spriv[OM_KEY_LEN], spub[OM_KEY_LEN], cpriv[OM_KEY_LEN], cpub[OM_KEY_LEN],
+		psk[OM_KEY_LEN];
+};
+
+/* What up allocated for the job. */
+struct up_net {
+	unsigned port;
+	struct om_cidr sub;
+	char server_ip[OM_IP_STRLEN], client_ip[OM_IP_STRLEN];
+};
+
+/* The job's directory and first state. EX_OK with *created set, or EX_INPUT or
+ * EX_SYS after a message. */
+static int claim_job(const struct up_opts *o, struct om_state *s, const char *ifn,
+		     const char *table, bool *created)
+{
+	char dir[PATH_MAX], b[64];
+
+	job_path(dir, sizeof(dir), o->job, NULL);
+	if (mkdir(dir, 0700) < 0) {
+		if (errno != EEXIST) {
+			warn("%s", dir);
+			return EX_SYS;
+		}
+		warnx("job %s already exists (omerta-vpnserve down --job %s removes it)", o->job, o->job);
+		return EX_INPUT;
+	}
+	if (link_exists(ifn)) {
+		warnx("interface %s for job %s already exists", ifn, o->job);
+		rmdir(dir); /* the interface is not ours: leave it */
+		return EX_INPUT;
+	}
+	*created = true;
+	om_state_set(s, "job_id", o->job);
+	om_state_set(s, "role", "requester");
+	om_state_set(s, "netns", netns_id());
+	om_state_set(s, "interface", ifn);
+	om_state_set(s, "nft_table", table);
+	om_state_set(s, "internet", o->internet ? "1" : "0");
+	snprintf(b, sizeof(b), "%lld", (long long)time(NULL));
+	om_state_set(s, "created", b);
+	snprintf(b, sizeof(b), "%d", (int)o->owner);
+	om_state_set(s, "owner", b);
+	snprintf(b, sizeof(b), "%llu", (unsigned long long)om_proc_starttime(o->owner));
+	om_state_set(s, "owner_start", b);
+	return save_state(o->job, s) < 0 ? EX_SYS : EX_OK;
+}
+
+/* The subnet asked for, or the first free /30 of the pool. 0, or -1 after a message. */
+static int find_subnet(const struct up_opts *o, const struct jobs *j, struct om_cidr *sub)
+{
+	struct om_cidr pool;
+
+	if (o->have_subnet) {
+		om_cidr_network(&o->subnet, &sub->ip);
+		sub->prefix = o->subnet.prefix;
+		if (!subnet_taken(sub, j))
+			return 0;
+		warnx("subnet is in use by another job or by this host");
+		return -1;
+	}
+	om_cidr_parse(POOL, &pool, true);
+	for (unsigned i = 0; i < (1u << (30 - pool.prefix)); i++) {
+		uint32_t v = (uint32_t)pool.ip.a[2] << 8 | pool.ip.a[3];
+		*sub = pool;
+		sub->prefix = 30;
+		v += i * 4;
+		sub->ip.a[2] = (uint8_t)(v >> 8);
+		sub->ip.a[3] = (uint8_t)v;
+		if (!subnet_taken(sub, j))
+			return 0;
+	}
+	warnx("no free tunnel subnet in %s", POOL);
+	return -1;
+}
+
+/* A UDP port and a subnet no other job of this namespace holds, recorded in the
+ * state before anything uses them. EX_OK, EX_INPUT or EX_SYS. */
+static int allocate(const struct up_opts *o, struct om_state *s, struct up_net *n)
+{
+	struct jobs *j = calloc(1, sizeof(*j));
+	char b[OM_IP_STRLEN + 8], net[OM_IP_STRLEN];
+	int ret = EX_INPUT;
+
+	if (!j)
+		return EX_SYS;
+	list_jobs(j);
+	n->port = 0;
+	for (unsigned p = o->port_lo; p <= o->port_hi && !n->port; p++)
+		if (!port_taken(p, j))
+			n->port = p;
+	if (!n->port)
+		warnx("no free UDP port in %u-%u", o->port_lo, o->port_hi);
+	else if (find_subnet(o, j, &n->sub) == 0)
+		ret = EX_OK;
+	free(j);
+	if (ret != EX_OK)
+		return ret;
+	host_of(&n->sub, 1, n->server_ip);
+	host_of(&n->sub, 2, n->client_ip);
+	snprintf(b, sizeof(b), "%u", n->port);
+	om_state_set(s, "listen_port", b);
+	om_ip_format(&n->sub.ip, net);
+	snprintf(b, sizeof(b), "%s/%u", net, n->sub.prefix);
+	om_state_set(s, "subnet", b);
+	om_state_set(s, "server_ip", n->server_ip);
+	om_state_set(s, "client_ip", n->client_ip);
+	om_state_set(s, "uplink", o->internet ? o->uplink : "-");
+	om_state_set(s, "endpoint_host", o->endpoint_host);
+	om_state_set(s, "phase", "creating");
+	return save_state(o->job, s) < 0 ? EX_SYS : EX_OK;
+}
+
+/* Fresh keys for this job only: a reused client key keeps old peer state. */
+static int make_keys(struct up_keys *k)
+{
+	if (om_key_random(k->spriv) < 0 || om_key_random(k->cpriv) < 0 || om_key_random(k->psk) < 0) {
+		warnx("cannot initialise libsodium");
+		return -1;
+	}
+	om_key_clamp(k->spriv);
+	om_key_clamp(k->cpriv);
+	if (om_key_public(k->spub, k->spriv) < 0 || om_key_public(k->cpub, k->cpriv) < 0) {
+		warnx("cannot derive the public keys");
+		return -1;
+	}
+	return 0;
+}
+
+/* ip_forward on for a job with internet, remembering that omerta turned it on. */
+static int enable_forward(void)
+{
+	char fwd[PATH_MAX];
+	int fd;
+
+	if (read_sysctl(IP_FORWARD) == 1)
+		return 0;
+	snprintf(fwd, sizeof(fwd), "%s/.ip_forward_set.%s", run_dir, netns_id());
+	fd = open(fwd, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		close(fd);
+	if (write_sysctl(IP_FORWARD, "1") < 0) {
+		warn("cannot enable %s", IP_FORWARD);
+		return -1;
+	}
+	return 0;
+}
+
+/* The interface with the server's key, its address, the job's nft table. 0 or -1. */
+static int bring_up(const struct up_opts *o, const char *ifn, const char *table,
+		    struct om_state *s, const struct up_keys *k, const struct up_net *n)
+{
+	char conf[PATH_MAX], addr[OM_IP_STRLEN + 4], mtu[8];
+	int r;
+
+	if (start_interface(o->job, ifn, s) < 0)
+		return -1;
+	save_state(o->job, s);
+	/* The key reaches wg through a 0600 file, never argv; the file is removed as
+	 * soon as the interface holds the key. */
+	job_path(conf, sizeof(conf), o->job, "server.conf");
+	if (write_server_conf(conf, k->spriv, n->port, k->cpub, k->psk, n->client_ip) < 0) {
+		warn("write %s", conf);
+		return -1;
+	}
+	{
+		const char *argv[] = { "wg", "setconf", ifn, conf, NULL };
+		r = run_loud(argv, "wg setconf");
+		unlink(conf);
+		if (r < 0)
+			return -1;
+	}
+	snprintf(addr, sizeof(addr), "%s/%u", n->server_ip, n->sub.prefix);
+	snprintf(mtu, sizeof(mtu), "%d", TUN_MTU);
+	{
+		const char *a1[] = { "ip", "address", "add", addr, "dev", ifn, NULL };
+		const char *a2[] = { "ip", "link", "set", ifn, "mtu", mtu, "up", NULL };
+		if (run_loud(a1, "ip address add") < 0 || run_loud(a2, "ip link set up") < 0)
+			return -1;
+	}
+	if (nft_apply(table, ifn, o, n->client_ip) < 0)
+		return -1;
+	if (o->internet && enable_forward() < 0)
+		return -1;
+	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The client config, for wg-quick or for a provider's omerta-execute. It holds the
+ * client's private key and the PSK, so it is built in one buffer on this stack and
+ * written with write(2), never through stdio (whose buffer nothing wipes), and the
+ * buffer and the base64 copies are wiped whatever happens. 0, or -1 after a message. */
+static int print_client_conf(const struct up_opts *o, const struct up_keys *k,
+			     const struct up_net *n)
+{
+	char buf[1024], priv[OM_KEY_B64_LEN + 1], pub[OM_KEY_B64_LEN + 1], psk[OM_KEY_B64_LEN + 1];
+	bool v6 = strchr(o->endpoint_host, ':') != NULL;
+	int len, r = -1;
+
+	om_key_to_b64(priv, k->cpriv);
+	om_key_to_b64(pub, k->spub);
+	om_key_to_b64(psk, k->psk);
+	len = snprintf(buf, sizeof(buf),
+		       "[Interface]\nPrivateKey = %s\nAddress = %s/%u\n%s%s%s"
+		       "\n[Peer]\nPublicKey = %s\nPresharedKey = %s\nEndpoint = %s%s%s:%u\n"
+		       "AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = %u\n",
+		       priv, n->client_ip, n->sub.prefix, o->dns ? "DNS = " : "", o->dns ? o->dns : "",
+		       o->dns ? "\n" : "", pub, psk, v6 ? "[" : "", o->endpoint_host, v6 ? "]" : "",
+		       n->port, o->keepalive);
+	if (len < 0 || (size_t)len >= sizeof(buf))
+		warnx("the client config does not fit in %zu bytes", sizeof(buf));
+	else if (write_all(STDOUT_FILENO, buf, (size_t)len) < 0)
+		warn("write the client config");
+	else
+		r = 0;
+	sodium_memzero(buf, sizeof(buf));
+	sodium_memzero(priv, sizeof(priv));
+	sodium_memzero(psk, sizeof(psk));
+	return r;
+}
+
+/* Whether SIGINT, SIGTERM or SIGHUP arrived while they were blocked. */
+static bool interrupted(void)
+{
+	sigset_t pending;
+
+	sigpending(&pending);
+	return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
+	       sigismember(&pending, SIGHUP);
+}
+
 static int cmd_up(const struct up_opts *o)
 {
-	struct jobs *j = NULL;
 	struct om_state s;
-	struct om_cidr pool, sub;
-	char ifn[IFNAMSIZ], table[64], dir[PATH_MAX], conf[PATH_MAX], b[64];
-	char server_ip[OM_IP_STRLEN], client_ip[OM_IP_STRLEN], subnet_str[OM_IP_STRLEN + 4];
-	uint8_t spriv[OM_KEY_LEN], cpriv[OM_KEY_LEN], spub[OM_KEY_LEN], cpub[OM_KEY_LEN],
-		psk[OM_KEY_LEN];
-	char k[OM_KEY_B64_LEN + 1];
-	unsigned port = 0;
-	int lock, ret = EX_SYS;
+	struct up_keys keys;
+	struct up_net net;
+	char ifn[IFNAMSIZ], table[64];
+	int lock, ret;
 	bool created = false;
-	sigset_t block, old, pending;
+	sigset_t block, old;
+	struct sigaction ign = { .sa_handler = SIG_IGN }, oldpipe;
 
 	lock = open_locked();
 	if (lock < 0)
 		return EX_SYS;
 	/* Setup is all or nothing: SIGINT/SIGTERM/SIGHUP wait until it is done, and a
-	 * pending one then undoes it. */
+	 * pending one then undoes it. A reader that went away makes the config's
+	 * write fail (EPIPE), which undoes it too, instead of killing us half-way. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
 	sigprocmask(SIG_BLOCK, &block, &old);
+	sigaction(SIGPIPE, &ign, &oldpipe);
 
 	memset(&s, 0, sizeof(s));
+	memset(&keys, 0, sizeof(keys));
 	iface_name(o->job, ifn);
 	table_name(o->job, table, sizeof(table));
-	job_path(dir, sizeof(dir), o->job, NULL);
-	if (mkdir(dir, 0700) < 0) {
-		if (errno == EEXIST) {
-			warnx("job %s already exists (omerta-vpnserve down --job %s removes it)", o->job, o->job);
-			ret = EX_INPUT;
-		} else
-			warn("%s", dir);
+	ret = claim_job(o, &s, ifn, table, &created);
+	if (ret == EX_OK)
+		ret = allocate(o, &s, &net);
+	if (ret != EX_OK)
 		goto out;
-	}
-	created = true;
-	if (link_exists(ifn)) {
-		warnx("interface %s for job %s already exists", ifn, o->job);
-		ret = EX_INPUT;
-		created = false; /* not ours: leave it */
-		rmdir(dir);
+	ret = EX_SYS;
+	if (make_keys(&keys) < 0 || bring_up(o, ifn, table, &s, &keys, &net) < 0)
 		goto out;
-	}
-	om_state_set(&s, "job_id", o->job);
-	om_state_set(&s, "role", "requester");
-	om_state_set(&s, "netns", netns_id());
-	om_state_set(&s, "interface", ifn);
-	om_state_set(&s, "nft_table", table);
-	om_state_set(&s, "internet", o->internet ? "1" : "0");
-	snprintf(b, sizeof(b), "%lld", (long long)time(NULL));
-	om_state_set(&s, "created", b);
-	snprintf(b, sizeof(b), "%d", (int)o->owner);
-	om_state_set(&s, "owner", b);
-	snprintf(b, sizeof(b), "%llu", (unsigned long long)om_proc_starttime(o->owner));
-	om_state_set(&s, "owner_start", b);
-	if (save_state(o->job, &s) < 0)
-		goto fail;
-
-	j = calloc(1, sizeof(*j));
-	if (!j)
-		goto fail;
-	list_jobs(j);
-	/* Port: free for this job's namespace and not held by another job. */
-	for (unsigned p = o->port_lo; p <= o->port_hi; p++) {
-		if (!port_taken(p, j)) {
-			port = p;
-			break;
-		}
-	}
-	if (!port) {
-		warnx("no free UDP port in %u-%u", o->port_lo, o->port_hi);
-		ret = EX_INPUT;
-		goto fail;
-	}
-	/* Subnet: the one asked for, or the first free /30 of the pool. */
-	if (o->have_subnet) {
-		om_cidr_network(&o->subnet, &sub.ip);
-		sub.prefix = o->subnet.prefix;
-		if (subnet_taken(&sub, j)) {
-			warnx("subnet is in use by another job or by this host");
-			ret = EX_INPUT;
-			goto fail;
-		}
-	} else {
-		bool found = false;
-		om_cidr_parse(POOL, &pool, true);
-		for (unsigned i = 0; i < (1u << (30 - pool.prefix)) && !found; i++) {
-			sub = pool;
-			sub.prefix = 30;
-			uint32_t v = (uint32_t)pool.ip.a[2] << 8 | pool.ip.a[3];
-			v += i * 4;
-			sub.ip.a[2] = (uint8_t)(v >> 8);
-			sub.ip.a[3] = (uint8_t)v;
-			found = !subnet_taken(&sub, j);
-		}
-		if (!found) {
-			warnx("no free tunnel subnet in %s", POOL);
-			ret = EX_INPUT;
-			goto fail;
-		}
-	}
-	host_of(&sub, 1, server_ip);
-	host_of(&sub, 2, client_ip);
-	{
-		char net[OM_IP_STRLEN];
-		om_ip_format(&sub.ip, net);
-		snprintf(subnet_str, sizeof(subnet_str), "%s/%u", net, sub.prefix);
-	}
-	snprintf(b, sizeof(b), "%u", port);
-	om_state_set(&s, "listen_port", b);
-	om_state_set(&s, "subnet", subnet_str);
-	om_state_set(&s, "server_ip", server_ip);
-	om_state_set(&s, "client_ip", client_ip);
-	om_state_set(&s, "uplink", o->internet ? o->uplink : "-");
-	om_state_set(&s, "endpoint_host", o->endpoint_host);
-	om_state_set(&s, "phase", "creating");
-	if (save_state(o->job, &s) < 0)
-		goto fail;
-
-	/* Fresh keys for this job only: a reused client key keeps old peer state. */
-	if (om_key_random(spriv) < 0 || om_key_random(cpriv) < 0 || om_key_random(psk) < 0) {
-		warnx("cannot initialise libsodium");
-		goto fail;
-	}
-	om_key_clamp(spriv);
-	om_key_clamp(cpriv);
-	om_key_public(spub, spriv);
-	om_key_public(cpub, cpriv);
-
-	if (start_interface(o->job, ifn, &s) < 0)
-		goto fail;
-	save_state(o->job, &s);
-	/* The key reaches wg through a 0600 file, never argv; the file is removed as
-	 * soon as the interface holds the key. */
-	job_path(conf, sizeof(conf), o->job, "server.conf");
-	if (write_server_conf(conf, spriv, port, cpub, psk, client_ip) < 0) {
-		warn("write %s", conf);
-		goto fail;
-	}
-	{
-		const char *argv[] = { "wg", "setconf", ifn, conf, NULL };
-		int r = run_loud(argv, "wg setconf");
-		unlink(conf);
-		if (r < 0)
-			goto fail;
-	}
-	{
-		char addr[OM_IP_STRLEN + 4], mtu[8];
-		snprintf(addr, sizeof(addr), "%s/%u", server_ip, sub.prefix);
-		snprintf(mtu, sizeof(mtu), "%d", TUN_MTU);
-		const char *a1[] = { "ip", "address", "add", addr, "dev", ifn, NULL };
-		const char *a2[] = { "ip", "link", "set", ifn, "mtu", mtu, "up", NULL };
-		if (run_loud(a1, "ip address add") < 0 || run_loud(a2, "ip link set up") < 0)
-			goto fail;
-	}
-	if (nft_apply(table, ifn, o, client_ip) < 0)
-		goto fail;
-	if (o->internet && read_sysctl(IP_FORWARD) != 1) {
-		char fwd[PATH_MAX];
-		int fd;
-		snprintf(fwd, sizeof(fwd), "%s/.ip_forward_set.%s", run_dir, netns_id());
-		fd = open(fwd, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd >= 0)
-			close(fd);
-		if (write_sysctl(IP_FORWARD, "1") < 0) {
-			warn("cannot enable %s", IP_FORWARD);
-			goto fail;
-		}
-	}
 	om_state_set(&s, "phase", "up");
 	if (save_state(o->job, &s) < 0)
-		goto fail;
-
-	sigpending(&pending);
-	if (sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
-	    sigismember(&pending, SIGHUP)) {
+		goto out;
+	if (interrupted()) {
 		warnx("interrupted; job %s removed", o->job);
-		goto fail;
+		goto out;
 	}
-
-	/* The client config, for wg-quick or for a provider's omerta-execute. */
-	om_key_to_b64(k, cpriv);
-	printf("[Interface]\nPrivateKey = %s\nAddress = %s/%u\n", k, client_ip, sub.prefix);
-	if (o->dns)
-		printf("DNS = %s\n", o->dns);
-	om_key_to_b64(k, spub);
-	printf("\n[Peer]\nPublicKey = %s\n", k);
-	om_key_to_b64(k, psk);
-	printf("PresharedKey = %s\n", k);
-	if (strchr(o->endpoint_host, ':'))
-		printf("Endpoint = [%s]:%u\n", o->endpoint_host, port);
-	else
-		printf("Endpoint = %s:%u\n", o->endpoint_host, port);
-	printf("AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = %u\n", o->keepalive);
-	if (fflush(stdout) == EOF || ferror(stdout)) {
-		warn("write");
-		goto fail;
-	}
-	ret = EX_OK;
-	goto out;
-fail:
-	if (created)
-		teardown(o->job);
+	if (print_client_conf(o, &keys, &net) == 0)
+		ret = EX_OK;
 out:
-	om_wipe(spriv, sizeof(spriv));
-	om_wipe(cpriv, sizeof(cpriv));
-	om_wipe(psk, sizeof(psk));
-	om_wipe(k, sizeof(k));
-	free(j);
+	if (ret != EX_OK && created)
+		teardown(o->job);
+	sodium_memzero(&keys, sizeof(keys));
 	close(lock);
+	sigaction(SIGPIPE, &oldpipe, NULL);
 	/* Anything that arrived during setup is handled now: the default action. */
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return ret;
@@ -895,10 +980,28 @@ struct status {
 	bool alive, connected;
 };
 
-static void query(const char *job, const struct om_state *s, struct status *st)
+/* The first line of `wg show IFACE VERB` (one peer: its public key, then numbers)
+ * parsed as up to two numbers. -1 when wg failed (the interface is not there). */
+static int wg_show(const char *ifn, const char *verb, unsigned long long *a, unsigned long long *b)
+{
+	const char *argv[] = { "wg", "show", ifn, verb, NULL };
+	char *out = NULL;
+	int r = om_run(argv, NULL, 0, &out, OM_RUN_QUIET) == 0 && out ? 0 : -1;
+
+	if (r == 0 && sscanf(out, "%*s %llu %llu", a, b) < 1)
+		*a = *b = 0; /* no peer, or no handshake yet */
+	free(out);
+	return r;
+}
+
+/* The job's tunnel as wg sees it. Only the verbs that print public keys and
+ * numbers are used: `wg show IFACE dump` would bring the server's private key and
+ * the PSK into this process (and into om_run's buffer) only to read three numbers.
+ * wait wants no byte counts, so it asks for the handshake only. */
+static void query(const char *job, const struct om_state *s, struct status *st, bool counts)
 {
 	const char *v;
-	char *out = NULL;
+	unsigned long long hs = 0, rx = 0, tx = 0, unused;
 
 	memset(st, 0, sizeof(*st));
 	snprintf(st->job, sizeof(st->job), "%s", job);
@@ -908,26 +1011,13 @@ static void query(const char *job, const struct om_state *s, struct status *st)
 	st->port = (v = om_state_get(s, "listen_port")) ? v : "-";
 	if (!ifname_ok(st->ifn) || !link_exists(st->ifn))
 		return;
-	const char *argv[] = { "wg", "show", st->ifn, "dump", NULL };
-	if (om_run(argv, NULL, 0, &out, OM_RUN_QUIET) == 0 && out) {
-		/* Line 1: the interface. Line 2: the one peer:
-		 * public-key psk endpoint allowed-ips latest-handshake rx tx keepalive */
-		char *l2 = strchr(out, '\n');
-		st->alive = true;
-		if (l2 && l2[1]) {
-			long long hs;
-			unsigned long long rx, tx;
-			if (sscanf(l2 + 1, "%*s %*s %*s %*s %lld %llu %llu", &hs, &rx, &tx) == 3) {
-				st->handshake = hs;
-				st->rx = rx;
-				st->tx = tx;
-			}
-		}
-	}
-	if (out) {
-		/* wg show dump prints the private and preshared keys: wipe the copy. */
-		om_wipe(out, strlen(out));
-		free(out);
+	if (wg_show(st->ifn, "latest-handshakes", &hs, &unused) < 0)
+		return;
+	st->alive = true;
+	st->handshake = hs > (unsigned long long)LLONG_MAX ? 0 : (long long)hs;
+	if (counts && wg_show(st->ifn, "transfer", &rx, &tx) == 0) {
+		st->rx = rx;
+		st->tx = tx;
 	}
 	st->connected = st->handshake > 0 && time(NULL) - st->handshake < REJECT_AFTER;
 }
@@ -969,7 +1059,7 @@ static int cmd_status(const char *job, bool json)
 			warnx("no such job: %s", job);
 			return EX_NOJOB;
 		}
-		query(job, &s, &st);
+		query(job, &s, &st, true);
 		print_status(&st, json);
 		return EX_OK;
 	}
@@ -980,7 +1070,7 @@ static int cmd_status(const char *job, bool json)
 	for (size_t i = 0; i < j->n; i++) {
 		if (load_state(j->id[i], &s) < 0)
 			continue;
-		query(j->id[i], &s, &st);
+		query(j->id[i], &s, &st, true);
 		print_status(&st, json);
 	}
 	free(j);
@@ -1003,7 +1093,7 @@ static int cmd_wait(const char *job, unsigned timeout)
 			warnx("no such job: %s", job);
 			return EX_NOJOB;
 		}
-		query(job, &s, &st);
+		query(job, &s, &st, false);
 		if (st.handshake > 0)
 			return EX_OK;
 		const char *ph = om_state_get(&s, "phase");
@@ -1122,9 +1212,38 @@ static unsigned num_or_die(const char *what, const char *s, uint64_t min, uint64
 	return (unsigned)v;
 }
 
-int main(int argc, char **argv)
+enum cmd { UP, STATUS, WAIT, DOWN, GC };
+
+struct args {
+	enum cmd cmd;
+	struct up_opts o;
+	const char *port, *range, *subnet, *owner, *timeout;
+	bool json;
+	char uplink[IFNAMSIZ];
+};
+
+/* The command word; --help and --version are answered here. */
+static enum cmd parse_cmd(const char *w)
 {
-	enum { UP, STATUS, WAIT, DOWN, GC } cmd;
+	static const char *const names[] = { "up", "status", "wait", "down", "gc" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(w, names[i]))
+			return (enum cmd)i;
+	if (!strcmp(w, "-h") || !strcmp(w, "--help"))
+		usage(EX_OK);
+	if (!strcmp(w, "--version")) {
+		puts("omerta-vpnserve " OMERTA_VERSION);
+		exit(EX_OK);
+	}
+	warnx("unknown command '%s'", w);
+	usage(EX_USAGE_);
+	return UP; /* not reached */
+}
+
+/* The options, and the combinations every command checks; exits on a wrong one. */
+static void parse_args(int argc, char **argv, struct args *a)
+{
 	static const struct option opts[] = {
 		{ "job", required_argument, NULL, 'J' },
 		{ "endpoint-host", required_argument, NULL, 'E' },
@@ -1142,54 +1261,31 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct up_opts o = { .port_lo = DEFAULT_PORT_LO, .port_hi = DEFAULT_PORT_HI,
-			     .keepalive = 25, .internet = true };
-	const char *port = NULL, *range = NULL, *subnet = NULL, *owner = NULL, *timeout = NULL;
-	char uplink[IFNAMSIZ];
-	bool json = false;
+	struct up_opts *o = &a->o;
 	int c;
 
-	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	if (argc < 2)
 		usage(EX_USAGE_);
-	if (!strcmp(argv[1], "up"))
-		cmd = UP;
-	else if (!strcmp(argv[1], "status"))
-		cmd = STATUS;
-	else if (!strcmp(argv[1], "wait"))
-		cmd = WAIT;
-	else if (!strcmp(argv[1], "down"))
-		cmd = DOWN;
-	else if (!strcmp(argv[1], "gc"))
-		cmd = GC;
-	else if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-		usage(EX_OK);
-	else if (!strcmp(argv[1], "--version")) {
-		puts("omerta-vpnserve " OMERTA_VERSION);
-		return EX_OK;
-	} else {
-		warnx("unknown command '%s'", argv[1]);
-		usage(EX_USAGE_);
-	}
+	a->cmd = parse_cmd(argv[1]);
 	argv[1] = argv[0]; /* getopt names the program by argv[0] */
 	argv++;
 	argc--;
 	while ((c = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
 		switch (c) {
-		case 'J': o.job = optarg; break;
-		case 'E': o.endpoint_host = optarg; break;
-		case 'p': port = optarg; break;
-		case 'P': range = optarg; break;
-		case 'S': subnet = optarg; break;
-		case 'U': o.uplink = optarg; break;
-		case 'D': o.dns = optarg; break;
-		case 'K': o.keepalive = num_or_die("--keepalive", optarg, 0, 65535); break;
-		case 'N': o.internet = false; break;
-		case 'O': owner = optarg; break;
-		case 'j': json = true; break;
-		case 't': timeout = optarg; break;
+		case 'J': o->job = optarg; break;
+		case 'E': o->endpoint_host = optarg; break;
+		case 'p': a->port = optarg; break;
+		case 'P': a->range = optarg; break;
+		case 'S': a->subnet = optarg; break;
+		case 'U': o->uplink = optarg; break;
+		case 'D': o->dns = optarg; break;
+		case 'K': o->keepalive = num_or_die("--keepalive", optarg, 0, 65535); break;
+		case 'N': o->internet = false; break;
+		case 'O': a->owner = optarg; break;
+		case 'j': a->json = true; break;
+		case 't': a->timeout = optarg; break;
 		case 'h': usage(EX_OK); break;
-		case 'V': puts("omerta-vpnserve " OMERTA_VERSION); return EX_OK;
+		case 'V': puts("omerta-vpnserve " OMERTA_VERSION); exit(EX_OK);
 		default: usage(EX_USAGE_);
 		}
 	}
@@ -1198,107 +1294,131 @@ int main(int argc, char **argv)
 		usage(EX_USAGE_);
 	}
 	/* Every option is checked before the first side effect. */
-	if (o.job && !om_jobid_valid(o.job)) {
+	if (o->job && !om_jobid_valid(o->job)) {
 		warnx("invalid job ID (want [A-Za-z0-9_-]{1,32})");
-		return EX_INPUT;
+		exit(EX_INPUT);
 	}
-	if ((cmd == UP || cmd == WAIT || cmd == DOWN) && !o.job) {
+	if ((a->cmd == UP || a->cmd == WAIT || a->cmd == DOWN) && !o->job) {
 		warnx("--job is required");
 		usage(EX_USAGE_);
 	}
-	if (cmd != UP && (o.endpoint_host || port || range || subnet || o.uplink || o.dns ||
-			  !o.internet || owner || o.keepalive != 25)) {
+	if (a->cmd != UP && (o->endpoint_host || a->port || a->range || a->subnet || o->uplink ||
+			     o->dns || !o->internet || a->owner || o->keepalive != 25)) {
 		warnx("these options go with up");
 		usage(EX_USAGE_);
 	}
-	if ((json && cmd != STATUS) || (timeout && cmd != WAIT) || (o.job && cmd == GC)) {
+	if ((a->json && a->cmd != STATUS) || (a->timeout && a->cmd != WAIT) || (o->job && a->cmd == GC)) {
 		warnx("option not valid with this command");
 		usage(EX_USAGE_);
 	}
+}
+
+/* up's endpoint and ports. EX_OK or EX_INPUT after a message; exits on bad usage. */
+static int check_up_ports(struct args *a)
+{
+	struct up_opts *o = &a->o;
+
+	if (!o->endpoint_host) {
+		warnx("--endpoint-host is required (the address the client reaches this host on)");
+		usage(EX_USAGE_);
+	}
+	if (!host_ok(o->endpoint_host)) {
+		warnx("--endpoint-host must be an IP address or a host name");
+		return EX_INPUT;
+	}
+	if (a->port && a->range) {
+		warnx("--port and --port-range exclude each other");
+		usage(EX_USAGE_);
+	}
+	if (a->port)
+		o->port_lo = o->port_hi = num_or_die("--port", a->port, 1, 65535);
+	if (a->range) {
+		char lo[8] = { 0 }, *dash = strchr(a->range, '-');
+		if (!dash || (size_t)(dash - a->range) >= sizeof(lo)) {
+			warnx("--port-range must be A-B");
+			return EX_INPUT;
+		}
+		memcpy(lo, a->range, (size_t)(dash - a->range));
+		o->port_lo = num_or_die("--port-range start", lo, 1, 65535);
+		o->port_hi = num_or_die("--port-range end", dash + 1, 1, 65535);
+		if (o->port_lo > o->port_hi) {
+			warnx("--port-range %u-%u is empty", o->port_lo, o->port_hi);
+			return EX_INPUT;
+		}
+	}
+	return EX_OK;
+}
+
+/* up's subnet, DNS, owner and uplink. EX_OK or EX_INPUT; exits on bad usage. */
+static int check_up_net(struct args *a)
+{
+	struct up_opts *o = &a->o;
+	struct om_ip ip;
+
+	if (a->subnet) {
+		if (om_cidr_parse(a->subnet, &o->subnet, true) < 0 || o->subnet.ip.family != AF_INET ||
+		    o->subnet.prefix < 8 || o->subnet.prefix > 30) {
+			warnx("--subnet must be an IPv4 prefix from /8 to /30, such as 10.99.0.0/24");
+			return EX_INPUT;
+		}
+		o->have_subnet = true;
+	}
+	if (o->dns && om_ip_parse(o->dns, &ip) < 0) {
+		warnx("--dns must be an IP address");
+		return EX_INPUT;
+	}
+	if (a->owner) {
+		unsigned pid = num_or_die("--owner", a->owner, 1, 4194304);
+		o->owner = (pid_t)pid;
+		if (!om_proc_alive(o->owner, 0)) {
+			warnx("--owner %u: no such process", pid);
+			return EX_INPUT;
+		}
+	} else
+		o->owner = getppid();
+	if (!o->internet) {
+		if (o->uplink) {
+			warnx("--uplink and --no-internet exclude each other");
+			usage(EX_USAGE_);
+		}
+	} else if (o->uplink) {
+		if (!ifname_ok(o->uplink) || !link_exists(o->uplink)) {
+			warnx("--uplink: no such interface");
+			return EX_INPUT;
+		}
+	} else if (default_uplink(a->uplink) < 0) {
+		warnx("no default route to find the uplink; give --uplink IFACE or --no-internet");
+		return EX_INPUT;
+	} else
+		o->uplink = a->uplink;
+	return EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .o = { .port_lo = DEFAULT_PORT_LO, .port_hi = DEFAULT_PORT_HI,
+				 .keepalive = 25, .internet = true } };
+	int ret;
+
+	parse_args(argc, argv, &a);
 	if (sodium_init() < 0) {
 		warnx("cannot initialise libsodium");
 		return EX_SYS;
 	}
-	switch (cmd) {
+	switch (a.cmd) {
 	case STATUS:
-		return cmd_status(o.job, json);
+		return cmd_status(a.o.job, a.json);
 	case WAIT:
-		return cmd_wait(o.job, timeout ? num_or_die("--timeout", timeout, 1, 86400) : 30);
+		return cmd_wait(a.o.job, a.timeout ? num_or_die("--timeout", a.timeout, 1, 86400) : 30);
 	case DOWN:
-		return cmd_down(o.job);
+		return cmd_down(a.o.job);
 	case GC:
 		return cmd_gc();
 	case UP:
 		break;
 	}
-	if (!o.endpoint_host) {
-		warnx("--endpoint-host is required (the address the client reaches this host on)");
-		usage(EX_USAGE_);
-	}
-	if (!host_ok(o.endpoint_host)) {
-		warnx("--endpoint-host must be an IP address or a host name");
-		return EX_INPUT;
-	}
-	if (port && range) {
-		warnx("--port and --port-range exclude each other");
-		usage(EX_USAGE_);
-	}
-	if (port)
-		o.port_lo = o.port_hi = num_or_die("--port", port, 1, 65535);
-	if (range) {
-		char a[8] = { 0 }, *dash = strchr(range, '-');
-		if (!dash || (size_t)(dash - range) >= sizeof(a)) {
-			warnx("--port-range must be A-B");
-			return EX_INPUT;
-		}
-		memcpy(a, range, (size_t)(dash - range));
-		o.port_lo = num_or_die("--port-range start", a, 1, 65535);
-		o.port_hi = num_or_die("--port-range end", dash + 1, 1, 65535);
-		if (o.port_lo > o.port_hi) {
-			warnx("--port-range %u-%u is empty", o.port_lo, o.port_hi);
-			return EX_INPUT;
-		}
-	}
-	if (subnet) {
-		if (om_cidr_parse(subnet, &o.subnet, true) < 0 || o.subnet.ip.family != AF_INET ||
-		    o.subnet.prefix < 8 || o.subnet.prefix > 30) {
-			warnx("--subnet must be an IPv4 prefix from /8 to /30, such as 10.99.0.0/24");
-			return EX_INPUT;
-		}
-		o.have_subnet = true;
-	}
-	if (o.dns) {
-		struct om_ip ip;
-		if (om_ip_parse(o.dns, &ip) < 0) {
-			warnx("--dns must be an IP address");
-			return EX_INPUT;
-		}
-	}
-	if (owner) {
-		unsigned pid = num_or_die("--owner", owner, 1, 4194304);
-		o.owner = (pid_t)pid;
-		if (!om_proc_alive(o.owner, 0)) {
-			warnx("--owner %u: no such process", pid);
-			return EX_INPUT;
-		}
-	} else
-		o.owner = getppid();
-	if (o.internet) {
-		if (o.uplink) {
-			if (!ifname_ok(o.uplink) || !link_exists(o.uplink)) {
-				warnx("--uplink: no such interface");
-				return EX_INPUT;
-			}
-		} else {
-			if (default_uplink(uplink) < 0) {
-				warnx("no default route to find the uplink; give --uplink IFACE or --no-internet");
-				return EX_INPUT;
-			}
-			o.uplink = uplink;
-		}
-	} else if (o.uplink) {
-		warnx("--uplink and --no-internet exclude each other");
-		usage(EX_USAGE_);
-	}
-	return cmd_up(&o);
+	ret = check_up_ports(&a);
+	if (ret == EX_OK)
+		ret = check_up_net(&a);
+	return ret == EX_OK ? cmd_up(&a.o) : ret;
 }

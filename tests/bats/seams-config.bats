@@ -115,3 +115,151 @@ check_one() {
 		done
 	done
 }
+
+# vs_ns: a namespace of this test's own, with only lo, for one vpnserve job. The
+# root namespace's routes and firewall are never touched.
+vs_ns() {
+	need_root
+	ns=omt-seams$$-vs
+	job=seams$$
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+}
+
+vs() { ip netns exec "$ns" omerta-vpnserve "$@"; }
+
+vs_up() { vs up --job "$job" --endpoint-host 198.51.100.1 --no-internet --owner $$ "$@"; }
+
+# gcore_at_exit DIR PROGRAM ARGS...: runs PROGRAM under gdb, which writes DIR/core,
+# the process's whole memory, when it calls exit_group (after stdio's last flush),
+# then kills it. Its stdin is empty; its stdout goes to DIR/out.
+gcore_at_exit() {
+	local dir=$1 prog=$2 args
+	shift 2
+	command -v gdb >/dev/null || { echo "needs gdb (apt-get install gdb)"; return 1; }
+	args=$(printf '%q ' "$@")
+	: >"$dir/null"
+	gdb -q -batch -ex 'catch syscall exit_group' -ex "run $args <$dir/null >$dir/out" \
+		-ex "gcore $dir/core" -ex kill "$prog" >"$dir/gdb.log" 2>&1 </dev/null
+	grep -q '^Saved corefile' "$dir/gdb.log" || { cat "$dir/gdb.log"; return 1; }
+}
+
+@test "seams: vpnserve wait reports a timeout as 124, as the pipeline does" {
+	vs_ns
+	vs_up >"$BATS_TEST_TMPDIR/c.conf"
+	run --separate-stderr vs wait --job "$job" --timeout 1
+	echo "status=$status stderr=$stderr"
+	[ "$status" -eq 124 ]
+	[[ "$stderr" == "omerta-vpnserve: job $job: no handshake from the client within 1 s" ]]
+	run vs status --job nosuch
+	[ "$status" -eq 5 ]
+}
+
+@test "seams: vpnserve status and wait never ask wg for a private key" {
+	command -v strace >/dev/null || { echo "needs strace (apt-get install strace)"; false; }
+	vs_ns
+	t=$BATS_TEST_TMPDIR/trace
+	# up without -f: strace would follow wireguard-go, which stays. wg setconf,
+	# its one wg run, reads the key from a file and prints nothing.
+	vs_up >"$BATS_TEST_TMPDIR/c.conf"
+	ip netns exec "$ns" strace -f -qq -s 200 -e trace=execve -o "$t.status" omerta-vpnserve status --job "$job" --json
+	run ip netns exec "$ns" strace -f -qq -s 200 -e trace=execve -o "$t.wait" omerta-vpnserve wait --job "$job" --timeout 1
+	[ "$status" -ne 0 ] # timed out: no client here
+	# Every wg run, with its arguments: setconf for up, then show VERB.
+	grep -h 'execve("[^"]*/wg", ' "$t.status" "$t.wait" | sed 's/^[0-9]* *//' >"$t.wg"
+	cat "$t.wg"
+	grep -q '"latest-handshakes"' "$t.status"
+	grep -q '"transfer"' "$t.status"
+	grep -q '"latest-handshakes"' "$t.wait"
+	# dump, showconf, private-key and preshared-keys print secrets; a bare
+	# "show IFACE" prints the PSK's presence and more than is needed.
+	[ "$(grep -cE '"(dump|showconf|private-key|preshared-keys)"' "$t.wg")" -eq 0 ]
+	[ "$(grep -cE '\["wg", "show", "[^"]*"\]' "$t.wg")" -eq 0 ]
+	# And status still reads what it used to.
+	run vs status --job "$job" --json
+	[ "$status" -eq 0 ]
+	[ "$(jq -r '.latest_handshake, .rx_bytes, .state' <<<"$output" | tr '\n' ' ')" = "0 0 up " ]
+}
+
+@test "seams: vpnserve up leaves no copy of the client's key, the PSK or the server's key in its memory" {
+	vs_ns
+	# gdb runs in the job's namespace, and so does what it starts.
+	ip netns exec "$ns" bash -c "$(declare -f gcore_at_exit); gcore_at_exit \"\$@\"" - \
+		"$BATS_TEST_TMPDIR" "$OM_ROOT/bin/omerta-vpnserve" up --job "$job" --endpoint-host 198.51.100.1 \
+		--no-internet --owner $$
+	cp "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/c.conf"
+	ckey=$(sed -n 's/^PrivateKey = //p' "$BATS_TEST_TMPDIR/c.conf")
+	psk=$(sed -n 's/^PresharedKey = //p' "$BATS_TEST_TMPDIR/c.conf")
+	ifn=$(sed -n 's/^interface=//p' "$OMERTA_RUN_DIR/vpn/$job/state")
+	skey=$(ip netns exec "$ns" wg show "$ifn" private-key)
+	[ "${#ckey}" -eq 44 ] && [ "${#psk}" -eq 44 ] && [ "${#skey}" -eq 44 ]
+	# The core is the process's memory: its own arguments are there.
+	grep -qF -- "--endpoint-host" "$BATS_TEST_TMPDIR/core"
+	for k in "$ckey" "$psk" "$skey"; do
+		n=$(grep -cF -- "$k" "$BATS_TEST_TMPDIR/core" || true)
+		[ "$n" -eq 0 ] || { echo "a key is still in memory ($n)"; false; }
+	done
+	# The config works as before.
+	ip netns exec "$ns" omerta-wgconf check --allow-private-endpoint "$BATS_TEST_TMPDIR/c.conf"
+}
+
+@test "seams: vpnserve up whose reader went away fails with one line, exit 3, and leaves no job" {
+	vs_ns
+	run --separate-stderr bash -c 'ip netns exec "$0" omerta-vpnserve up --job "$1" --endpoint-host 198.51.100.1 --no-internet --owner "$2" | true; exit "${PIPESTATUS[0]}"' "$ns" "$job" $$
+	echo "status=$status stderr=$stderr"
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == "omerta-vpnserve: write the client config: Broken pipe" ]]
+	[ ! -e "$OMERTA_RUN_DIR/vpn/$job" ]
+	run vs status --job "$job"
+	[ "$status" -eq 5 ]
+}
+
+@test "seams: mkinitrd leaves no copy of the key in its memory; a failed write is one line, exit 3" {
+	t=$BATS_TEST_TMPDIR
+	psk=$(omerta-keygen --psk)
+	write_conf '' "PresharedKey = $psk\n"
+	# A script large enough that a growing buffer would be reallocated many times.
+	head -c 300000 /dev/zero | tr '\0' '#' >"$t/big.sh"
+	gcore_at_exit "$t" "$OM_ROOT/bin/omerta-mkinitrd" --vpn-config "$conf" --script-file "$t/big.sh" -o "$t/img"
+	[ "$(stat -c %a "$t/img")" = 600 ]
+	grep -qF -- "$priv" "$t/img"
+	grep -qF -- "big.sh" "$t/core"
+	for k in "$priv" "$psk"; do
+		n=$(grep -cF -- "$k" "$t/core" || true)
+		[ "$n" -eq 0 ] || { echo "a key is still in memory ($n)"; false; }
+	done
+	# The job archive is what it was: the same bytes for the same inputs.
+	omerta-mkinitrd --vpn-config "$conf" --script-file "$t/big.sh" -o "$t/img2"
+	cmp "$t/img" "$t/img2"
+	# A script at the cap still fits the fixed buffer.
+	head -c 1048576 /dev/zero | tr '\0' '#' >"$t/cap.sh"
+	omerta-mkinitrd --vpn-config "$conf" --script-file "$t/cap.sh" >"$t/cap.img"
+	tail -c 1100000 "$t/cap.img" | grep -qF -- "$priv"
+	# Output that cannot be written: one line, exit 3.
+	run --separate-stderr omerta-mkinitrd --vpn-config "$conf" --script x -o /dev/full
+	echo "status=$status stderr=$stderr"
+	[ "$status" -eq 3 ] && [ "$(wc -l <<<"$stderr")" -eq 1 ] && [[ "$stderr" == *"No space left on device" ]]
+	run --separate-stderr bash -c '"$0" --vpn-config "$1" --script x | head -c 100 >/dev/null; exit "${PIPESTATUS[0]}"' \
+		"$OM_ROOT/bin/omerta-mkinitrd" "$conf"
+	echo "status=$status stderr=$stderr"
+	[ "$status" -eq 3 ] && [ "$(wc -l <<<"$stderr")" -eq 1 ] && [[ "$stderr" == *"Broken pipe" ]]
+}
+
+@test "seams: a missing file is exit 1 with one line in both wgconf and mkinitrd" {
+	for cmd in "omerta-wgconf check $BATS_TEST_TMPDIR/none.conf" \
+		"omerta-wgconf show --json $BATS_TEST_TMPDIR/none.conf" \
+		"omerta-mkinitrd --vpn-config $BATS_TEST_TMPDIR/none.conf --script x" \
+		"omerta-mkinitrd --vpn-config $conf --script-file $BATS_TEST_TMPDIR/none.sh"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr $cmd
+		echo "$cmd: status=$status stderr=$stderr"
+		[ "$status" -eq 1 ]
+		[ "$(wc -l <<<"$stderr")" -eq 1 ]
+		[[ "$stderr" == *": $BATS_TEST_TMPDIR/none."*": No such file or directory" ]]
+		[ -z "$output" ]
+	done
+	# Both pages say so.
+	for m in omerta-wgconf omerta-mkinitrd; do
+		sed -n '/^\.SH EXIT STATUS/,/^\.SH EXAMPLES/p' "$OM_ROOT/man/$m.1" | grep -q "does not exist or cannot be read"
+	done
+}
