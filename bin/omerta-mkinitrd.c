@@ -9,7 +9,9 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -591,79 +593,6 @@ struct job_in {
 	unsigned heartbeat, verify_tries;
 };
 
-static int write_job(const struct job_in *j, FILE *f)
-{
-	struct om_cpio c;
-	char *buf = NULL, door[OM_IP_STRLEN], k[OM_KEY_B64_LEN + 1], a[OM_IP_STRLEN];
-	size_t len = 0;
-	FILE *m;
-	const struct om_wgconf *w = j->conf;
-
-	om_cpio_init(&c, f);
-	om_cpio_dir(&c, "etc", 0755, 0, 0);
-	om_cpio_dir(&c, "etc/omerta", 0700, 0, 0);
-	om_ip_format(&j->door_ip, door);
-
-	/* wg setconf input. The endpoint is the door; the jail relays to the real one. */
-	m = open_memstream(&buf, &len);
-	if (!m)
-		return -1;
-	om_key_to_b64(k, w->private_key);
-	fprintf(m, "[Interface]\nPrivateKey = %s\n\n[Peer]\n", k);
-	om_key_to_b64(k, w->public_key);
-	fprintf(m, "PublicKey = %s\n", k);
-	if (w->has_preshared_key) {
-		om_key_to_b64(k, w->preshared_key);
-		fprintf(m, "PresharedKey = %s\n", k);
-	}
-	fprintf(m, "Endpoint = %s:%u\nAllowedIPs = 0.0.0.0/0\n", door, j->door_port);
-	if (w->has_keepalive && w->keepalive)
-		fprintf(m, "PersistentKeepalive = %u\n", w->keepalive);
-	fclose(m);
-	om_cpio_file(&c, "etc/omerta/wg.conf", 0600, 0, 0, buf, len);
-	om_wipe(buf, len);
-	om_wipe(k, sizeof(k));
-	free(buf);
-
-	/* The job's parameters, every value validated above. */
-	m = open_memstream(&buf, &len);
-	if (!m)
-		return -1;
-	om_ip_format(&j->guest.ip, a);
-	fprintf(m, "guest_addr=%s/%u\ntunnel_addrs=", a, j->guest.prefix);
-	for (size_t i = 0, n = 0; i < w->n_address; i++) {
-		if (w->address[i].ip.family != AF_INET)
-			continue; /* IPv6 is off in the guest */
-		om_ip_format(&w->address[i].ip, a);
-		fprintf(m, "%s%s/%u", n++ ? "," : "", a, w->address[i].prefix);
-	}
-	fprintf(m, "\ndns=");
-	for (size_t i = 0, n = 0; i < w->n_dns; i++) {
-		if (w->dns[i].family != AF_INET)
-			continue;
-		om_ip_format(&w->dns[i], a);
-		fprintf(m, "%s%s", n++ ? "," : "", a);
-	}
-	om_ip_format(&j->server, a);
-	fprintf(m, "\nmtu=%u\nserver_ip=%s\nverify_tries=%u\nheartbeat=%u\nroot=%d\ninterpreter=%s\n",
-		w->has_mtu ? w->mtu : 1420, a, j->verify_tries, j->heartbeat, j->root ? 1 : 0,
-		j->lang->interpreter);
-	/* The kill switch's one way out: UDP to the door (omerta-guest killswitch). */
-	fprintf(m, "door=%s\ndoor_port=%u\n", door, j->door_port);
-	fclose(m);
-	om_cpio_file(&c, "etc/omerta/job", 0600, 0, 0, buf, len);
-	free(buf);
-
-	om_cpio_dir(&c, "job", 0755, 0, 0);
-	om_cpio_file(&c, "job/workload", 0644, 0, 0, j->script, j->script_len);
-	om_cpio_finish(&c);
-	if (c.err) {
-		errno = c.err;
-		return -1;
-	}
-	return 0;
-}
-
 /* ---- checks ---------------------------------------------------------------------- */
 
 static void diag(void *ctx, unsigned line, const char *msg)
@@ -722,7 +651,178 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Text built in a fixed buffer: every append is bounded, and one that does not fit
+ * marks the buffer, so that a truncated config is never written. */
+struct tbuf {
+	char *p;
+	size_t cap, len;
+	bool over;
+};
+
+__attribute__((format(printf, 2, 3))) static void tb_printf(struct tbuf *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (t->over)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= t->cap - t->len)
+		t->over = true;
+	else
+		t->len += (size_t)n;
+}
+
+/* wg setconf input. The endpoint is the door; the jail relays to the real one. It
+ * holds the private key: the caller's buffer is wiped by the caller, and the
+ * base64 copy here before returning. 0, or -1 when it does not fit. */
+static int wg_conf_text(const struct job_in *j, struct tbuf *t)
+{
+	const struct om_wgconf *w = j->conf;
+	char k[OM_KEY_B64_LEN + 1], door[OM_IP_STRLEN];
+
+	om_ip_format(&j->door_ip, door);
+	om_key_to_b64(k, w->private_key);
+	tb_printf(t, "[Interface]\nPrivateKey = %s\n\n[Peer]\n", k);
+	om_key_to_b64(k, w->public_key);
+	tb_printf(t, "PublicKey = %s\n", k);
+	if (w->has_preshared_key) {
+		om_key_to_b64(k, w->preshared_key);
+		tb_printf(t, "PresharedKey = %s\n", k);
+	}
+	tb_printf(t, "Endpoint = %s:%u\nAllowedIPs = 0.0.0.0/0\n", door, j->door_port);
+	if (w->has_keepalive && w->keepalive)
+		tb_printf(t, "PersistentKeepalive = %u\n", w->keepalive);
+	sodium_memzero(k, sizeof(k));
+	return t->over ? -1 : 0;
+}
+
+/* The job's parameters for /init, every value validated above. 0, or -1 when they
+ * do not fit. */
+static int job_text(const struct job_in *j, struct tbuf *t)
+{
+	const struct om_wgconf *w = j->conf;
+	char a[OM_IP_STRLEN], door[OM_IP_STRLEN];
+
+	om_ip_format(&j->door_ip, door);
+	om_ip_format(&j->guest.ip, a);
+	tb_printf(t, "guest_addr=%s/%u\ntunnel_addrs=", a, j->guest.prefix);
+	for (size_t i = 0, n = 0; i < w->n_address; i++) {
+		if (w->address[i].ip.family != AF_INET)
+			continue; /* IPv6 is off in the guest */
+		om_ip_format(&w->address[i].ip, a);
+		tb_printf(t, "%s%s/%u", n++ ? "," : "", a, w->address[i].prefix);
+	}
+	tb_printf(t, "\ndns=");
+	for (size_t i = 0, n = 0; i < w->n_dns; i++) {
+		if (w->dns[i].family != AF_INET)
+			continue;
+		om_ip_format(&w->dns[i], a);
+		tb_printf(t, "%s%s", n++ ? "," : "", a);
+	}
+	om_ip_format(&j->server, a);
+	tb_printf(t, "\nmtu=%u\nserver_ip=%s\nverify_tries=%u\nheartbeat=%u\nroot=%d\ninterpreter=%s\n",
+		  w->has_mtu ? w->mtu : 1420, a, j->verify_tries, j->heartbeat, j->root ? 1 : 0,
+		  j->lang->interpreter);
+	/* The kill switch's one way out: UDP to the door (omerta-guest killswitch). */
+	tb_printf(t, "door=%s\ndoor_port=%u\n", door, j->door_port);
+	return t->over ? -1 : 0;
+}
+
+/* The per-job archive into f. 0, or -1 with errno set. */
+static int write_job(const struct job_in *j, FILE *f)
+{
+	struct om_cpio c;
+	char wg[1024], job[4096];
+	struct tbuf tw = { wg, sizeof(wg), 0, false }, tj = { job, sizeof(job), 0, false };
+	int r = -1;
+
+	om_cpio_init(&c, f);
+	if (wg_conf_text(j, &tw) < 0 || job_text(j, &tj) < 0) {
+		errno = ENOBUFS; /* cannot happen with validated input; checked all the same */
+		goto out;
+	}
+	om_cpio_dir(&c, "etc", 0755, 0, 0);
+	om_cpio_dir(&c, "etc/omerta", 0700, 0, 0);
+	om_cpio_file(&c, "etc/omerta/wg.conf", 0600, 0, 0, wg, tw.len);
+	om_cpio_file(&c, "etc/omerta/job", 0600, 0, 0, job, tj.len);
+	om_cpio_dir(&c, "job", 0755, 0, 0);
+	om_cpio_file(&c, "job/workload", 0644, 0, 0, j->script, j->script_len);
+	om_cpio_finish(&c);
+	if (c.err)
+		errno = c.err;
+	else
+		r = 0;
+out:
+	sodium_memzero(wg, sizeof(wg));
+	return r;
+}
+
+/* A FILE over a fixed buffer: the job archive holds the private key, and a growing
+ * buffer (open_memstream) leaves a copy behind at each reallocation. The stream is
+ * unbuffered, so stdio keeps no copy of its own either. A write that does not fit
+ * fails with ENOSPC. */
+struct fixbuf {
+	unsigned char *p;
+	size_t cap, len;
+};
+
+static ssize_t fixbuf_write(void *cookie, const char *data, size_t n)
+{
+	struct fixbuf *b = cookie;
+
+	if (n > b->cap - b->len) {
+		errno = ENOSPC;
+		return 0; /* fopencookie(3): 0, never a negative count, on error */
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	return (ssize_t)n;
+}
+
+/* The job archive, built in locked memory (sodium_malloc: guard pages, kept out of
+ * swap where the limits allow), written to fd and wiped. 0, or -1 after a message. */
+static int emit_job(const struct job_in *j, int fd)
+{
+	/* Headers and the two small files take under 8 KiB; the script is capped. */
+	struct fixbuf b = { NULL, j->script_len + 16384, 0 };
+	cookie_io_functions_t io = { .write = fixbuf_write };
+	FILE *m;
+	int r = -1;
+
+	b.p = sodium_malloc(b.cap);
+	if (!b.p) {
+		warn("job archive: cannot allocate %zu bytes", b.cap);
+		return -1;
+	}
+	m = fopencookie(&b, "w", io);
+	if (!m || setvbuf(m, NULL, _IONBF, 0) != 0) {
+		warn("job archive");
+		if (m)
+			fclose(m);
+	} else if (write_job(j, m) < 0 || fflush(m) == EOF) {
+		warn("job archive");
+		fclose(m);
+	} else if (fclose(m) == EOF)
+		warn("job archive");
+	else if (write_all(fd, b.p, b.len) < 0)
+		warn("write the job archive");
+	else
+		r = 0;
+	sodium_memzero(b.p, b.cap);
+	sodium_free(b.p);
+	return r;
+}
+
+struct opts {
+	const char *cfg, *script, *script_file, *language, *endpoint, *server_ip, *door, *guest,
+		*kernel, *output, *hb, *tries;
+	bool base_only, allow_private, root;
+};
+
+static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option opts[] = {
 		{ "vpn-config", required_argument, NULL, 'c' },
@@ -743,38 +843,27 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfg = NULL, *script = NULL, *script_file = NULL, *language = "sh",
-		   *endpoint = NULL, *server_ip = NULL, *door = "10.66.0.1:51820",
-		   *guest = "10.66.0.2/24", *kernel = NULL, *output = NULL, *hb = NULL,
-		   *tries = NULL;
-	bool base_only = false, allow_private = false;
-	static struct base_in base; /* over 500 KiB: static, for the life of the process */
-	struct base_in *b = &base;
-	struct job_in j = { 0 };
-	char *cfgbuf = NULL, *scriptbuf = NULL, basepath[PATH_MAX];
-	size_t cfglen = 0, scriptlen = 0;
-	int c, ret = EX_SYS, fd = -1;
-	uint64_t v;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': cfg = optarg; break;
-		case 's': script = optarg; break;
-		case 'S': script_file = optarg; break;
-		case 'l': language = optarg; break;
-		case 'r': j.root = true; break;
-		case 'e': endpoint = optarg; break;
-		case 'i': server_ip = optarg; break;
-		case 'd': door = optarg; break;
-		case 'g': guest = optarg; break;
-		case 'H': hb = optarg; break;
-		case 'T': tries = optarg; break;
-		case 'a': allow_private = true; break;
-		case 'k': kernel = optarg; break;
-		case 'B': base_only = true; break;
-		case 'o': output = optarg; break;
+		case 'c': o->cfg = optarg; break;
+		case 's': o->script = optarg; break;
+		case 'S': o->script_file = optarg; break;
+		case 'l': o->language = optarg; break;
+		case 'r': o->root = true; break;
+		case 'e': o->endpoint = optarg; break;
+		case 'i': o->server_ip = optarg; break;
+		case 'd': o->door = optarg; break;
+		case 'g': o->guest = optarg; break;
+		case 'H': o->hb = optarg; break;
+		case 'T': o->tries = optarg; break;
+		case 'a': o->allow_private = true; break;
+		case 'k': o->kernel = optarg; break;
+		case 'B': o->base_only = true; break;
+		case 'o': o->output = optarg; break;
 		case 'h': usage(EX_OK); break;
-		case 'V': puts("omerta-mkinitrd " OMERTA_VERSION); return EX_OK;
+		case 'V': puts("omerta-mkinitrd " OMERTA_VERSION); exit(EX_OK);
 		default: usage(EX_USAGE_);
 		}
 	}
@@ -782,193 +871,158 @@ int main(int argc, char **argv)
 		warnx("unexpected argument '%s'", argv[optind]);
 		usage(EX_USAGE_);
 	}
-	for (size_t i = 0; i < sizeof(langs) / sizeof(langs[0]); i++)
-		if (strcmp(language, langs[i].name) == 0)
-			b->lang = j.lang = &langs[i];
-	if (!b->lang) {
-		warnx("unknown language '%s' (sh, bash or python)", language);
-		return EX_INPUT;
-	}
-	if (sodium_init() < 0) {
-		warnx("cannot initialise libsodium");
-		return EX_SYS;
-	}
-	if (base_only) {
-		if (cfg || script || script_file || output || endpoint || server_ip || j.root) {
-			warnx("--base takes only --language and --kernel");
-			usage(EX_USAGE_);
-		}
-		if (find_kernel(kernel, &b->k) < 0)
-			return EX_MISSING;
-		ret = ensure_base(b, basepath);
-		if (ret == EX_OK)
-			puts(basepath);
-		return ret;
-	}
+}
 
-	/* Every input is checked before anything is built. */
-	if (!cfg) {
+/* The combinations of a job build; usage() exits on a wrong one. */
+static void check_usage(const struct opts *o)
+{
+	if (!o->cfg) {
 		warnx("--vpn-config is required");
 		usage(EX_USAGE_);
 	}
-	if (!!script + !!script_file != 1) {
+	if (!!o->script + !!o->script_file != 1) {
 		warnx("give one of --script and --script-file");
 		usage(EX_USAGE_);
 	}
-	if (script_file && strcmp(script_file, "-") == 0 && strcmp(cfg, "-") == 0) {
+	if (o->script_file && strcmp(o->script_file, "-") == 0 && strcmp(o->cfg, "-") == 0) {
 		warnx("--vpn-config and --script-file cannot both be standard input");
 		usage(EX_USAGE_);
 	}
-	{
-		char host[OM_HOST_MAX + 1];
-		uint16_t port;
-		const char *why;
-		if (om_endpoint_split(door, host, &port, &why) < 0 || om_ip_parse(host, &j.door_ip) < 0 ||
-		    j.door_ip.family != AF_INET) {
-			warnx("--door must be IPv4:PORT");
-			return EX_INPUT;
-		}
-		j.door_port = port;
+}
+
+/* The door, the guest's address and the numbers. EX_OK, or EX_INPUT after a message. */
+static int check_job_opts(const struct opts *o, struct job_in *j)
+{
+	char host[OM_HOST_MAX + 1];
+	uint16_t port;
+	const char *why;
+	uint64_t v;
+
+	if (om_endpoint_split(o->door, host, &port, &why) < 0 || om_ip_parse(host, &j->door_ip) < 0 ||
+	    j->door_ip.family != AF_INET) {
+		warnx("--door must be IPv4:PORT");
+		return EX_INPUT;
 	}
-	if (om_cidr_parse(guest, &j.guest, true) < 0 || j.guest.ip.family != AF_INET ||
-	    j.guest.prefix < 8 || j.guest.prefix > 30 || !om_cidr_contains(&j.guest, &j.door_ip) ||
-	    om_ip_equal(&j.guest.ip, &j.door_ip)) {
+	j->door_port = port;
+	if (om_cidr_parse(o->guest, &j->guest, true) < 0 || j->guest.ip.family != AF_INET ||
+	    j->guest.prefix < 8 || j->guest.prefix > 30 || !om_cidr_contains(&j->guest, &j->door_ip) ||
+	    om_ip_equal(&j->guest.ip, &j->door_ip)) {
 		warnx("--guest-addr must be IPv4/8..30 on the door's subnet, not the door itself");
 		return EX_INPUT;
 	}
-	j.heartbeat = 2;
-	if (hb) {
-		if (om_parse_u64(hb, 1, 60, &v) < 0) {
+	j->heartbeat = 2;
+	if (o->hb) {
+		if (om_parse_u64(o->hb, 1, 60, &v) < 0) {
 			warnx("--heartbeat must be 1 to 60 seconds");
 			return EX_INPUT;
 		}
-		j.heartbeat = (unsigned)v;
+		j->heartbeat = (unsigned)v;
 	}
-	j.verify_tries = 10;
-	if (tries) {
-		if (om_parse_u64(tries, 1, 100, &v) < 0) {
+	j->verify_tries = 10;
+	if (o->tries) {
+		if (om_parse_u64(o->tries, 1, 100, &v) < 0) {
 			warnx("--verify-tries must be 1 to 100");
 			return EX_INPUT;
 		}
-		j.verify_tries = (unsigned)v;
+		j->verify_tries = (unsigned)v;
 	}
-	if (script) {
-		j.script = script;
-		j.script_len = strlen(script);
-	} else {
-		int r = om_read_path(script_file, SCRIPT_CAP, &scriptbuf, &scriptlen);
-		if (r == -2) {
-			warnx("%s: script larger than %d bytes", script_file, SCRIPT_CAP);
-			ret = EX_INPUT;
-			goto out;
-		}
-		if (r < 0) {
-			warn("%s", script_file);
-			ret = EX_INPUT;
-			goto out;
-		}
-		j.script = scriptbuf;
-		j.script_len = scriptlen;
-	}
-	if (j.script_len == 0 || j.script_len > SCRIPT_CAP) {
-		warnx("the script is empty or too large");
-		ret = EX_INPUT;
-		goto out;
-	}
-	{
-		int r = om_read_path(cfg, OM_WG_CAP, &cfgbuf, &cfglen);
-		const char *name = strcmp(cfg, "-") ? cfg : "stdin";
-		size_t nn;
-		struct om_cidr *nets;
-		int problems;
-		if (r == -2) {
-			warnx("%s: larger than %d bytes", name, OM_WG_CAP);
-			ret = EX_INPUT;
-			goto out;
-		}
-		if (r < 0) {
-			warn("%s", name);
-			ret = EX_INPUT;
-			goto out;
-		}
-		j.conf = calloc(1, sizeof(*j.conf));
-		if (!j.conf)
-			goto out;
-		char dname[256];
-		snprintf(dname, sizeof(dname), "%s", name);
-		problems = om_wgconf_parse(cfgbuf, cfglen, j.conf, diag, dname);
-		if (endpoint && om_wgconf_set_endpoint(j.conf, endpoint, diag, dname) < 0)
-			problems++;
-		if (om_local_nets(&nets, &nn) < 0) {
-			warn("getifaddrs");
-			goto out;
-		}
-		struct om_wgpolicy pol = { allow_private, nets, nn };
-		problems += om_wgconf_check(j.conf, &pol, diag, dname);
-		free(nets);
-		if (problems) {
-			ret = EX_INPUT;
-			goto out;
-		}
-	}
-	if (pick_server(j.conf, server_ip, &j.server) < 0) {
-		ret = EX_INPUT;
-		goto out;
-	}
-	if (find_kernel(kernel, &b->k) < 0) {
-		ret = EX_MISSING;
-		goto out;
-	}
+	return EX_OK;
+}
 
-	ret = ensure_base(b, basepath);
-	if (ret != EX_OK)
-		goto out;
-	ret = EX_SYS;
+/* The script, from the option or a file (a file that cannot be read is refused
+ * input, exit 1, as in omerta-wgconf). EX_OK or EX_INPUT. */
+static int load_script(const struct opts *o, struct job_in *j, char **buf, size_t *len)
+{
+	if (o->script) {
+		j->script = o->script;
+		j->script_len = strlen(o->script);
+	} else {
+		int r = om_read_path(o->script_file, SCRIPT_CAP, buf, len);
+		if (r == -2) {
+			warnx("%s: script larger than %d bytes", o->script_file, SCRIPT_CAP);
+			return EX_INPUT;
+		}
+		if (r < 0) {
+			warn("%s", o->script_file);
+			return EX_INPUT;
+		}
+		j->script = *buf;
+		j->script_len = *len;
+	}
+	if (j->script_len == 0 || j->script_len > SCRIPT_CAP) {
+		warnx("the script is empty or too large");
+		return EX_INPUT;
+	}
+	return EX_OK;
+}
+
+/* The config, read, parsed and checked as omerta-wgconf check does; a file that
+ * cannot be read is refused input. EX_OK, EX_INPUT or EX_SYS. */
+static int load_conf(const struct opts *o, struct job_in *j, char **buf, size_t *len)
+{
+	const char *name = strcmp(o->cfg, "-") ? o->cfg : "stdin";
+	char dname[256];
+	struct om_cidr *nets;
+	size_t nn;
+	int r = om_read_path(o->cfg, OM_WG_CAP, buf, len), problems;
+
+	if (r == -2) {
+		warnx("%s: larger than %d bytes", name, OM_WG_CAP);
+		return EX_INPUT;
+	}
+	if (r < 0) {
+		warn("%s", name);
+		return EX_INPUT;
+	}
+	j->conf = calloc(1, sizeof(*j->conf));
+	if (!j->conf) {
+		warn("calloc");
+		return EX_SYS;
+	}
+	snprintf(dname, sizeof(dname), "%s", name);
+	problems = om_wgconf_parse(*buf, *len, j->conf, diag, dname);
+	if (o->endpoint && om_wgconf_set_endpoint(j->conf, o->endpoint, diag, dname) < 0)
+		problems++;
+	if (om_local_nets(&nets, &nn) < 0) {
+		warn("getifaddrs");
+		return EX_SYS;
+	}
+	struct om_wgpolicy pol = { o->allow_private, nets, nn };
+	problems += om_wgconf_check(j->conf, &pol, diag, dname);
+	free(nets);
+	return problems ? EX_INPUT : EX_OK;
+}
+
+/* base, then the job: the kernel unpacks concatenated archives in turn. Every
+ * write is checked; a partial output file is removed. EX_OK or EX_SYS. */
+static int write_image(const char *output, const char *basepath, const struct job_in *j)
+{
+	int fd = STDOUT_FILENO, in, ret = EX_SYS;
+	char buf[1 << 16];
+	ssize_t r;
+
+	/* A reader that went away is a write error with a message, not a silent death. */
+	signal(SIGPIPE, SIG_IGN);
 	if (output) {
 		fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0 || fchmod(fd, 0600) < 0) {
 			warn("%s", output);
 			goto out;
 		}
-	} else
-		fd = STDOUT_FILENO;
-	{
-		/* base, then the job: the kernel unpacks concatenated archives in turn. */
-		int in = open(basepath, O_RDONLY | O_CLOEXEC);
-		char buf[1 << 16];
-		ssize_t r;
-		char *jb = NULL;
-		size_t jl = 0;
-		FILE *m;
-		if (in < 0) {
-			warn("%s", basepath);
-			goto out;
-		}
-		while ((r = read(in, buf, sizeof(buf))) > 0)
-			if (write_all(fd, buf, (size_t)r) < 0)
-				break;
-		close(in);
-		if (r != 0) {
-			warn("copy %s", basepath);
-			goto out;
-		}
-		m = open_memstream(&jb, &jl);
-		if (!m || write_job(&j, m) < 0) {
-			warn("job archive");
-			if (m)
-				fclose(m);
-			goto out;
-		}
-		fclose(m);
-		r = write_all(fd, jb, jl);
-		om_wipe(jb, jl); /* it held the private key */
-		free(jb);
-		if (r < 0) {
-			warn("write");
-			goto out;
-		}
 	}
-	ret = EX_OK;
+	in = open(basepath, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		warn("%s", basepath);
+		goto out;
+	}
+	while ((r = read(in, buf, sizeof(buf))) > 0)
+		if (write_all(fd, buf, (size_t)r) < 0)
+			break;
+	close(in);
+	if (r != 0)
+		warn("copy %s", basepath);
+	else if (emit_job(j, fd) == 0)
+		ret = EX_OK;
 out:
 	if (output && fd >= 0) {
 		if (close(fd) < 0 && ret == EX_OK) {
@@ -978,6 +1032,69 @@ out:
 		if (ret != EX_OK)
 			unlink(output);
 	}
+	return ret;
+}
+
+static int build_base(const struct opts *o, struct base_in *b)
+{
+	char basepath[PATH_MAX];
+	int ret;
+
+	if (o->cfg || o->script || o->script_file || o->output || o->endpoint || o->server_ip || o->root) {
+		warnx("--base takes only --language and --kernel");
+		usage(EX_USAGE_);
+	}
+	if (find_kernel(o->kernel, &b->k) < 0)
+		return EX_MISSING;
+	ret = ensure_base(b, basepath);
+	if (ret == EX_OK && (puts(basepath) == EOF || fflush(stdout) == EOF)) {
+		warn("write");
+		ret = EX_SYS;
+	}
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .language = "sh", .door = "10.66.0.1:51820", .guest = "10.66.0.2/24" };
+	static struct base_in base; /* over 500 KiB: static, for the life of the process */
+	struct base_in *b = &base;
+	struct job_in j = { 0 };
+	char *cfgbuf = NULL, *scriptbuf = NULL, basepath[PATH_MAX];
+	size_t cfglen = 0, scriptlen = 0;
+	int ret;
+
+	parse_opts(argc, argv, &o);
+	j.root = o.root;
+	for (size_t i = 0; i < sizeof(langs) / sizeof(langs[0]); i++)
+		if (strcmp(o.language, langs[i].name) == 0)
+			b->lang = j.lang = &langs[i];
+	if (!b->lang) {
+		warnx("unknown language '%s' (sh, bash or python)", o.language);
+		return EX_INPUT;
+	}
+	if (sodium_init() < 0) {
+		warnx("cannot initialise libsodium");
+		return EX_SYS;
+	}
+	if (o.base_only)
+		return build_base(&o, b);
+
+	/* Every input is checked before anything is built. */
+	check_usage(&o);
+	ret = check_job_opts(&o, &j);
+	if (ret == EX_OK)
+		ret = load_script(&o, &j, &scriptbuf, &scriptlen);
+	if (ret == EX_OK)
+		ret = load_conf(&o, &j, &cfgbuf, &cfglen);
+	if (ret == EX_OK && pick_server(j.conf, o.server_ip, &j.server) < 0)
+		ret = EX_INPUT;
+	if (ret == EX_OK && find_kernel(o.kernel, &b->k) < 0)
+		ret = EX_MISSING;
+	if (ret == EX_OK)
+		ret = ensure_base(b, basepath);
+	if (ret == EX_OK)
+		ret = write_image(o.output, basepath, &j);
 	if (j.conf) {
 		om_wgconf_wipe(j.conf);
 		free(j.conf);
