@@ -15,6 +15,7 @@
 #include "om_read.h"
 #include "om_wgconf.h"
 
+/* As omerta-mkinitrd: 1 for any refused input, a FILE that cannot be read too. */
 enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3 };
 
 static const char usage_text[] =
@@ -38,7 +39,8 @@ static void usage(int code)
 		      "  --resolve resolve a host name endpoint once and pin the address\n"
 		      "  --endpoint HOST:PORT  use this endpoint instead of the config's\n"
 		      "  -j, --json  with show: one JSON object\n"
-		      "Exit status: 0 sound, 1 config refused, 2 usage, 3 system error.\n",
+		      "Exit status: 0 sound, 1 config refused (or FILE unreadable), 2 usage,\n"
+		      "3 system error.\n",
 		      stdout);
 	exit(code);
 }
@@ -280,9 +282,17 @@ static void setconf(const struct om_wgconf *c)
 	om_wipe(k, sizeof(k));
 }
 
-int main(int argc, char **argv)
+enum cmd { CHECK, SHOW, SETCONF };
+
+struct opts {
+	enum cmd cmd;
+	bool allow_private, resolve, json;
+	const char *endpoint, *path;
+};
+
+/* The command word, then the options; usage() exits on anything wrong. */
+static void parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { CHECK, SHOW, SETCONF } cmd;
 	static const struct option opts[] = {
 		{ "allow-private-endpoint", no_argument, NULL, 'a' },
 		{ "resolve", no_argument, NULL, 'r' },
@@ -292,48 +302,37 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool allow_private = false, want_resolve = false, json = false;
-	const char *endpoint = NULL, *path;
-	struct om_wgconf *conf = NULL;
-	struct om_cidr *nets = NULL;
-	size_t nnets = 0, len = 0;
-	char *buf = NULL;
-	struct diagctx d = { 0 };
-	int ch, r, ret = EX_SYS;
+	static const char *const names[] = { "check", "show", "setconf" };
+	int ch;
 
-	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	o->cmd = CHECK;
 	if (argc >= 2 && argv[1][0] != '-') {
-		if (strcmp(argv[1], "check") == 0)
-			cmd = CHECK;
-		else if (strcmp(argv[1], "show") == 0)
-			cmd = SHOW;
-		else if (strcmp(argv[1], "setconf") == 0)
-			cmd = SETCONF;
-		else {
+		size_t i = 0;
+		while (i < 3 && strcmp(argv[1], names[i]) != 0)
+			i++;
+		if (i == 3) {
 			warnx("unknown command '%s'", argv[1]);
 			usage(EX_USAGE_);
 		}
+		o->cmd = (enum cmd)i;
 		argv[1] = argv[0]; /* getopt names the program by argv[0] */
 		argv++;
 		argc--;
-	} else {
-		cmd = CHECK;
-		if (argc < 2 || (strcmp(argv[1], "-h") && strcmp(argv[1], "--help") &&
-				 strcmp(argv[1], "--version")))
-			usage(EX_USAGE_);
-	}
+	} else if (argc < 2 || (strcmp(argv[1], "-h") && strcmp(argv[1], "--help") &&
+				strcmp(argv[1], "--version")))
+		usage(EX_USAGE_);
 	while ((ch = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'a': allow_private = true; break;
-		case 'r': want_resolve = true; break;
-		case 'e': endpoint = optarg; break;
-		case 'j': json = true; break;
+		case 'a': o->allow_private = true; break;
+		case 'r': o->resolve = true; break;
+		case 'e': o->endpoint = optarg; break;
+		case 'j': o->json = true; break;
 		case 'h': usage(EX_OK); break;
-		case 'V': puts("omerta-wgconf " OMERTA_VERSION); return EX_OK;
+		case 'V': puts("omerta-wgconf " OMERTA_VERSION); exit(EX_OK);
 		default: usage(EX_USAGE_);
 		}
 	}
-	if (json && cmd != SHOW) {
+	if (o->json && o->cmd != SHOW) {
 		warnx("--json goes with show");
 		usage(EX_USAGE_);
 	}
@@ -341,17 +340,56 @@ int main(int argc, char **argv)
 		warnx(argc == optind ? "missing FILE (use - for standard input)" : "too many arguments");
 		usage(EX_USAGE_);
 	}
-	path = argv[optind];
-	d.name = strcmp(path, "-") == 0 ? "stdin" : path;
+	o->path = argv[optind];
+}
 
-	r = om_read_path(path, OM_WG_CAP, &buf, &len);
+/* Parses and checks conf from buf, with the options' endpoint and policy. EX_OK
+ * when sound, EX_INPUT after listing every problem, EX_SYS. */
+static int check_conf(const struct opts *o, const char *buf, size_t len, struct om_wgconf *conf,
+		      struct diagctx *d)
+{
+	struct om_cidr *nets = NULL;
+	size_t nnets = 0;
+
+	om_wgconf_parse(buf, len, conf, diag, d);
+	if (o->endpoint)
+		om_wgconf_set_endpoint(conf, o->endpoint, diag, d);
+	if (o->resolve && conf->has_endpoint && !conf->endpoint_is_ip)
+		resolve(conf, o->allow_private, d);
+	if (!o->allow_private && om_local_nets(&nets, &nnets) < 0) {
+		warn("getifaddrs");
+		return EX_SYS;
+	}
+	struct om_wgpolicy pol = { o->allow_private, nets, nnets };
+	om_wgconf_check(conf, &pol, diag, d);
+	free(nets);
+	return d->count ? EX_INPUT : EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	struct om_wgconf *conf = NULL;
+	size_t len = 0;
+	char *buf = NULL;
+	struct diagctx d = { 0 };
+	int r, ret = EX_SYS;
+
+	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
+	parse_args(argc, argv, &o);
+	d.name = strcmp(o.path, "-") == 0 ? "stdin" : o.path;
+
+	r = om_read_path(o.path, OM_WG_CAP, &buf, &len);
 	if (r == -2) {
 		warnx("%s: larger than %d bytes; refused", d.name, OM_WG_CAP);
 		ret = EX_INPUT;
 		goto out;
 	}
 	if (r < 0) {
+		/* A FILE that is missing or cannot be read is refused input, exit 1, as
+		 * in omerta-mkinitrd: the caller named it, the host is not at fault. */
 		warn("%s", d.name);
+		ret = EX_INPUT;
 		goto out;
 	}
 	conf = calloc(1, sizeof(*conf));
@@ -359,28 +397,13 @@ int main(int argc, char **argv)
 		warn("calloc");
 		goto out;
 	}
-	om_wgconf_parse(buf, len, conf, diag, &d);
-	if (endpoint)
-		om_wgconf_set_endpoint(conf, endpoint, diag, &d);
-	if (want_resolve && conf->has_endpoint && !conf->endpoint_is_ip)
-		resolve(conf, allow_private, &d);
-	if (!allow_private && om_local_nets(&nets, &nnets) < 0) {
-		warn("getifaddrs");
+	ret = check_conf(&o, buf, len, conf, &d);
+	if (ret != EX_OK)
 		goto out;
-	}
-	{
-		struct om_wgpolicy pol = { allow_private, nets, nnets };
-		om_wgconf_check(conf, &pol, diag, &d);
-	}
-	if (d.count) {
-		ret = EX_INPUT;
-		goto out;
-	}
-	if (cmd == SHOW)
-		json ? show_json(conf) : show_text(conf);
-	else if (cmd == SETCONF)
+	if (o.cmd == SHOW)
+		o.json ? show_json(conf) : show_text(conf);
+	else if (o.cmd == SETCONF)
 		setconf(conf);
-	ret = EX_OK;
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		warn("write");
 		ret = EX_SYS;
@@ -391,7 +414,6 @@ out:
 		free(conf);
 	}
 	om_read_free(buf, len);
-	free(nets);
 	om_wipe(outbuf, sizeof(outbuf));
 	return ret;
 }

@@ -221,6 +221,46 @@ static void parse_section(struct pctx *p, struct om_wgconf *c, enum section *sec
 	}
 }
 
+static void iface_key(struct pctx *p, struct om_wgconf *c, const char *k, char *v)
+{
+	if (strcasecmp(k, "PrivateKey") == 0)
+		parse_key(p, "PrivateKey", v, c->private_key, &c->has_private_key);
+	else if (strcasecmp(k, "Address") == 0)
+		each_item(p, "Address", v, c, add_address);
+	else if (strcasecmp(k, "DNS") == 0)
+		each_item(p, "DNS", v, c, add_dns);
+	else if (strcasecmp(k, "MTU") == 0)
+		parse_uint(p, "MTU", v, OM_WG_MTU_MIN, OM_WG_MTU_MAX, &c->mtu, &c->has_mtu);
+	else if (strcasecmp(k, "ListenPort") == 0)
+		parse_uint(p, "ListenPort", v, 0, 65535, &c->listen_port, &c->has_listen_port);
+	else
+		problem(p, "unknown key %s in [Interface]", k);
+}
+
+static void peer_key(struct pctx *p, struct om_wgconf *c, const char *k, char *v)
+{
+	if (strcasecmp(k, "PublicKey") == 0)
+		parse_key(p, "PublicKey", v, c->public_key, &c->has_public_key);
+	else if (strcasecmp(k, "PresharedKey") == 0)
+		parse_key(p, "PresharedKey", v, c->preshared_key, &c->has_preshared_key);
+	else if (strcasecmp(k, "AllowedIPs") == 0)
+		each_item(p, "AllowedIPs", v, c, add_allowed);
+	else if (strcasecmp(k, "Endpoint") == 0) {
+		if (c->has_endpoint)
+			problem(p, "duplicate Endpoint");
+		else
+			set_endpoint(p, c, v);
+	} else if (strcasecmp(k, "PersistentKeepalive") == 0) {
+		if (strcasecmp(v, "off") == 0) {
+			c->has_keepalive = true;
+			c->keepalive = 0;
+		} else
+			parse_uint(p, "PersistentKeepalive", v, 0, 65535, &c->keepalive,
+				   &c->has_keepalive);
+	} else
+		problem(p, "unknown key %s in [Peer]", k);
+}
+
 static void parse_line(struct pctx *p, struct om_wgconf *c, enum section *sec, char *line)
 {
 	char *hash, *eq, *k, *v;
@@ -260,41 +300,10 @@ static void parse_line(struct pctx *p, struct om_wgconf *c, enum section *sec, c
 		problem(p, "%s has no value", k);
 		return;
 	}
-	if (*sec == IFACE) {
-		if (strcasecmp(k, "PrivateKey") == 0)
-			parse_key(p, "PrivateKey", v, c->private_key, &c->has_private_key);
-		else if (strcasecmp(k, "Address") == 0)
-			each_item(p, "Address", v, c, add_address);
-		else if (strcasecmp(k, "DNS") == 0)
-			each_item(p, "DNS", v, c, add_dns);
-		else if (strcasecmp(k, "MTU") == 0)
-			parse_uint(p, "MTU", v, OM_WG_MTU_MIN, OM_WG_MTU_MAX, &c->mtu, &c->has_mtu);
-		else if (strcasecmp(k, "ListenPort") == 0)
-			parse_uint(p, "ListenPort", v, 0, 65535, &c->listen_port, &c->has_listen_port);
-		else
-			problem(p, "unknown key %s in [Interface]", k);
-		return;
-	}
-	if (strcasecmp(k, "PublicKey") == 0)
-		parse_key(p, "PublicKey", v, c->public_key, &c->has_public_key);
-	else if (strcasecmp(k, "PresharedKey") == 0)
-		parse_key(p, "PresharedKey", v, c->preshared_key, &c->has_preshared_key);
-	else if (strcasecmp(k, "AllowedIPs") == 0)
-		each_item(p, "AllowedIPs", v, c, add_allowed);
-	else if (strcasecmp(k, "Endpoint") == 0) {
-		if (c->has_endpoint)
-			problem(p, "duplicate Endpoint");
-		else
-			set_endpoint(p, c, v);
-	} else if (strcasecmp(k, "PersistentKeepalive") == 0) {
-		if (strcasecmp(v, "off") == 0) {
-			c->has_keepalive = true;
-			c->keepalive = 0;
-		} else
-			parse_uint(p, "PersistentKeepalive", v, 0, 65535, &c->keepalive,
-				   &c->has_keepalive);
-	} else
-		problem(p, "unknown key %s in [Peer]", k);
+	if (*sec == IFACE)
+		iface_key(p, c, k, v);
+	else
+		peer_key(p, c, k, v);
 }
 
 /* Length of the well-formed UTF-8 sequence of two to four bytes at s[0..n), or 0
