@@ -228,7 +228,8 @@ provider_view() {
 	[ "$(jq -r 'select(.event=="exited").status' "$T/vm1.ev")" = killed ]
 	# Without a tunnel (no network at all) the guest never runs the workload.
 	[ "$(jq -r 'select(.event=="exited").exit_code' "$T/vm1.ev")" = null ]
-	run omerta-vmboot --kernel "$KERNEL" --initrd "$T/vm1.img" --no-network --timeout 2 --json
+	# 1 s: without a network the guest fails its eth0 step within about 2 s.
+	run omerta-vmboot --kernel "$KERNEL" --initrd "$T/vm1.img" --no-network --timeout 1 --json
 	[ "$status" -eq 124 ]
 	[ "$(jq -r 'select(.event=="exited").status' <<<"$output")" = timeout ]
 }
