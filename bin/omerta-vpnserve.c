@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -320,33 +321,45 @@ static bool same_netns(const struct om_state *s)
  * /run/netns holds it. After a reboot, or once its namespace is deleted, a job's
  * interfaces, tables and wireguard-go are gone with it and only its files are left,
  * which any namespace's down or gc may remove. */
-static bool netns_alive(const struct om_state *s)
+/* An fd on the network namespace whose inode is want: some process is in it, or a
+ * name under /run/netns holds it. -1 when there is none. */
+static int netns_open(unsigned long long want)
 {
-	const char *v = om_state_get(s, "netns");
 	static const char *const dirs[] = { "/proc", "/run/netns" };
-	unsigned long long want;
+	int fd = -1;
 
-	if (!v || !*v)
-		return true;
-	want = strtoull(v, NULL, 10);
-	for (size_t k = 0; k < 2; k++) {
+	for (size_t k = 0; k < 2 && fd < 0; k++) {
 		DIR *d = opendir(dirs[k]);
 		struct dirent *e;
-		bool found = false;
-		while (d && !found && (e = readdir(d))) {
+		while (d && fd < 0 && (e = readdir(d))) {
 			char p[300];
 			struct stat st;
 			if (e->d_name[0] == '.' || (k == 0 && (e->d_name[0] < '0' || e->d_name[0] > '9')))
 				continue;
 			snprintf(p, sizeof(p), k == 0 ? "/proc/%s/ns/net" : "/run/netns/%s", e->d_name);
-			found = stat(p, &st) == 0 && (unsigned long long)st.st_ino == want;
+			if (stat(p, &st) == 0 && (unsigned long long)st.st_ino == want)
+				fd = open(p, O_RDONLY | O_CLOEXEC);
 		}
 		if (d)
 			closedir(d);
-		if (found)
-			return true;
 	}
-	return false;
+	return fd;
+}
+
+/* Whether the job's namespace still exists. After a reboot, or once its namespace
+ * is deleted, a job's interfaces, tables and wireguard-go are gone with it and only
+ * its files are left, which any namespace's down or gc may remove. */
+static bool netns_alive(const struct om_state *s)
+{
+	const char *v = om_state_get(s, "netns");
+	int fd;
+
+	if (!v || !*v)
+		return true;
+	if ((fd = netns_open(strtoull(v, NULL, 10))) < 0)
+		return false;
+	close(fd);
+	return true;
 }
 
 struct jobs {
@@ -977,7 +990,7 @@ struct status {
 	const char *ifn, *server_ip, *client_ip, *port;
 	long long handshake;
 	unsigned long long rx, tx;
-	bool alive, connected;
+	bool alive, connected, elsewhere; /* elsewhere: in a namespace we cannot enter */
 };
 
 /* The first line of `wg show IFACE VERB` (one peer: its public key, then numbers)
@@ -998,13 +1011,45 @@ static int wg_show(const char *ifn, const char *verb, unsigned long long *a, uns
  * numbers are used: `wg show IFACE dump` would bring the server's private key and
  * the PSK into this process (and into om_run's buffer) only to read three numbers.
  * wait wants no byte counts, so it asks for the handshake only. */
+static void query_here(const struct om_state *s, struct status *st, bool counts);
+
+/* A job made in another network namespace (a status from the host, say) is asked
+ * there: its interface lives there. We enter it for the two wg questions and come
+ * back; a namespace we cannot enter leaves the job "elsewhere", never zeros that
+ * read as a dead tunnel. */
 static void query(const char *job, const struct om_state *s, struct status *st, bool counts)
+{
+	const char *v = om_state_get(s, "netns");
+	int home, there;
+
+	memset(st, 0, sizeof(*st));
+	snprintf(st->job, sizeof(st->job), "%s", job);
+	if (same_netns(s)) {
+		query_here(s, st, counts);
+		return;
+	}
+	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	there = netns_open(strtoull(v, NULL, 10));
+	if (home >= 0 && there >= 0 && setns(there, CLONE_NEWNET) == 0) {
+		query_here(s, st, counts);
+		if (setns(home, CLONE_NEWNET) < 0)
+			err(EX_SYS, "cannot return to this network namespace");
+	} else {
+		query_here(s, st, false);
+		st->alive = false;
+		st->elsewhere = true;
+	}
+	if (home >= 0)
+		close(home);
+	if (there >= 0)
+		close(there);
+}
+
+static void query_here(const struct om_state *s, struct status *st, bool counts)
 {
 	const char *v;
 	unsigned long long hs = 0, rx = 0, tx = 0, unused;
 
-	memset(st, 0, sizeof(*st));
-	snprintf(st->job, sizeof(st->job), "%s", job);
 	st->ifn = (v = om_state_get(s, "interface")) ? v : "-";
 	st->server_ip = (v = om_state_get(s, "server_ip")) ? v : "-";
 	st->client_ip = (v = om_state_get(s, "client_ip")) ? v : "-";
@@ -1037,13 +1082,13 @@ static void print_status(const struct status *st, bool json)
 		om_json_int(&j, "rx_bytes", (long long)st->rx);
 		om_json_int(&j, "tx_bytes", (long long)st->tx);
 		om_json_bool(&j, "connected", st->connected);
-		om_json_str(&j, "state", st->alive ? "up" : "dead");
+		om_json_str(&j, "state", st->elsewhere ? "elsewhere" : st->alive ? "up" : "dead");
 		om_json_obj_close(&j);
 		om_json_end(&j);
 	} else
 		printf("%s\t%s\t%s\t%s\t%s\t%lld\t%llu\t%llu\t%s\t%s\n", st->job, st->ifn, st->port,
 		       st->server_ip, st->client_ip, st->handshake, st->rx, st->tx,
-		       st->connected ? "yes" : "no", st->alive ? "up" : "dead");
+		       st->connected ? "yes" : "no", st->elsewhere ? "elsewhere" : st->alive ? "up" : "dead");
 }
 
 static int cmd_status(const char *job, bool json)
@@ -1060,6 +1105,10 @@ static int cmd_status(const char *job, bool json)
 			return EX_NOJOB;
 		}
 		query(job, &s, &st, true);
+		if (st.elsewhere) {
+			warnx("job %s belongs to another network namespace that cannot be entered; run status there", job);
+			return EX_INPUT;
+		}
 		print_status(&st, json);
 		return EX_OK;
 	}
