@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "om_cli.h"
 #include "om_addr.h"
 #include "om_exec.h"
 #include "om_ifaddr.h"
@@ -39,6 +40,8 @@
 #include "om_key.h"
 #include "om_num.h"
 #include "om_proc.h"
+#include "om_read.h"
+#include "om_rundir.h"
 #include "om_state.h"
 #include "om_wgmsg.h"
 
@@ -55,48 +58,28 @@ static const char usage_text[] =
 	"       omerta-jail gc\n"
 	"       omerta-jail --help | --version\n";
 
-static void usage(int code)
+static const char help_text[] =
+	"\n"
+	"  run     make the job's jail, run CMD inside it, tear it down when CMD ends\n"
+	"  status  the door's view of a job (or of every job): one record each\n"
+	"  stop    stop a job's omerta-jail (proved by PID and start time), then tear down\n"
+	"  down    remove what a killed run left (idempotent)\n"
+	"  gc      down for every jail whose omerta-jail is gone\n"
+	"The steps are listed in omerta-jail(1).\n"
+	"Exit status: CMD's, or 1 refused input (status: no such job), 2 usage, 3 system error.\n";
+
+_Noreturn static void usage(int code)
 {
-	fputs(usage_text, code ? stderr : stdout);
-	if (!code)
-		fputs("\n"
-		      "  run     make the job's jail, run CMD inside it, tear it down when CMD ends\n"
-		      "  status  the door's view of a job (or of every job): one record each\n"
-		      "  stop    stop a job's omerta-jail (proved by PID and start time), then tear down\n"
-		      "  down    remove what a killed run left (idempotent)\n"
-		      "  gc      down for every jail whose omerta-jail is gone\n"
-		      "The steps are listed in omerta-jail(1).\n"
-		      "Exit status: CMD's, or 1 refused input (status: no such job), 2 usage, 3 system error.\n",
-		      stdout);
-	exit(code);
+	om_usage(usage_text, help_text, code);
 }
 
-static char run_dir[256];
+static char run_dir[OM_RUNDIR_MAX];
 
 /* $OMERTA_RUN_DIR/jail; created only when create is set (status and stop of a
  * machine that never ran a jail have nothing to read, and make nothing). */
 static int setup_run_dir(bool create)
 {
-	const char *d = getenv("OMERTA_RUN_DIR");
-
-	if (!d || !*d)
-		d = "/run/omerta";
-	if (d[0] != '/' || strlen(d) > 190 || strpbrk(d, "\n\t")) {
-		warnx("OMERTA_RUN_DIR must be an absolute path of under 190 characters");
-		return -1;
-	}
-	snprintf(run_dir, sizeof(run_dir), "%s/jail", d);
-	if (!create)
-		return 0;
-	if (mkdir(d, 0700) < 0 && errno != EEXIST) {
-		warn("%s", d);
-		return -1;
-	}
-	if (mkdir(run_dir, 0700) < 0 && errno != EEXIST) {
-		warn("%s", run_dir);
-		return -1;
-	}
-	return 0;
+	return om_rundir_setup(run_dir, "jail", create);
 }
 
 static void netns_name(const char *job, char *out, size_t n)
@@ -106,10 +89,7 @@ static void netns_name(const char *job, char *out, size_t n)
 
 static void job_path(char *out, size_t n, const char *job, const char *file)
 {
-	if (file)
-		snprintf(out, n, "%s/%s/%s", run_dir, job, file);
-	else
-		snprintf(out, n, "%s/%s", run_dir, job);
+	om_rundir_path(run_dir, out, n, job, file);
 }
 
 /* Removes one job's jail: the namespace takes the tap, its filter and the door's
@@ -394,16 +374,6 @@ static int ip_ns(const char *ns, const char *const args[])
 	return 0;
 }
 
-static int write_file(const char *path, const char *v)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), r;
-
-	if (fd < 0)
-		return -1;
-	r = write(fd, v, strlen(v)) == (ssize_t)strlen(v) ? 0 : -1;
-	close(fd);
-	return r;
-}
 
 
 /* Every frame from the VM passes this filter before anything else sees it. Only ARP
@@ -472,9 +442,9 @@ static int build_jail(const struct run_opts *o, const char *ns, int *job_ns)
 		return -1;
 	}
 	/* No IPv6 at all, so the host side of the tap stays silent too. */
-	write_file("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
-	write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-	write_file("/proc/sys/net/ipv6/conf/" TAP "/disable_ipv6", "1");
+	om_write_knob("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
+	om_write_knob("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+	om_write_knob("/proc/sys/net/ipv6/conf/" TAP "/disable_ipv6", "1");
 	return load_filter(o, guest, dip);
 }
 

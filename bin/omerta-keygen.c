@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "om_cli.h"
 #include "om_json.h"
 #include "om_key.h"
 #include "om_read.h"
@@ -21,21 +22,20 @@ static const char usage_text[] =
 	"       omerta-keygen --psk\n"
 	"       omerta-keygen --help | --version\n";
 
-static void usage(int code)
+static const char help_text[] =
+	"\n"
+	"With no option, print a new private key (base64, clamped as wg genkey does).\n"
+	"  --public     read a private key on stdin, print its public key\n"
+	"  --pair       print a new private key and its public key\n"
+	"  --json       with --pair: one JSON object instead of two tab-separated columns\n"
+	"  --psk        print a new preshared key\n"
+	"  -h, --help   this text\n"
+	"  --version    print the version\n"
+	"Exit status: 0 ok, 1 malformed key on stdin, 2 usage, 3 system error.\n";
+
+_Noreturn static void usage(int code)
 {
-	fputs(usage_text, code ? stderr : stdout);
-	if (!code)
-		fputs("\n"
-		      "With no option, print a new private key (base64, clamped as wg genkey does).\n"
-		      "  --public     read a private key on stdin, print its public key\n"
-		      "  --pair       print a new private key and its public key\n"
-		      "  --json       with --pair: one JSON object instead of two tab-separated columns\n"
-		      "  --psk        print a new preshared key\n"
-		      "  -h, --help   this text\n"
-		      "  --version    print the version\n"
-		      "Exit status: 0 ok, 1 malformed key on stdin, 2 usage, 3 system error.\n",
-		      stdout);
-	exit(code);
+	om_usage(usage_text, help_text, code);
 }
 
 /* A private key written to a file that others can read is a leak waiting to happen;

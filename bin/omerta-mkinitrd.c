@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "om_cli.h"
+#include "om_stream.h"
 #include "om_addr.h"
 #include "om_cpio.h"
 #include "om_data.h"
@@ -39,17 +41,16 @@ static const char usage_text[] =
 	"       omerta-mkinitrd --base [--language sh|bash|python] [--kernel PATH]\n"
 	"       omerta-mkinitrd --help | --version\n";
 
-static void usage(int code)
+static const char help_text[] =
+	"\n"
+	"Builds base + per-job initramfs (mode 0600) to FILE or stdout; --base prints\n"
+	"the cached base's path. See omerta-mkinitrd(1).\n"
+	"Exit status: 0 ok, 1 refused input, 2 usage, 3 system error, 4 missing kernel,\n"
+	"modules or tool.\n";
+
+_Noreturn static void usage(int code)
 {
-	fputs(usage_text, code ? stderr : stdout);
-	if (!code)
-		fputs("\n"
-		      "Builds base + per-job initramfs (mode 0600) to FILE or stdout; --base prints\n"
-		      "the cached base's path. See omerta-mkinitrd(1).\n"
-		      "Exit status: 0 ok, 1 refused input, 2 usage, 3 system error, 4 missing kernel,\n"
-		      "modules or tool.\n",
-		      stdout);
-	exit(code);
+	om_usage(usage_text, help_text, code);
 }
 
 /* ---- inputs ------------------------------------------------------------------------ */
@@ -635,21 +636,6 @@ static int pick_server(const struct om_wgconf *w, const char *opt, struct om_ip 
 	return -1;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Text built in a fixed buffer: every append is bounded, and one that does not fit
  * marks the buffer, so that a truncated config is never written. */
@@ -807,7 +793,7 @@ static int emit_job(const struct job_in *j, int fd)
 		fclose(m);
 	} else if (fclose(m) == EOF)
 		warn("job archive");
-	else if (write_all(fd, b.p, b.len) < 0)
+	else if (om_write_all(fd, b.p, b.len) < 0)
 		warn("write the job archive");
 	else
 		r = 0;
@@ -1016,7 +1002,7 @@ static int write_image(const char *output, const char *basepath, const struct jo
 		goto out;
 	}
 	while ((r = read(in, buf, sizeof(buf))) > 0)
-		if (write_all(fd, buf, (size_t)r) < 0)
+		if (om_write_all(fd, buf, (size_t)r) < 0)
 			break;
 	close(in);
 	if (r != 0)

@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "om_cli.h"
 #include "om_ctl.h"
 #include "om_exec.h"
 #include "om_json.h"
@@ -43,19 +44,18 @@ static const char usage_text[] =
 	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--user UID] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD]\n"
 	"       omerta-vmboot --help | --version\n";
 
-static void usage(int code)
+static const char help_text[] =
+	"\n"
+	"Boots the VM with the tap of omerta-jail ($OMERTA_JAIL_TAP by default) as its\n"
+	"only NIC; the workload's stdout and stderr pass through and events go to\n"
+	"--events-fd; with --json the output becomes events too, on --events-fd or stdout.\n"
+	"--stdout-fd and --stderr-fd send the workload's streams elsewhere than 1 and 2.\n"
+	"Exit status: the workload's, or 120 guest setup failed, 123 no exit reported,\n"
+	"124 timeout, 1 refused input, 2 usage, 3 system error. See omerta-vmboot(1).\n";
+
+_Noreturn static void usage(int code)
 {
-	fputs(usage_text, code ? stderr : stdout);
-	if (!code)
-		fputs("\n"
-		      "Boots the VM with the tap of omerta-jail ($OMERTA_JAIL_TAP by default) as its\n"
-		      "only NIC; the workload's stdout and stderr pass through and events go to\n"
-		      "--events-fd; with --json the output becomes events too, on --events-fd or stdout.\n"
-		      "--stdout-fd and --stderr-fd send the workload's streams elsewhere than 1 and 2.\n"
-		      "Exit status: the workload's, or 120 guest setup failed, 123 no exit reported,\n"
-		      "124 timeout, 1 refused input, 2 usage, 3 system error. See omerta-vmboot(1).\n",
-		      stdout);
-	exit(code);
+	om_usage(usage_text, help_text, code);
 }
 
 /* Events and the workload's streams leave through queues that never block (om_outq);
@@ -71,11 +71,6 @@ static struct om_rec rec;
 static long long now_ms(void)
 {
 	return om_clock_ms();
-}
-
-static struct om_json *ev_begin(const char *name)
-{
-	return om_rec_begin(&rec, name);
 }
 
 static void ev_end(void)
@@ -183,7 +178,7 @@ static void on_record(struct guest *g, const char *line, size_t len)
 		g->vpn_up = true;
 		g->t_vpn_up = r.t;
 		if (have_events) {
-			j = ev_begin("vpn_up");
+			j = om_rec_begin(&rec, "vpn_up");
 			om_json_int(j, "guest_ms", r.t);
 			om_json_int(j, "verify_ms", om_ctl_num(&r, "verify_ms", 1LL << 40));
 			om_json_int(j, "tries", om_ctl_num(&r, "tries", 1000));
@@ -206,7 +201,7 @@ static void on_record(struct guest *g, const char *line, size_t len)
 		 * watcher can end the job. */
 		if (have_events && (o != g->drops_out || i != g->drops_in) && (o > 0 || i > 0)) {
 			struct om_json *j;
-			j = ev_begin("guest_drops");
+			j = om_rec_begin(&rec, "guest_drops");
 			om_json_int(j, "out", o);
 			om_json_int(j, "in", i);
 			om_json_int(j, "guest_ms", r.t);
@@ -221,7 +216,7 @@ static void on_record(struct guest *g, const char *line, size_t len)
 		snprintf(g->fail_step, sizeof(g->fail_step), "%s", s ? s : "unknown");
 		snprintf(g->fail_reason, sizeof(g->fail_reason), "%s", why ? why : "unknown");
 		if (have_events) {
-			j = ev_begin("failed");
+			j = om_rec_begin(&rec, "failed");
 			om_json_str(j, "step", g->fail_step);
 			om_json_str(j, "reason", g->fail_reason);
 			om_json_int(j, "guest_ms", r.t);
@@ -647,7 +642,7 @@ static void on_flood(struct run *r, struct guest *g)
 
 	syscall(SYS_pidfd_send_signal, r->pfd, SIGKILL, NULL, 0);
 	if (have_events) {
-		j = ev_begin("error");
+		j = om_rec_begin(&rec, "error");
 		om_json_str(j, "reason", "control channel flood or garbage");
 		ev_end();
 	}
@@ -757,7 +752,7 @@ static void emit_exited(const struct run *r, const struct guest *g, const char *
 {
 	struct om_json *j;
 
-	j = ev_begin("exited");
+	j = om_rec_begin(&rec, "exited");
 	om_json_str(j, "status", status);
 	if (g->exit_code >= 0)
 		om_json_int(j, "exit_code", g->exit_code);
@@ -797,7 +792,7 @@ static void emit_started(const struct opts *o, pid_t qemu)
 {
 	struct om_json *j;
 
-	j = ev_begin("started");
+	j = om_rec_begin(&rec, "started");
 	om_json_int(j, "pid", qemu);
 	om_json_str(j, "accel", o->kvm ? "kvm" : "tcg");
 	om_json_str(j, "machine", "microvm");

@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "om_cli.h"
 #include "om_addr.h"
 #include "om_exec.h"
 #include "om_ifaddr.h"
@@ -33,6 +34,8 @@
 #include "om_key.h"
 #include "om_num.h"
 #include "om_proc.h"
+#include "om_read.h"
+#include "om_rundir.h"
 #include "om_state.h"
 
 /* 124 for a timeout, as timeout(1), omerta-watch and the pipeline use it. */
@@ -54,23 +57,22 @@ static const char usage_text[] =
 	"       omerta-vpnserve gc\n"
 	"       omerta-vpnserve --help | --version\n";
 
-static char run_dir[256];
+static char run_dir[OM_RUNDIR_MAX];
 
-static void usage(int code)
+static const char help_text[] =
+	"\n"
+	"  up       create the job's WireGuard server; print the client config\n"
+	"  status   one record per job (tab-separated, or JSON Lines with --json)\n"
+	"  wait     exit 0 once the client has completed a handshake\n"
+	"  down     remove everything of the job (idempotent)\n"
+	"  gc       remove what is left of jobs whose owner or server is gone\n"
+	"State: $OMERTA_RUN_DIR/vpn (default /run/omerta/vpn). See omerta-vpnserve(1).\n"
+	"Exit status: 0 ok, 1 refused input, 2 usage, 3 system error, 5 no such job,\n"
+	"124 wait timed out.\n";
+
+_Noreturn static void usage(int code)
 {
-	fputs(usage_text, code ? stderr : stdout);
-	if (!code)
-		fputs("\n"
-		      "  up       create the job's WireGuard server; print the client config\n"
-		      "  status   one record per job (tab-separated, or JSON Lines with --json)\n"
-		      "  wait     exit 0 once the client has completed a handshake\n"
-		      "  down     remove everything of the job (idempotent)\n"
-		      "  gc       remove what is left of jobs whose owner or server is gone\n"
-		      "State: $OMERTA_RUN_DIR/vpn (default /run/omerta/vpn). See omerta-vpnserve(1).\n"
-		      "Exit status: 0 ok, 1 refused input, 2 usage, 3 system error, 5 no such job,\n"
-		      "124 wait timed out.\n",
-		      stdout);
-	exit(code);
+	om_usage(usage_text, help_text, code);
 }
 
 /* ---- names ------------------------------------------------------------------- */
@@ -95,37 +97,18 @@ static void table_name(const char *job, char *out, size_t n)
 
 static void job_path(char *out, size_t n, const char *job, const char *file)
 {
-	if (file)
-		snprintf(out, n, "%s/%s/%s", run_dir, job, file);
-	else
-		snprintf(out, n, "%s/%s", run_dir, job);
+	om_rundir_path(run_dir, out, n, job, file);
 }
 
 static int setup_run_dir(void)
 {
-	const char *d = getenv("OMERTA_RUN_DIR");
-
-	if (!d || !*d)
-		d = "/run/omerta";
-	if (d[0] != '/' || strlen(d) >= sizeof(run_dir) - 64 || strpbrk(d, "\n\t")) {
-		warnx("OMERTA_RUN_DIR must be an absolute path of under 190 characters");
-		return -1;
-	}
-	/* Each tool keeps its jobs in a folder of its own: a provider that is also a
-	 * requester (local mode) has the same job ID in both. */
-	if (mkdir(d, 0700) < 0 && errno != EEXIST) {
-		warn("%s", d);
-		return -1;
-	}
-	snprintf(run_dir, sizeof(run_dir), "%s/vpn", d);
-	if (mkdir(run_dir, 0700) < 0 && errno != EEXIST) {
-		warn("%s", run_dir);
-		return -1;
-	}
-	return 0;
+	return om_rundir_setup(run_dir, "vpn", true);
 }
 
-static int take_lock(void);
+static int take_lock(void)
+{
+	return om_rundir_lock(run_dir);
+}
 
 /* The run directory, then its lock: what up, down and gc all start with. */
 static int open_locked(void)
@@ -135,19 +118,6 @@ static int open_locked(void)
 	return take_lock();
 }
 
-static int take_lock(void)
-{
-	char p[PATH_MAX];
-	int fd;
-
-	snprintf(p, sizeof(p), "%s/.lock", run_dir);
-	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-		warn("lock %s", p);
-		return -1;
-	}
-	return fd;
-}
 
 /* ---- small system helpers ------------------------------------------------------ */
 
@@ -182,16 +152,6 @@ static int read_sysctl(const char *path)
 	return n > 0 ? atoi(b) : -1;
 }
 
-static int write_sysctl(const char *path, const char *v)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC), r;
-
-	if (fd < 0)
-		return -1;
-	r = write(fd, v, strlen(v)) == (ssize_t)strlen(v) ? 0 : -1;
-	close(fd);
-	return r;
-}
 
 #define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
 
@@ -479,7 +439,7 @@ static void teardown(const char *job)
 	/* ip_forward goes back to 0 only if omerta turned it on and no other job needs it. */
 	snprintf(fwd, sizeof(fwd), "%s/.ip_forward_set.%s", run_dir, netns_id());
 	if (internet && access(fwd, F_OK) == 0 && count_internet_jobs(job) == 0) {
-		write_sysctl(IP_FORWARD, "0");
+		om_write_knob(IP_FORWARD, "0");
 		unlink(fwd);
 	}
 	static const char *const files[] = { "state", "server.conf", "wireguard-go.log" };
@@ -824,7 +784,7 @@ static int enable_forward(void)
 	fd = open(fwd, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0)
 		close(fd);
-	if (write_sysctl(IP_FORWARD, "1") < 0) {
+	if (om_write_knob(IP_FORWARD, "1") < 0) {
 		warn("cannot enable %s", IP_FORWARD);
 		return -1;
 	}

@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "om_cli.h"
 #include "om_frame.h"
 #include "om_json.h"
 #include "om_nl.h"
@@ -49,16 +50,15 @@ static const char usage_text[] =
 	"usage: omerta-watch [--nflog-group N] [--setup-limit S] [--silence-limit S] [--vm-events-fd FD] [--vm-stdout-fd FD --vm-stderr-fd FD] [--no-door] [--text] [--json] [--events-fd FD] -- CMD [ARG...]\n"
 	"       omerta-watch --help | --version\n";
 
-static void usage(int code)
+static const char help_text[] =
+	"\n"
+	"Run as omerta-jail's command, with omerta-vmboot as CMD. See omerta-watch(1).\n"
+	"Exit status: the workload's, or 120 vpn_setup_failed, 121 rogue_connection_detected,\n"
+	"122 vpn_disconnected, 124 timeout, 125 error.\n";
+
+_Noreturn static void usage(int code)
 {
-	fputs(usage_text, code ? stderr : stdout);
-	if (!code)
-		fputs("\n"
-		      "Run as omerta-jail's command, with omerta-vmboot as CMD. See omerta-watch(1).\n"
-		      "Exit status: the workload's, or 120 vpn_setup_failed, 121 rogue_connection_detected,\n"
-		      "122 vpn_disconnected, 124 timeout, 125 error.\n",
-		      stdout);
-	exit(code);
+	om_usage(usage_text, help_text, code);
 }
 
 /* Where records go: with --json all of them, and the workload's output as "output"
@@ -148,11 +148,6 @@ static void emit(const char *line)
 }
 
 static struct om_rec rec;
-
-static struct om_json *ev_begin(const char *name)
-{
-	return om_rec_begin(&rec, name);
-}
 
 static void ev_end(void)
 {
@@ -656,7 +651,7 @@ static void emit_armed(const struct wopts *o)
 {
 	struct om_json *j;
 
-	j = ev_begin("armed");
+	j = om_rec_begin(&rec, "armed");
 	om_json_int(j, "nflog_group", o->group);
 	om_json_int(j, "setup_limit_s", o->setup_limit);
 	om_json_int(j, "silence_limit_s", o->silence_limit);
@@ -784,7 +779,7 @@ static void emit_verdict(const struct job *jb, const char *st)
 	struct om_json *j;
 
 	if (!strcmp(st, "rogue_connection_detected")) {
-		j = ev_begin("rogue_connection");
+		j = om_rec_begin(&rec, "rogue_connection");
 		om_json_str(j, "source", jb->source);
 		om_json_str(j, "reason", jb->reason);
 		if (jb->have_first) {
@@ -799,13 +794,13 @@ static void emit_verdict(const struct job *jb, const char *st)
 		om_json_int(j, "kill_to_death_ms", (long long)(jb->death_ms - jb->kill_sent_ms + 0.5));
 		ev_end();
 	} else if (!strcmp(st, "vpn_disconnected") || (!strcmp(st, "vpn_setup_failed") && jb->verdict)) {
-		j = ev_begin(st);
+		j = om_rec_begin(&rec, st);
 		om_json_str(j, "reason", jb->reason);
 		if (!strcmp(st, "vpn_disconnected"))
 			om_json_int(j, "silence_ms", jb->last_rx_age);
 		ev_end();
 	}
-	j = ev_begin("watch_result");
+	j = om_rec_begin(&rec, "watch_result");
 	om_json_str(j, "status", st);
 	if (!strcmp(st, "completed"))
 		om_json_int(j, "exit_code", jb->exit_code);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "om_cli.h"
 #include "om_ifaddr.h"
 #include "om_json.h"
 #include "om_read.h"
@@ -26,23 +27,22 @@ static const char usage_text[] =
 
 static char outbuf[BUFSIZ];
 
-static void usage(int code)
+static const char help_text[] =
+	"\n"
+	"  check     exit 0 for a sound config; otherwise list every problem on stderr\n"
+	"  show      print the parsed fields (the private key is never shown)\n"
+	"  setconf   print the subset wg setconf accepts, endpoint pinned\n"
+	"  --allow-private-endpoint  accept an endpoint in a loopback, private,\n"
+	"            link-local, multicast or provider-attached range\n"
+	"  --resolve resolve a host name endpoint once and pin the address\n"
+	"  --endpoint HOST:PORT  use this endpoint instead of the config's\n"
+	"  -j, --json  with show: one JSON object\n"
+	"Exit status: 0 sound, 1 config refused (or FILE unreadable), 2 usage,\n"
+	"3 system error.\n";
+
+_Noreturn static void usage(int code)
 {
-	fputs(usage_text, code ? stderr : stdout);
-	if (!code)
-		fputs("\n"
-		      "  check     exit 0 for a sound config; otherwise list every problem on stderr\n"
-		      "  show      print the parsed fields (the private key is never shown)\n"
-		      "  setconf   print the subset wg setconf accepts, endpoint pinned\n"
-		      "  --allow-private-endpoint  accept an endpoint in a loopback, private,\n"
-		      "            link-local, multicast or provider-attached range\n"
-		      "  --resolve resolve a host name endpoint once and pin the address\n"
-		      "  --endpoint HOST:PORT  use this endpoint instead of the config's\n"
-		      "  -j, --json  with show: one JSON object\n"
-		      "Exit status: 0 sound, 1 config refused (or FILE unreadable), 2 usage,\n"
-		      "3 system error.\n",
-		      stdout);
-	exit(code);
+	om_usage(usage_text, help_text, code);
 }
 
 struct diagctx {

@@ -62,3 +62,16 @@ void om_read_free(char *buf, size_t len)
 	om_wipe(buf, len + 1);
 	free(buf);
 }
+
+int om_write_knob(const char *path, const char *v)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), r, e;
+
+	if (fd < 0)
+		return -1;
+	r = write(fd, v, strlen(v)) == (ssize_t)strlen(v) ? 0 : -1;
+	e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}

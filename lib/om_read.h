@@ -14,4 +14,8 @@ int om_read_path(const char *path, size_t cap, char **buf, size_t *len);
 /* Wipes and frees a buffer from om_read_*. */
 void om_read_free(char *buf, size_t len);
 
+/* Writes the string v to the existing file path (a sysctl, a /proc or /sys knob) in
+ * one write(2). 0, or -1 with errno set. */
+int om_write_knob(const char *path, const char *v);
+
 #endif
