@@ -37,7 +37,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_MISSING = 4 };
 #define JOB_UID 1000
 
 static const char usage_text[] =
-	"usage: omerta-mkinitrd --vpn-config FILE|- (--script STR | --script-file FILE|-) [--language sh|bash|python] [--root] [--vpn-endpoint HOST:PORT] [--vpn-server-ip IP] [--door IP:PORT] [--guest-addr CIDR] [--heartbeat S] [--verify-tries N] [--allow-private-endpoint] [--kernel PATH] [-o FILE]\n"
+	"usage: omerta-mkinitrd --vpn-config FILE|- (--script STR | --script-file FILE|-) [--language sh|bash|python] [--root] [--endpoint HOST:PORT] [--server-ip IP] [--door IP:PORT] [--guest-addr CIDR] [--heartbeat S] [--verify-tries N] [--allow-private-endpoint] [--kernel PATH] [-o FILE]\n"
 	"       omerta-mkinitrd --base [--language sh|bash|python] [--kernel PATH]\n"
 	"       omerta-mkinitrd --help | --version\n";
 
@@ -606,33 +606,20 @@ static void diag(void *ctx, unsigned line, const char *msg)
 		fprintf(stderr, "omerta-mkinitrd: %s: %s\n", name, msg);
 }
 
-/* The address /init pings to verify the tunnel: --vpn-server-ip; else a DNS server
- * inside a tunnel subnet; else the first host of the first tunnel subnet. */
+/* The address /init pings to verify the tunnel: --server-ip, else the config's own
+ * (om_wgconf_server_ip: the one choice omerta-wgconf show prints too). */
 static int pick_server(const struct om_wgconf *w, const char *opt, struct om_ip *out)
 {
 	if (opt) {
 		if (om_ip_parse(opt, out) < 0 || out->family != AF_INET) {
-			warnx("--vpn-server-ip must be an IPv4 address");
+			warnx("--server-ip must be an IPv4 address");
 			return -1;
 		}
 		return 0;
 	}
-	for (size_t d = 0; d < w->n_dns; d++)
-		for (size_t i = 0; i < w->n_address; i++)
-			if (w->address[i].ip.family == AF_INET && w->address[i].prefix < 32 &&
-			    om_cidr_contains(&w->address[i], &w->dns[d])) {
-				*out = w->dns[d];
-				return 0;
-			}
-	for (size_t i = 0; i < w->n_address; i++) {
-		if (w->address[i].ip.family == AF_INET && w->address[i].prefix < 31) {
-			om_cidr_network(&w->address[i], out);
-			out->a[3]++;
-			if (!om_ip_equal(out, &w->address[i].ip))
-				return 0;
-		}
-	}
-	warnx("cannot tell the server's tunnel address from the config (Address is a /32 and no DNS lies in the tunnel); give --vpn-server-ip");
+	if (om_wgconf_server_ip(w, out) == 0)
+		return 0;
+	warnx("cannot tell the server's tunnel address from the config (Address is a /32 and no DNS lies in the tunnel); give --server-ip");
 	return -1;
 }
 
@@ -816,8 +803,10 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "script-file", required_argument, NULL, 'S' },
 		{ "language", required_argument, NULL, 'l' },
 		{ "root", no_argument, NULL, 'r' },
-		{ "vpn-endpoint", required_argument, NULL, 'e' },
-		{ "vpn-server-ip", required_argument, NULL, 'i' },
+		{ "endpoint", required_argument, NULL, 'e' },
+		{ "vpn-endpoint", required_argument, NULL, 'e' }, /* the old name */
+		{ "server-ip", required_argument, NULL, 'i' },
+		{ "vpn-server-ip", required_argument, NULL, 'i' }, /* the old name */
 		{ "door", required_argument, NULL, 'd' },
 		{ "guest-addr", required_argument, NULL, 'g' },
 		{ "heartbeat", required_argument, NULL, 'H' },

@@ -198,6 +198,12 @@ static void show_text(const struct om_wgconf *c)
 		printf("persistent_keepalive\t%u\n", c->keepalive);
 	else
 		printf("persistent_keepalive\t-\n");
+	struct om_ip sip;
+	if (om_wgconf_server_ip(c, &sip) == 0) {
+		om_ip_format(&sip, ip);
+		printf("server_ip\t%s\n", ip);
+	} else
+		printf("server_ip\t-\n");
 }
 
 static void show_json(const struct om_wgconf *c)
@@ -255,6 +261,12 @@ static void show_json(const struct om_wgconf *c)
 		om_json_int(&j, "persistent_keepalive", c->keepalive);
 	else
 		om_json_null(&j, "persistent_keepalive");
+	struct om_ip sip;
+	if (om_wgconf_server_ip(c, &sip) == 0) {
+		om_ip_format(&sip, s);
+		om_json_str(&j, "server_ip", s);
+	} else
+		om_json_null(&j, "server_ip");
 	om_json_obj_close(&j);
 	om_json_end(&j);
 }

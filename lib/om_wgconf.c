@@ -493,3 +493,23 @@ void om_wgconf_wipe(struct om_wgconf *c)
 {
 	om_wipe(c, sizeof(*c));
 }
+
+int om_wgconf_server_ip(const struct om_wgconf *w, struct om_ip *out)
+{
+	for (size_t d = 0; d < w->n_dns; d++)
+		for (size_t i = 0; i < w->n_address; i++)
+			if (w->address[i].ip.family == AF_INET && w->address[i].prefix < 32 &&
+			    om_cidr_contains(&w->address[i], &w->dns[d])) {
+				*out = w->dns[d];
+				return 0;
+			}
+	for (size_t i = 0; i < w->n_address; i++) {
+		if (w->address[i].ip.family == AF_INET && w->address[i].prefix < 31) {
+			om_cidr_network(&w->address[i], out);
+			out->a[3]++;
+			if (!om_ip_equal(out, &w->address[i].ip))
+				return 0;
+		}
+	}
+	return -1;
+}

@@ -79,4 +79,11 @@ int om_wgconf_check(const struct om_wgconf *c, const struct om_wgpolicy *p, om_d
 /* Wipes the secrets in c. */
 void om_wgconf_wipe(struct om_wgconf *c);
 
+/* The server's tunnel address, the one choice every tool makes the same way: a DNS
+ * server that lies inside a tunnel subnet (the requester's server offers DNS there),
+ * else the first host of the first IPv4 tunnel subnet that is not the client's own
+ * address. 0, or -1 when the config cannot tell (a /32 or /31 Address, no DNS
+ * inside it). */
+int om_wgconf_server_ip(const struct om_wgconf *c, struct om_ip *out);
+
 #endif
