@@ -47,8 +47,9 @@ SCRIPTS  := omerta omerta-execute omerta-submit omerta-vpn omerta-status omerta-
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=build/lib/%.o)
 BINS     := $(TOOLS:%=bin/%)
-FUZZ     := wgconf key state door ctl frame num kmod
+FUZZ     := wgconf key state door ctl frame num kmod jrec
 MANPAGES := $(wildcard man/*.1)
+MAN7     := $(wildcard man/*.7)
 
 .PHONY: all check check-long deps demo fuzz bench install uninstall clean FORCE
 
@@ -63,8 +64,8 @@ all: $(BINS) initramfs/omerta-guest build/unit build/fuzz-replay build/nft-flush
 GUEST_CC ?= $(shell command -v musl-gcc 2>/dev/null)
 GUEST_INC := build/guest-include
 # The libc-only core of lib/, built for the host (in libomerta.a) and for the guest.
-CORE_SRC := lib/om_nl.c lib/om_ctl.c lib/om_num.c
-initramfs/omerta-guest: initramfs/omerta-guest.c $(CORE_SRC) $(CORE_SRC:.c=.h)
+CORE_SRC := lib/om_nl.c lib/om_ctl.c lib/om_num.c lib/om_keyb64.c
+initramfs/omerta-guest: initramfs/omerta-guest.c $(CORE_SRC) lib/om_nl.h lib/om_ctl.h lib/om_num.h lib/om_key.h
 	@if [ -z "$(GUEST_CC)" ]; then echo "omerta-guest: musl-gcc is missing (sudo make deps: musl-tools)" >&2; exit 1; fi
 	@mkdir -p $(GUEST_INC)
 	@for d in linux asm-generic; do ln -sfn /usr/include/$$d $(GUEST_INC)/$$d; done
@@ -127,16 +128,17 @@ bench: all
 	@sh bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
 	install -m 0755 $(BINS) $(SCRIPTS:%=bin/%) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
 	cp -R share/. $(DESTDIR)$(DATADIR)/
 	install -d $(DESTDIR)$(DATADIR)/initramfs
 	install -m 0755 initramfs/init initramfs/omerta-guest $(DESTDIR)$(DATADIR)/initramfs/
 
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(SCRIPTS:%=$(DESTDIR)$(BINDIR)/%)
-	rm -f $(MANPAGES:man/%=$(DESTDIR)$(MANDIR)/man1/%)
+	rm -f $(MANPAGES:man/%=$(DESTDIR)$(MANDIR)/man1/%) $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%)
 	rm -rf $(DESTDIR)$(DATADIR)
 
 clean:

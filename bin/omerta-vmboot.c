@@ -360,13 +360,16 @@ static void exec_qemu(const struct opts *o, int kernel_fd, int initrd_fd, const 
 	 * miscomputing cipher, cannot pass unseen here: the tunnel must complete a
 	 * handshake and carry a ping with the requester's own WireGuard before the
 	 * workload starts, and WireGuard authenticates every packet. */
+	/* omerta.drain=1: this host ends the VM itself once the guest's output is all
+	 * here (the guest's exit record says how much), so the guest waits for it
+	 * rather than power off with bytes still queued (initramfs/init). */
 	if (mhz)
 		snprintf(append, sizeof(append),
-			 "console=ttyS0 quiet panic=-1 ipv6.disable=1 cryptomgr.notests=1 tsc_early_khz=%u000",
+			 "console=ttyS0 quiet panic=-1 ipv6.disable=1 cryptomgr.notests=1 omerta.drain=1 tsc_early_khz=%u000",
 			 mhz);
 	else
 		snprintf(append, sizeof(append),
-			 "console=ttyS0 quiet panic=-1 ipv6.disable=1 cryptomgr.notests=1");
+			 "console=ttyS0 quiet panic=-1 ipv6.disable=1 cryptomgr.notests=1 omerta.drain=1");
 	argv[n++] = "qemu-system-x86_64";
 	argv[n++] = "-M";
 	argv[n++] = "microvm";

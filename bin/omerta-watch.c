@@ -21,6 +21,7 @@
 #include <linux/netlink.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 #include <unistd.h>
 #include "om_cli.h"
 #include "om_frame.h"
+#include "om_jrec.h"
 #include "om_json.h"
 #include "om_nl.h"
 #include "om_num.h"
@@ -84,35 +86,23 @@ static double now_ms_f(void)
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
-/* One record as text: the event name, then key=value pairs (nested objects
- * flattened: braces and quotes go, ':' becomes '=', ',' a space). */
+/* One record as text: the event name, then key=value pairs in order (nested objects
+ * flattened as outer.inner=value, null as null). A record that does not parse is
+ * written as it is. */
 static void to_text(const char *line, size_t n, FILE *f)
 {
-	const char *p = strstr(line, "\"event\":\""), *q, *skip_from = NULL, *skip_to = NULL;
-	bool in_str = false;
+	static struct om_jrec r;
+	const char *ev;
 
-	if (p) {
-		p += 9;
-		q = strchr(p, '"');
-		fprintf(f, "%.*s", q ? (int)(q - p) : 0, p);
-		if (q) {
-			skip_from = p - 9;
-			skip_to = q + 1 + (q[1] == ',');
-		}
+	if (om_jrec_parse(line, n, &r) < 0 || !(ev = om_jrec_str(&r, "event"))) {
+		fwrite(line, 1, n, f);
+		return;
 	}
-	putc(' ', f);
-	for (const char *c = line; c < line + n && *c != '\n'; c++) {
-		if (c == skip_from) {
-			c = skip_to - 1;
+	fputs(ev, f);
+	for (size_t i = 0; i < r.n; i++) {
+		if (!strcmp(r.key[i], "event"))
 			continue;
-		}
-		if (*c == '"' && (c == line || c[-1] != '\\')) {
-			in_str = !in_str;
-			continue;
-		}
-		if (!in_str && (*c == '{' || *c == '}'))
-			continue;
-		putc(!in_str && *c == ':' ? '=' : !in_str && *c == ',' ? ' ' : *c, f);
+		fprintf(f, " %s=%s", r.key[i], r.type[i] == OM_J_NULL ? "null" : r.type[i] == OM_J_LONG ? "..." : r.val[i]);
 	}
 	putc('\n', f);
 }
@@ -359,29 +349,6 @@ static void on_frame(void *ctx, const struct frame_seen *s)
 		jb->frames_after_first++;
 }
 
-/* Lines of JSON from the jail or from vmboot: only a few fields matter here. */
-static const char *json_field(const char *line, const char *key, char *val, size_t n)
-{
-	char pat[64];
-	const char *p, *e;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(line, pat);
-	if (!p)
-		return NULL;
-	p += strlen(pat);
-	if (*p == '"') {
-		p++;
-		e = strchr(p, '"');
-	} else
-		e = p + strcspn(p, ",}");
-	if (!e || (size_t)(e - p) >= n)
-		return NULL;
-	memcpy(val, p, (size_t)(e - p));
-	val[e - p] = '\0';
-	return val;
-}
-
 /* vmboot's vpn_up, passed on once the door has seen the handshake. */
 static char vpn_up_line[1 << 16];
 
@@ -393,12 +360,18 @@ static void emit_vpn_up(struct job *jb)
 	emit(vpn_up_line);
 }
 
+/* The door's records (omerta-jail), read with lib's strict reader: a line of ours
+ * that does not parse is a bug, and ends the job rather than pass unread. */
 static void on_door(struct job *jb, const char *line)
 {
-	char ev[32], v[64];
+	static struct om_jrec r;
+	const char *ev;
+	long long age;
 
-	if (!json_field(line, "event", ev, sizeof(ev)))
+	if (om_jrec_parse(line, strlen(line), &r) < 0 || !(ev = om_jrec_str(&r, "event"))) {
+		kill_vm(jb, "error", "a malformed event line from the door", "watch");
 		return;
+	}
 	if (!strcmp(ev, "handshake")) {
 		jb->handshake = true;
 		if (jb->vpn_up_pending)
@@ -406,9 +379,8 @@ static void on_door(struct job *jb, const char *line)
 	} else if (!strcmp(ev, "rogue_datagram")) {
 		emit(line);
 		kill_vm(jb, "rogue_connection_detected", "datagram at the door that is not WireGuard", "door");
-	} else if (!strcmp(ev, "door_stats") && jb->handshake &&
-		   json_field(line, "last_rx_age_ms", v, sizeof(v)) && strcmp(v, "null")) {
-		jb->last_rx_age = atoll(v);
+	} else if (!strcmp(ev, "door_stats") && jb->handshake && om_jrec_int(&r, "last_rx_age_ms", &age)) {
+		jb->last_rx_age = age;
 		/* The server answers the guest's heartbeat every few seconds; silence past
 		 * the limit means the tunnel is dead. */
 		if (jb->last_rx_age > (long long)jb->silence_limit_ms)
@@ -416,14 +388,19 @@ static void on_door(struct job *jb, const char *line)
 	}
 }
 
+/* vmboot's records, read the same way. */
 static void on_vm(struct job *jb, const char *line)
 {
-	char ev[32], v[64];
+	static struct om_jrec r;
+	const char *ev, *st;
+	long long v;
 
-	if (!json_field(line, "event", ev, sizeof(ev)))
+	if (om_jrec_parse(line, strlen(line), &r) < 0 || !(ev = om_jrec_str(&r, "event"))) {
+		kill_vm(jb, "error", "a malformed event line from vmboot", "watch");
 		return;
-	if (!strcmp(ev, "started") && json_field(line, "pid", v, sizeof(v))) {
-		jb->qemu = atoi(v);
+	}
+	if (!strcmp(ev, "started") && om_jrec_int(&r, "pid", &v) && v > 1 && v <= INT32_MAX) {
+		jb->qemu = (pid_t)v;
 		/* QEMU is vmboot's child and not reaped before vmboot reads its end, so the
 		 * PID names QEMU until the pidfd holds it. */
 		jb->qemu_pidfd = (int)syscall(SYS_pidfd_open, jb->qemu, 0);
@@ -438,12 +415,13 @@ static void on_vm(struct job *jb, const char *line)
 			jb->vpn_up_pending = true;
 	} else if (!strcmp(ev, "guest_drops")) {
 		emit(line);
-		if (json_field(line, "out", v, sizeof(v)) && atoll(v) > 0)
+		if (om_jrec_int(&r, "out", &v) && v > 0)
 			kill_vm(jb, "rogue_connection_detected", "the guest's kill switch dropped an outgoing packet", "guest");
 	} else if (!strcmp(ev, "exited")) {
-		if (json_field(line, "exit_code", v, sizeof(v)) && strcmp(v, "null"))
-			jb->exit_code = atoi(v);
-		json_field(line, "status", jb->vm_status, sizeof(jb->vm_status));
+		if (om_jrec_int(&r, "exit_code", &v) && v >= 0 && v <= 255)
+			jb->exit_code = (int)v;
+		if ((st = om_jrec_str(&r, "status")))
+			snprintf(jb->vm_status, sizeof(jb->vm_status), "%s", st);
 		emit(line);
 	} else
 		emit(line);

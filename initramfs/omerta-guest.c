@@ -72,6 +72,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include "om_ctl.h"
+#include "om_key.h"
 #include "om_nl.h"
 
 static const char *step = "omerta-guest";
@@ -612,40 +613,12 @@ static int cmd_net(const char *cidr)
 
 /* ---- WireGuard ------------------------------------------------------------------- */
 
-static int b64(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* A WireGuard key: 44 characters of base64, the last one '='. */
+/* A WireGuard key: 44 characters of base64, decoded in constant time (lib's
+ * om_key_from_b64, the host's own decoder). */
 static void key_decode(const char *s, uint8_t k[WG_KEY_LEN], const char *what)
 {
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t o = 0;
-
 	errno = 0;
-	if (strlen(s) != 44 || s[43] != '=')
-		die("bad %s", what);
-	for (int i = 0; i < 43; i++) {
-		int v = b64((unsigned char)s[i]);
-		if (v < 0)
-			die("bad %s", what);
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o < WG_KEY_LEN)
-				k[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	if (o != WG_KEY_LEN)
+	if (om_key_from_b64(k, s, strlen(s)) < 0)
 		die("bad %s", what);
 }
 
@@ -693,7 +666,7 @@ static void read_conf(const char *path, struct wgconf *c)
 	}
 	/* The private key leaves the file system as soon as it is read; the caller
 	 * removes the file too. */
-	explicit_bzero(line, sizeof(line));
+	om_wipe(line, sizeof(line));
 	fclose(f);
 	if (!c->has_priv || !c->has_pub || !c->ep.sin_family)
 		die("%s: PrivateKey, PublicKey and Endpoint are required", path);

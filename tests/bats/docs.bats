@@ -49,7 +49,7 @@ help_synopsis() {
 
 @test "docs: man pages render without warnings" {
 	command -v groff >/dev/null || command -v nroff >/dev/null || { echo "groff is missing"; false; }
-	for m in "$OM_ROOT"/man/*.1; do
+	for m in "$OM_ROOT"/man/*.1 "$OM_ROOT"/man/*.7; do
 		run sh -c "LC_ALL=C.UTF-8 groff -t -man -Tutf8 -ww -z '$m' 2>&1"
 		[ -z "$output" ] || { echo "$m: $output"; false; }
 	done

@@ -157,7 +157,7 @@ plain_conf() {
 	# No way to tell the server's tunnel address: asked for.
 	sed 's|^Address.*|Address = 10.200.0.2/32|' "$conf" >"$BATS_TEST_TMPDIR/32.conf"
 	run --separate-stderr omerta-mkinitrd --vpn-config "$BATS_TEST_TMPDIR/32.conf" --script x
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"--vpn-server-ip"* ]]
+	[ "$status" -eq 1 ] && [[ "$stderr" == *"--server-ip"* ]]
 	omerta-mkinitrd --vpn-config "$BATS_TEST_TMPDIR/32.conf" --script x --vpn-server-ip 10.200.0.1 >/dev/null
 	# A missing kernel names the package.
 	run --separate-stderr omerta-mkinitrd --base --kernel /nonexistent/vmlinuz-1

@@ -92,3 +92,28 @@ image_server_ip() {
 	run env PATH=/usr/bin:/bin sh -c "${cmd/\$\*/--json}" </dev/null
 	[ "$status" -eq 125 ] && [[ $output == *"not installed on the provider"* ]]
 }
+
+# watch_fake SCRIPT: omerta-watch in a namespace of its own (no door), with a fake
+# vmboot (sh -c SCRIPT) writing records on fd 4; text events on fd 3 to $T/ev.
+watch_fake() {
+	ip netns add "omt-sw$$"
+	run ip netns exec "omt-sw$$" omerta-watch --no-door --text --events-fd 3 --vm-events-fd 4 -- sh -c "$1" 3>"$T/ev"
+	ip netns del "omt-sw$$"
+}
+
+@test "seams: the watcher reads its tools' records strictly (lib/om_jrec): nested, escaped, and a malformed one ends the job" {
+	need_root
+	watch_fake 'printf "%s\n" "{\"event\":\"started\",\"time_ms\":1,\"pid\":1}" \
+		"{\"event\":\"exited\",\"time_ms\":2,\"status\":\"completed\",\"exit_code\":3,\"guest_ms\":{\"kernel\":5},\"note\":\"a \\\"b\\\"\",\"n\":null}" >&4'
+	echo "$output"; cat "$T/ev"
+	[ "$status" -eq 3 ]
+	grep -qx 'exited time_ms=2 status=completed exit_code=3 guest_ms.kernel=5 note=a "b" n=null' "$T/ev"
+	grep -q '^watch_result .* status=completed exit_code=3 ' "$T/ev"
+	# A record of ours that does not parse is never passed over: error, named.
+	watch_fake 'printf "%s\n" "{\"event\":\"exited\",\"status\":\"completed\",\"exit_code\":0" >&4'
+	[ "$status" -eq 125 ]
+	grep -q '^watch_result .*status=error .*reason=a malformed event line from vmboot' "$T/ev"
+	# exit_code written as a string is not a number: the job did not report one.
+	watch_fake 'printf "%s\n" "{\"event\":\"exited\",\"status\":\"completed\",\"exit_code\":\"0\"}" >&4'
+	[ "$status" -eq 125 ]
+}

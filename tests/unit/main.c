@@ -16,6 +16,7 @@ int main(void)
 	t_frame();
 	t_blake2s();
 	t_kmod();
+	t_seams();
 	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
 	return t_fail ? 1 : 0;
 }

@@ -30,5 +30,6 @@ void t_ctl(void);
 void t_frame(void);
 void t_blake2s(void);
 void t_kmod(void);
+void t_seams(void);
 
 #endif
