@@ -149,47 +149,126 @@ int om_endpoint_split(const char *s, char host[OM_HOST_MAX + 1], uint16_t *port,
 	return 0;
 }
 
-struct refused {
-	const char *cidr;
-	const char *why;
+/* The IANA IPv4 and IPv6 Special-Purpose Address Registries, row for row, plus
+ * multicast, site-local and the IPv6 space outside 2000::/3 (the IPv6 Address Space
+ * registry). The most specific row holding an address is its class.
+ *
+ * Every row that the registries call not globally reachable is refused, but for
+ * the documentation ranges that the test worlds use as their internet: nothing
+ * real is routed there. The rows that the registries call globally reachable
+ * (or N/A) are refused too, each for the reason beside it: an endpoint is a
+ * WireGuard peer, a unicast host that the requester runs, and none of these is
+ * one. An anycast service address is answered by the instance nearest the
+ * provider, often inside the provider's own network (PCP's is the provider's
+ * NAT); a translator or tunnel prefix hands the datagram to a relay that
+ * reaches an embedded IPv4 address, private ones and metadata included. */
+const struct om_addr_class om_addr_classes[] = {
+	{ "0.0.0.0/8", "unspecified (this network)", OM_ADDR_REFUSED },
+	{ "0.0.0.0/32", "unspecified", OM_ADDR_REFUSED },
+	{ "10.0.0.0/8", "private", OM_ADDR_REFUSED },
+	{ "100.64.0.0/10", "private (shared address space)", OM_ADDR_REFUSED },
+	{ "127.0.0.0/8", "loopback", OM_ADDR_REFUSED },
+	{ "169.254.0.0/16", "link-local", OM_ADDR_REFUSED },
+	{ "172.16.0.0/12", "private", OM_ADDR_REFUSED },
+	{ "192.0.0.0/24", "reserved (IETF protocol assignments)", OM_ADDR_REFUSED },
+	{ "192.0.0.0/29", "reserved (DS-Lite service continuity)", OM_ADDR_REFUSED },
+	{ "192.0.0.8/32", "reserved (dummy address)", OM_ADDR_REFUSED },
+	/* Registry: globally reachable. Anycast, answered by the nearest instance. */
+	{ "192.0.0.9/32", "anycast (PCP)", OM_ADDR_REFUSED },
+	{ "192.0.0.10/32", "anycast (TURN)", OM_ADDR_REFUSED },
+	{ "192.0.0.170/32", "reserved (NAT64 discovery)", OM_ADDR_REFUSED },
+	{ "192.0.0.171/32", "reserved (NAT64 discovery)", OM_ADDR_REFUSED },
+	{ "192.0.2.0/24", "documentation (TEST-NET-1)", OM_ADDR_ACCEPTED },
+	/* Registry: globally reachable. Anycast DNS sinks and relays. */
+	{ "192.31.196.0/24", "anycast (AS112)", OM_ADDR_REFUSED },
+	{ "192.52.193.0/24", "anycast (AMT)", OM_ADDR_REFUSED },
+	/* Registry: N/A (deprecated); 192.88.99.2 is "not globally reachable". */
+	{ "192.88.99.0/24", "reserved (deprecated 6to4 relay anycast)", OM_ADDR_REFUSED },
+	{ "192.88.99.2/32", "anycast (6a44 relay)", OM_ADDR_REFUSED },
+	{ "192.168.0.0/16", "private", OM_ADDR_REFUSED },
+	{ "192.175.48.0/24", "anycast (AS112 direct delegation)", OM_ADDR_REFUSED },
+	{ "198.18.0.0/15", "benchmarking", OM_ADDR_REFUSED },
+	{ "198.51.100.0/24", "documentation (TEST-NET-2)", OM_ADDR_ACCEPTED },
+	{ "203.0.113.0/24", "documentation (TEST-NET-3)", OM_ADDR_ACCEPTED },
+	{ "224.0.0.0/4", "multicast", OM_ADDR_REFUSED },
+	{ "240.0.0.0/4", "reserved", OM_ADDR_REFUSED },
+	{ "255.255.255.255/32", "broadcast", OM_ADDR_REFUSED },
+
+	{ "::/128", "unspecified", OM_ADDR_REFUSED },
+	{ "::1/128", "loopback", OM_ADDR_REFUSED },
+	{ "::/96", "reserved (IPv4-compatible, deprecated)", OM_ADDR_REFUSED },
+	/* It reaches the IPv4 host: judged as that. */
+	{ "::ffff:0:0/96", "IPv4-mapped", OM_ADDR_AS_IPV4 },
+	/* Registry: globally reachable. The nearest translator reaches any IPv4
+	 * address, whatever RFC 6052 says it should refuse. */
+	{ "64:ff9b::/96", "NAT64 (well-known prefix)", OM_ADDR_REFUSED },
+	{ "64:ff9b:1::/48", "NAT64 (local use)", OM_ADDR_REFUSED },
+	{ "100::/64", "discard-only", OM_ADDR_REFUSED },
+	{ "100:0:0:1::/64", "reserved (dummy prefix)", OM_ADDR_REFUSED },
+	{ "2001::/23", "reserved (IETF protocol assignments)", OM_ADDR_REFUSED },
+	/* Registry: N/A. A relay reaches the embedded, obfuscated IPv4 client. */
+	{ "2001::/32", "Teredo", OM_ADDR_REFUSED },
+	{ "2001:1::1/128", "anycast (PCP)", OM_ADDR_REFUSED },
+	{ "2001:1::2/128", "anycast (TURN)", OM_ADDR_REFUSED },
+	{ "2001:1::3/128", "anycast (DNS-SD SRP)", OM_ADDR_REFUSED },
+	{ "2001:2::/48", "benchmarking", OM_ADDR_REFUSED },
+	{ "2001:3::/32", "anycast (AMT)", OM_ADDR_REFUSED },
+	{ "2001:4:112::/48", "anycast (AS112)", OM_ADDR_REFUSED },
+	{ "2001:10::/28", "reserved (deprecated ORCHID)", OM_ADDR_REFUSED },
+	/* Registry: globally reachable. Cryptographic identifiers, not locators:
+	 * no host is reached at one. */
+	{ "2001:20::/28", "ORCHIDv2 (an identifier, not routed)", OM_ADDR_REFUSED },
+	{ "2001:30::/28", "DRIP entity tag (an identifier, not routed)", OM_ADDR_REFUSED },
+	{ "2001:db8::/32", "documentation", OM_ADDR_ACCEPTED },
+	/* Registry: N/A. A relay reaches the embedded IPv4 address. */
+	{ "2002::/16", "6to4", OM_ADDR_REFUSED },
+	{ "2620:4f:8000::/48", "anycast (AS112 direct delegation)", OM_ADDR_REFUSED },
+	/* Documentation too (RFC 9637), but no test world uses it: the exception
+	 * stays as narrow as its reason. */
+	{ "3fff::/20", "documentation (not a test range)", OM_ADDR_REFUSED },
+	{ "5f00::/16", "segment routing (SRv6 SIDs)", OM_ADDR_REFUSED },
+	{ "fc00::/7", "private (unique local)", OM_ADDR_REFUSED },
+	{ "fe80::/10", "link-local", OM_ADDR_REFUSED },
+	{ "fec0::/10", "site-local (deprecated)", OM_ADDR_REFUSED },
+	{ "ff00::/8", "multicast", OM_ADDR_REFUSED },
+	/* IANA allocates global unicast only from 2000::/3; the rest is reserved
+	 * (the rows above within it are more specific). */
+	{ "::/3", "reserved (outside 2000::/3)", OM_ADDR_REFUSED },
+	{ "4000::/2", "reserved (outside 2000::/3)", OM_ADDR_REFUSED },
+	{ "8000::/1", "reserved (outside 2000::/3)", OM_ADDR_REFUSED },
 };
 
-static const struct refused refused_nets[] = {
-	{ "0.0.0.0/8", "unspecified" },
-	{ "127.0.0.0/8", "loopback" },
-	{ "10.0.0.0/8", "private" },
-	{ "172.16.0.0/12", "private" },
-	{ "192.168.0.0/16", "private" },
-	{ "100.64.0.0/10", "private (shared address space)" },
-	{ "169.254.0.0/16", "link-local" },
-	{ "224.0.0.0/4", "multicast" },
-	{ "255.255.255.255/32", "broadcast" },
-	{ "240.0.0.0/4", "reserved" },
-	{ "::/128", "unspecified" },
-	{ "::1/128", "loopback" },
-	{ "fe80::/10", "link-local" },
-	{ "ff00::/8", "multicast" },
-	{ "fc00::/7", "private (unique local)" },
-};
+const size_t om_addr_n_classes = sizeof(om_addr_classes) / sizeof(om_addr_classes[0]);
 
-const char *om_ip_refused_class(const struct om_ip *ip)
+const struct om_addr_class *om_ip_class(const struct om_ip *ip)
 {
-	struct om_ip v4;
+	const struct om_addr_class *best = NULL;
+	unsigned best_len = 0;
 
-	/* An IPv4-mapped IPv6 address reaches the IPv4 host: judge that. */
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	if (ip->family == AF_INET6 && memcmp(ip->a, mapped, 12) == 0) {
+	for (size_t i = 0; i < om_addr_n_classes; i++) {
+		struct om_cidr c;
+		if (om_cidr_parse(om_addr_classes[i].prefix, &c, true) < 0 ||
+		    !om_cidr_contains(&c, ip) || (best && c.prefix <= best_len))
+			continue;
+		best = &om_addr_classes[i];
+		best_len = c.prefix;
+	}
+	if (best && best->verdict == OM_ADDR_AS_IPV4) {
+		struct om_ip v4;
+
 		memset(&v4, 0, sizeof(v4));
 		v4.family = AF_INET;
 		memcpy(v4.a, ip->a + 12, 4);
-		ip = &v4;
+		return om_ip_class(&v4);
 	}
-	for (size_t i = 0; i < sizeof(refused_nets) / sizeof(refused_nets[0]); i++) {
-		struct om_cidr c;
-		if (om_cidr_parse(refused_nets[i].cidr, &c, true) == 0 && om_cidr_contains(&c, ip))
-			return refused_nets[i].why;
-	}
-	return NULL;
+	return best;
+}
+
+const char *om_ip_refused_class(const struct om_ip *ip)
+{
+	const struct om_addr_class *c = om_ip_class(ip);
+
+	return c && c->verdict == OM_ADDR_REFUSED ? c->name : NULL;
 }
 
 struct range {

@@ -34,8 +34,34 @@ void om_cidr_network(const struct om_cidr *c, struct om_ip *out);
 int om_endpoint_split(const char *s, char host[OM_HOST_MAX + 1], uint16_t *port,
 		      const char **why);
 
-/* Why an endpoint at this address is refused by default: "loopback", "private",
- * "link-local", ... or NULL for an ordinary public address. */
+/* The address-class table: every entry of the IANA IPv4 and IPv6 special-purpose
+ * address registries, with multicast, site-local and the IPv6 space outside
+ * 2000::/3. Rows nest; the most specific row that holds an address is its class.
+ * omerta-wgconf and omerta-jail refuse an endpoint in a refused row unless the
+ * provider permits private endpoints. */
+enum om_addr_verdict {
+	OM_ADDR_REFUSED,
+	OM_ADDR_ACCEPTED, /* the documentation ranges: the test worlds' internet */
+	OM_ADDR_AS_IPV4, /* ::ffff:0:0/96, judged as the IPv4 address it maps */
+};
+
+struct om_addr_class {
+	const char *prefix; /* "10.0.0.0/8": a network address and its length */
+	const char *name; /* reads after "is": "private", "anycast (PCP)" */
+	enum om_addr_verdict verdict;
+};
+
+extern const struct om_addr_class om_addr_classes[];
+extern const size_t om_addr_n_classes;
+
+/* The most specific row holding ip (an IPv4-mapped address: the row of the IPv4
+ * address it maps), or NULL for an ordinary public address. Never an
+ * OM_ADDR_AS_IPV4 row. */
+const struct om_addr_class *om_ip_class(const struct om_ip *ip);
+
+/* Why an endpoint at this address is refused by default: the name of its class,
+ * "loopback", "private", "link-local", ..., or NULL when it is accepted (an
+ * ordinary public address, or documentation). */
 const char *om_ip_refused_class(const struct om_ip *ip);
 
 /* True when the IPv4 prefixes in list together cover all of 0.0.0.0/0. */
