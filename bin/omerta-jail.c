@@ -25,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/timerfd.h>
@@ -39,6 +40,7 @@
 #include "om_json.h"
 #include "om_key.h"
 #include "om_num.h"
+#include "om_outq.h"
 #include "om_proc.h"
 #include "om_read.h"
 #include "om_rundir.h"
@@ -51,7 +53,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3 };
 #define TAP "tap0"
 
 static const char usage_text[] =
-	"usage: omerta-jail run --job ID --endpoint IP:PORT [--uid UID] [--door IP:PORT] [--guest-ip IP] [--guest-mac MAC] [--rate BYTES] [--mtu N] [--peer-key KEY] [--nflog-group N] [--events-fd FD] [--allow-private-endpoint] -- CMD [ARG...]\n"
+	"usage: omerta-jail run --job ID --endpoint IP:PORT [--uid UID] [--door IP:PORT] [--guest-ip IP] [--guest-mac MAC] [--rate BYTES] [--mtu N] [--peer-key KEY] [--nflog-group N] [--events-fd FD] [--owner PID] [--allow-private-endpoint] -- CMD [ARG...]\n"
 	"       omerta-jail status [--job ID] [--json]\n"
 	"       omerta-jail stop --job ID\n"
 	"       omerta-jail down --job ID\n"
@@ -118,6 +120,7 @@ static void teardown(const char *job)
  * a watcher running as CMD hears the door without any wiring. Writes never block:
  * a reader that does not keep up loses events, the relay does not stall. */
 static int ev_fd[2] = { -1, -1 };
+static bool ev_sock; /* ev_fd[0] is a socket: send with MSG_DONTWAIT */
 static FILE *ev_mem;
 static char *ev_buf;
 static size_t ev_len;
@@ -154,7 +157,9 @@ static void ev_end(struct om_json *j)
 	fclose(ev_mem);
 	ev_mem = NULL;
 	for (int i = 0; i < 2; i++)
-		if (ev_fd[i] >= 0 && write(ev_fd[i], ev_buf, ev_len) < 0 && errno != EAGAIN)
+		if (ev_fd[i] >= 0 && (i == 0 && ev_sock ? send(ev_fd[i], ev_buf, ev_len, MSG_DONTWAIT | MSG_NOSIGNAL)
+						       : write(ev_fd[i], ev_buf, ev_len)) < 0 &&
+		    errno != EAGAIN)
 			ev_fd[i] = -1;
 	free(ev_buf);
 	ev_buf = NULL;
@@ -354,6 +359,7 @@ struct run_opts {
 	unsigned long long rate;
 	char guest_mac[18];
 	int events_fd;
+	pid_t owner;  /* --owner: the run ends when this process does (0: none) */
 	char **cmd;
 	uint8_t peer_key[OM_KEY_LEN];
 	bool have_peer;
@@ -501,7 +507,7 @@ static int open_door(const struct run_opts *o, struct door *d, int host_ns, int 
 struct run_ctx {
 	struct run_opts *o;
 	char ns[64];
-	int host_ns, job_ns, sfd, tfd, evpipe[2];
+	int host_ns, job_ns, sfd, tfd, evpipe[2], owner_fd;
 	struct door d;
 	sigset_t mask, old;
 	pid_t child;
@@ -513,7 +519,7 @@ static void run_init(struct run_ctx *c, struct run_opts *o)
 {
 	memset(c, 0, sizeof(*c));
 	c->o = o;
-	c->host_ns = c->job_ns = c->sfd = c->tfd = c->evpipe[0] = c->evpipe[1] = -1;
+	c->host_ns = c->job_ns = c->sfd = c->tfd = c->evpipe[0] = c->evpipe[1] = c->owner_fd = -1;
 	c->child = -1;
 	c->d.in = c->d.out = -1;
 	c->d.job = o->job;
@@ -639,6 +645,12 @@ static int set_up(struct run_ctx *c)
 {
 	struct itimerspec it = { { 1, 0 }, { 1, 0 } };
 
+	/* --owner: omerta execute's PID. A kill -9 of it runs no trap, so the jail
+	 * watches it (a pidfd) and stops CMD, and so the VM, the moment it is gone. */
+	if (c->o->owner && (c->owner_fd = (int)syscall(SYS_pidfd_open, c->o->owner, 0)) < 0) {
+		warn("--owner %d", (int)c->o->owner);
+		return EX_INPUT;
+	}
 	c->host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (c->host_ns < 0) {
 		warn("/proc/self/ns/net");
@@ -734,9 +746,9 @@ static int relay(struct run_ctx *c)
 	int status = 0;
 
 	for (;;) {
-		struct pollfd p[4] = { { c->d.in, POLLIN, 0 }, { c->d.out, POLLIN, 0 }, { c->sfd, POLLIN, 0 },
-				       { c->tfd, POLLIN, 0 } };
-		if (poll(p, 4, -1) < 0) {
+		struct pollfd p[5] = { { c->d.in, POLLIN, 0 }, { c->d.out, POLLIN, 0 }, { c->sfd, POLLIN, 0 },
+				       { c->tfd, POLLIN, 0 }, { stop_at ? -1 : c->owner_fd, POLLIN, 0 } };
+		if (poll(p, 5, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			warn("poll");
@@ -749,6 +761,11 @@ static int relay(struct run_ctx *c)
 			from_endpoint(&c->d);
 		if (p[3].revents & POLLIN)
 			on_tick(c, stop_at);
+		if ((p[4].revents & POLLIN) && !stop_at) {
+			/* The owner is gone: stop as on SIGTERM (SIGKILL 2 s later). */
+			stop_at = now_ms(CLOCK_MONOTONIC);
+			kill(c->child, SIGTERM);
+		}
 		if ((p[2].revents & POLLIN) && on_signal(c, &stop_at, &status))
 			break;
 	}
@@ -772,6 +789,8 @@ static void run_cleanup(struct run_ctx *c, int ret)
 		close(c->sfd);
 	if (c->tfd >= 0)
 		close(c->tfd);
+	if (c->owner_fd >= 0)
+		close(c->owner_fd);
 	if (c->created)
 		teardown(c->o->job);
 	if (c->evpipe[0] >= 0)
@@ -1247,6 +1266,7 @@ static void parse_opt(int c, struct args *a)
 			exit(EX_INPUT);
 		}
 		break;
+	case 'o': o->owner = (pid_t)num_opt(optarg, 2, 4194304, "--owner must be a PID"); break;
 	case 'a': a->allow_private = true; break;
 	case 'j': a->json = true; break;
 	case 'h': usage(EX_OK); break;
@@ -1269,6 +1289,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{ "peer-key", required_argument, NULL, 'P' },
 		{ "nflog-group", required_argument, NULL, 'n' },
 		{ "events-fd", required_argument, NULL, 'e' },
+		{ "owner", required_argument, NULL, 'o' },
 		{ "allow-private-endpoint", no_argument, NULL, 'a' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1333,8 +1354,17 @@ static int do_run(struct args *a)
 	if (r != EX_OK)
 		return r;
 	if (a->o.events_fd >= 0) {
-		ev_fd[0] = a->o.events_fd;
+		/* Writes never block: --events-fd gets a non-blocking description of its
+		 * own (the one given is shared with its reader and keeps its flags); a
+		 * socket is written with MSG_DONTWAIT. */
+		struct om_outq q;
 		fcntl(a->o.events_fd, F_SETFD, FD_CLOEXEC);
+		if (om_outq_open(&q, a->o.events_fd, 0) < 0) {
+			warn("--events-fd");
+			exit(EX_SYS);
+		}
+		ev_fd[0] = q.fd;
+		ev_sock = q.how == OM_OUTQ_SEND;
 	}
 	return cmd_run(&a->o);
 }

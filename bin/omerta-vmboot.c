@@ -121,6 +121,7 @@ static unsigned cpu_mhz(void)
 
 struct opts {
 	const char *kernel, *initrd, *tap, *console;
+	pid_t parent; /* vmboot, as QEMU's parent */
 	unsigned cpu, memory, timeout, uid;
 	bool kvm, no_network;
 	char mac[18];
@@ -147,7 +148,10 @@ struct guest {
 	long long want[2], got[2];
 	bool drained;
 	FILE *console;
+	size_t console_bytes;
 };
+
+#define CONSOLE_MAX (4u << 20)
 
 static const char *const steps[4] = { "modules", "killswitch", "eth0", "wg" };
 
@@ -271,8 +275,11 @@ static int pass_output(struct guest *g, int ch)
 	if (n < 0 && errno == EINTR)
 		return 1;
 	if (ch == CH_CON) {
-		if (n > 0 && g->console)
+		/* The console file is capped: a root guest can write ttyS0 without end. */
+		if (n > 0 && g->console && g->console_bytes < CONSOLE_MAX) {
 			fwrite(b, 1, (size_t)n, g->console);
+			g->console_bytes += (size_t)n;
+		}
 		return n > 0;
 	}
 	if (n <= 0) {
@@ -411,6 +418,10 @@ static void exec_qemu(const struct opts *o, int kernel_fd, int initrd_fd, const 
 	if (setgroups(0, NULL) < 0 || setgid(o->uid) < 0 || setuid(o->uid) < 0)
 		_exit(126);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* vmboot may have died before the death signal was set: then nothing would
+	 * ever kill this QEMU. Its parent must still be the vmboot that forked it. */
+	if (getppid() != o->parent)
+		_exit(126);
 	prctl(PR_SET_DUMPABLE, 0);
 	{
 		char *const *av;
@@ -590,7 +601,7 @@ static int open_files(const struct args *a, struct guest *g, int *kernel_fd, int
 
 /* Forks QEMU in its own process group with only its channel ends, kernel and image
  * open. Returns its PID; g->fd[] holds our ends. */
-static pid_t start_qemu(const struct opts *o, struct guest *g, int kernel_fd, int initrd_fd,
+static pid_t start_qemu(struct opts *o, struct guest *g, int kernel_fd, int initrd_fd,
 			const sigset_t *old)
 {
 	int qfd[CH_N];
@@ -603,6 +614,7 @@ static pid_t start_qemu(const struct opts *o, struct guest *g, int kernel_fd, in
 		g->fd[i] = sp[0];
 		qfd[i] = sp[1];
 	}
+	o->parent = getpid();
 	qemu = fork();
 	if (qemu < 0)
 		err(EX_SYS, "fork");
@@ -616,7 +628,7 @@ static pid_t start_qemu(const struct opts *o, struct guest *g, int kernel_fd, in
 			qfd[i] = fcntl(qfd[i], F_DUPFD, 10 + i);
 		kernel_fd = fcntl(kernel_fd, F_DUPFD, 20);
 		initrd_fd = fcntl(initrd_fd, F_DUPFD, 21);
-		for (int fd = 3; fd < 1024; fd++) {
+		for (int fd = 3; fd < 4096; fd++) {
 			bool keep = fd == kernel_fd || fd == initrd_fd;
 			for (int i = 0; i < CH_N; i++)
 				keep |= fd == qfd[i];
@@ -674,7 +686,10 @@ static void on_ready(struct run *r, struct guest *g, const struct pollfd *p, con
 	if (r->tfd >= 0 && (p[it].revents & POLLIN) && !r->dead) {
 		uint64_t x;
 		if (read(r->tfd, &x, sizeof(x)) > 0) {
-			r->timed_out = true;
+			/* After the exit record the workload is done: the limit only ends the
+			 * wait for a slow reader (exited: output_whole false), never turns a
+			 * completed job into a timeout. */
+			r->timed_out = g->exit_code < 0;
 			syscall(SYS_pidfd_send_signal, r->pfd, SIGKILL, NULL, 0);
 		}
 	}
@@ -725,8 +740,12 @@ static void run_loop(struct run *r, struct guest *g)
 			p[np++] = (struct pollfd){ om_outq_pollfd(qs[q]), POLLOUT, 0 };
 		/* After QEMU is gone, drain what it wrote, then stop. */
 		int n = poll(p, (nfds_t)np, r->dead ? 200 : -1);
-		if (n < 0 && errno != EINTR)
+		if (n < 0 && errno != EINTR) {
+			/* Never wait for a QEMU we can no longer watch. */
+			syscall(SYS_pidfd_send_signal, r->pfd, SIGKILL, NULL, 0);
+			kill(r->qemu, SIGKILL);
 			break;
+		}
 		if (n == 0)
 			break;
 		on_ready(r, g, p, idx, ip, is, it);
@@ -829,6 +848,12 @@ int main(int argc, char **argv)
 	close(initrd_fd);
 	close(kernel_fd);
 	r.pfd = pidfd_open_(r.qemu);
+	if (r.pfd < 0) {
+		/* Without a pidfd no kill could reach it: fail closed. */
+		kill(r.qemu, SIGKILL);
+		waitpid(r.qemu, NULL, 0);
+		err(EX_SYS, "pidfd_open");
+	}
 	r.sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (a.o.timeout) {
 		struct itimerspec it = { { 0, 0 }, { a.o.timeout, 0 } };

@@ -611,6 +611,14 @@ static void start_cmd(const struct wopts *o, struct job *jb, int *vm_rd, struct 
 		for (int i = 0; i < 3; i++)
 			if (w[i] >= 0 && dup2(w[i], to[i]) < 0)
 				_exit(EX_ERROR);
+		/* With --json our stdout is a stream of records: CMD (and a workload whose
+		 * bytes it passes to its stdout) must never write into it, or a guest could
+		 * forge a record. Its output comes through --vm-stdout-fd, or not at all. */
+		if (json_on) {
+			int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+			if (null < 0 || dup2(null, STDOUT_FILENO) < 0)
+				_exit(EX_ERROR);
+		}
 		execvp(o->cmd[0], o->cmd);
 		warn("%s", o->cmd[0]);
 		_exit(127);

@@ -124,9 +124,11 @@ static int number(struct in *s, char *out, long long *v)
 							      s->p[1] >= '0' && s->p[1] <= '9'))
 		return -1;
 	while (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
-		n = n * 10 + (unsigned long long)(*s->p++ - '0');
-		if (n > (unsigned long long)LLONG_MAX)
+		unsigned d = (unsigned)(*s->p++ - '0');
+		/* Checked before it can wrap: 18446744073709551620 must not read as 4. */
+		if (n > ((unsigned long long)LLONG_MAX - d) / 10)
 			return -1;
+		n = n * 10 + d;
 	}
 	if (s->p - b >= OM_JREC_VAL)
 		return -1;

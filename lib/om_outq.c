@@ -58,6 +58,8 @@ size_t om_outq_room(const struct om_outq *q)
 
 int om_outq_put(struct om_outq *q, const void *p, size_t n)
 {
+	if (!n)
+		return 0; /* nothing to queue; and memcpy to a queue never used is UB */
 	if (q->broken) {
 		q->discarded += n;
 		return 0;

@@ -10,7 +10,8 @@
 #include "om_outq.h"
 
 /* The bytes of one read at most, and the room a queue must have before one more
- * read (a read grows up to six times as JSON). */
+ * read. A read grows up to six times as JSON (\u0000 for each byte), so a queue
+ * may pass its bound by up to about 98 KB: the bound is soft, the growth is not. */
 #define OM_STREAM_CHUNK 16384
 #define OM_STREAM_ROOM (4 * OM_STREAM_CHUNK)
 

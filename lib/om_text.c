@@ -77,6 +77,17 @@ void om_base64(const unsigned char *in, size_t n, char *out)
 	}
 }
 
+static bool hidden(const unsigned char *s, size_t l)
+{
+	unsigned cp;
+
+	if (l != 3)
+		return false;
+	cp = (unsigned)(s[0] & 0x0f) << 12 | (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+	return (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+	       (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff;
+}
+
 static size_t hex(unsigned char c, char *out)
 {
 	static const char h[] = "0123456789abcdef";
@@ -97,8 +108,10 @@ size_t om_tty_escape(const unsigned char *s, size_t n, bool final, char *out, si
 			continue;
 		}
 		size_t l = c >= 0x80 ? om_utf8_len(s + i, n - i) : 0;
-		/* U+0080..U+009F are the C1 controls (CSI among them), in UTF-8 C2 80..C2 9F. */
-		if (l && !(l == 2 && c == 0xc2 && s[i + 1] < 0xa0)) {
+		/* U+0080..U+009F are the C1 controls (CSI among them), in UTF-8 C2 80..C2 9F;
+		 * the bidi and invisible format characters (U+200B-200F, U+2028-202E,
+		 * U+2060-206F, U+FEFF) reorder or hide what a person reads. */
+		if (l && !(l == 2 && c == 0xc2 && s[i + 1] < 0xa0) && !hidden(s + i, l)) {
 			memcpy(out + o, s + i, l);
 			o += l;
 			i += l;

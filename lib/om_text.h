@@ -20,7 +20,8 @@ void om_base64(const unsigned char *in, size_t n, char *out);
 
 /* Makes s[0..n) safe to show on a terminal: printable ASCII, newline, tab and valid
  * UTF-8 of printable characters pass; every other byte (ESC, the other C0 controls,
- * DEL, C1 controls, bytes that are not UTF-8) becomes the four characters \xNN. A
+ * DEL, C1 controls, bidi and invisible format characters, bytes that are not UTF-8)
+ * becomes the four characters \xNN. A
  * UTF-8 sequence cut at the end is left for the next call unless final. out holds
  * 4 * n bytes. Returns the bytes written to out; *used says how much of s it took. */
 size_t om_tty_escape(const unsigned char *s, size_t n, bool final, char *out, size_t *used);

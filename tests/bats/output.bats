@@ -257,3 +257,23 @@ ctl_bytes='printf "title\033]0;owned\007 clip\033]52;c;aGk=\007 csi\302\233 bad\
 	[[ $stderr == *"stdin (--vpn-config -):2: unknown key Foo"* ]]
 	[[ $stderr != *"$OMERTA_RUN_DIR"* ]]
 }
+
+@test "output: kill -9 of omerta execute stops the VM within 2 s (the jail watches its owner); gc leaves nothing" {
+	vpn k9
+	ip netns exec "$PROV" omerta execute --vpn-config "$T/k9.conf" --script 'echo started; sleep 30; echo finished-anyway' \
+		>"$T/s.out" 2>"$T/s.err" &
+	bgpid=$!
+	for _ in $(seq 300); do grep -q started "$T/s.out" && break; sleep 0.05; done
+	grep -q started "$T/s.out"
+	q=$(pgrep -x qemu-system-x86)
+	[ -n "$q" ]
+	kill -9 "$bgpid"
+	wait "$bgpid" 2>/dev/null || true
+	bgpid=
+	for _ in $(seq 20); do [ -d "/proc/$q" ] || break; sleep 0.1; done
+	[ ! -d "/proc/$q" ]
+	# The jail tore itself down; the job's folder is left for omerta gc, which removes it.
+	ip netns exec "$PROV" omerta gc
+	no_state exec jail
+	run ! grep -q finished-anyway "$T/s.out"
+}

@@ -108,7 +108,7 @@ check_one() {
 			# shellcheck disable=SC2046
 			"$cc" -std=c11 -D_GNU_SOURCE "$opt" -gdwarf-4 -DT_KEY_CT_MAIN -I"$OM_ROOT/lib" \
 				-I"$OM_ROOT/tests/unit" -o "$BATS_TEST_TMPDIR/ct" "$OM_ROOT/tests/unit/t_key.c" \
-				"$OM_ROOT/lib/om_key.c" $(pkg-config --cflags --libs libsodium)
+				"$OM_ROOT/lib/om_key.c" "$OM_ROOT/lib/om_keyb64.c" $(pkg-config --cflags --libs libsodium)
 			run valgrind -q --error-exitcode=99 "$BATS_TEST_TMPDIR/ct"
 			echo "$cc $opt: status=$status $output"
 			[ "$status" -eq 0 ] && [ "$output" = "key-ct: 0 failed" ]

@@ -78,6 +78,15 @@ write_conf() {
 	100.64.0.1:51820|private
 	[fd00::1]:51820|private
 	[::1]:51820|loopback
+	[64:ff9b::a9fe:a9fe]:51820|NAT64
+	[64:ff9b:1::1]:51820|NAT64
+	[2002:a00:1::1]:51820|6to4
+	[::a00:1]:51820|IPv4-compatible
+	[fec0::1]:51820|site-local
+	[::ffff:169.254.169.254]:51820|link-local
+	[2001::1]:51820|Teredo
+	198.18.0.1:51820|benchmarking
+	240.0.0.1:51820|reserved
 	EOF
 }
 

@@ -36,6 +36,7 @@ static void t_jrec(void)
 		"{\"a\":[1]}", "{\"a\":1,\"a\":2}", "{a:1}", "{\"a\":\"\x01\"}", "{\"a\":\"\\x\"}",
 		"{\"a\":\"\\ud800\"}", "{\"a\":99999999999999999999}", "{\"a\":tru}", "{\"\":1}",
 		"{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":1}}}}}", "{\"a\":\"unterminated}", "\"str\"", "1",
+		"{\"a\":18446744073709551620}", "{\"a\":9223372036854775808}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(om_jrec_parse(bad[i], strlen(bad[i]), &r) < 0, "malformed: %s", bad[i]);
@@ -86,6 +87,9 @@ static void t_text(void)
 	CHECK(o == 2 && used == 2, "the cut \\xe2\\x9c waits");
 	o = om_tty_escape((const unsigned char *)"ab\xe2\x9c", 4, true, out, &used);
 	CHECK(o == 10 && used == 4, "at the end it is escaped");
+	o = om_tty_escape((const unsigned char *)"a\xe2\x80\xae" "b\xef\xbb\xbf", 8, true, out, &used);
+	out[o] = '\0';
+	CHECK(!strcmp(out, "a\\xe2\\x80\\xaeb\\xef\\xbb\\xbf"), "bidi override and BOM escaped: %s", out);
 	CHECK(om_utf8_tail((const unsigned char *)"\xf0\x9f\x98", 3) == 3, "tail of a 4-byte sequence");
 	CHECK(om_utf8_tail((const unsigned char *)"\xf0\x9f\x98\x80", 4) == 0, "a whole one has no tail");
 	CHECK(!om_utf8_valid((const unsigned char *)"\xc0\x80", 2), "overlong");
@@ -105,6 +109,7 @@ static void t_outq(void)
 
 	CHECK(pipe(p) == 0, "pipe");
 	CHECK(om_outq_open(&q, p[1], 1000) == 0 && q.how == OM_OUTQ_WRITE, "a pipe is reopened non-blocking");
+	CHECK(om_outq_put(&q, NULL, 0) == 0 && om_outq_pending(&q) == 0, "nothing into a queue never used");
 	memset(big, 'x', sizeof(big));
 	CHECK(om_outq_room(&q) == 1000, "room");
 	om_outq_put(&q, big, sizeof(big));
