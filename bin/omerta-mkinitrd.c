@@ -418,12 +418,61 @@ static int tree_walk(const char *p, const struct stat *st, int type, struct FTW 
 	return tree_cpio->err ? FTW_STOP : FTW_CONTINUE;
 }
 
+/* busybox, and one link per applet; "busybox --list" names busybox itself, which
+ * must not become a link to itself. */
+static int add_busybox(struct om_cpio *c)
+{
+	const char *argv[] = { "busybox", "--list", NULL };
+	char *list = NULL, dst[PATH_MAX];
+
+	om_cpio_copy(c, "bin/busybox", "/bin/busybox");
+	if (om_run(argv, NULL, 0, &list, OM_RUN_QUIET) != 0 || !list) {
+		warnx("busybox --list failed");
+		free(list);
+		return -1;
+	}
+	for (char *save = NULL, *a = strtok_r(list, "\n", &save); a; a = strtok_r(NULL, "\n", &save)) {
+		if (!strcmp(a, "busybox") || strchr(a, '/') || !*a)
+			continue;
+		snprintf(dst, sizeof(dst), "bin/%s", a);
+		om_cpio_symlink(c, dst, "busybox");
+	}
+	free(list);
+	return 0;
+}
+
+/* The modules, each without its signature and its BTF (om_kmod.h says why), and
+ * the order they load in. */
+static int add_modules(struct om_cpio *c, const struct base_in *b)
+{
+	char order[64 * 64] = "", dst[PATH_MAX], src[PATH_MAX];
+
+	for (size_t i = 0; i < b->mods.n; i++) {
+		const char *name = strrchr(b->mods.path[i], '/');
+		char mod[256], *mb;
+		size_t ml;
+		name = name ? name + 1 : b->mods.path[i];
+		snprintf(mod, sizeof(mod), "%.*s", (int)(strlen(name) - 3), name);
+		snprintf(dst, sizeof(dst), "lib/modules/%s", name);
+		snprintf(src, sizeof(src), "%s/%s", b->k.moddir, b->mods.path[i]);
+		if (om_read_path(src, 64u << 20, &mb, &ml) != 0) {
+			warn("%s", src);
+			return -1;
+		}
+		om_cpio_file(c, dst, 0644, 0, 0, mb, om_kmod_strip((unsigned char *)mb, ml));
+		om_read_free(mb, ml);
+		strcat(order, mod);
+		strcat(order, "\n");
+	}
+	om_cpio_file(c, "lib/modules/order", 0644, 0, 0, order, strlen(order));
+	return 0;
+}
+
 static int write_base(const struct base_in *b, FILE *f)
 {
 	struct om_cpio c;
-	char (*seen)[PATH_MAX] = calloc(512, PATH_MAX), dst[PATH_MAX], src[PATH_MAX];
+	char (*seen)[PATH_MAX] = calloc(512, PATH_MAX);
 	size_t ns = 0;
-	char *list = NULL, order[64 * 64] = "";
 	static const char *const dirs[] = { "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev",
 					    "proc", "sys", "run", "etc", "lib", "lib/modules",
 					    "root", "home", "job" };
@@ -458,52 +507,18 @@ static int write_base(const struct base_in *b, FILE *f)
 		om_cpio_file(&c, i ? "bin/omerta-guest" : "init", 0755, 0, 0, fb, fl);
 		om_read_free(fb, fl);
 	}
-	om_cpio_copy(&c, "bin/busybox", "/bin/busybox");
-	/* One link per applet; "busybox --list" names busybox itself, which must not
-	 * become a link to itself. */
-	{
-		const char *argv[] = { "busybox", "--list", NULL };
-		if (om_run(argv, NULL, 0, &list, OM_RUN_QUIET) != 0 || !list) {
-			warnx("busybox --list failed");
-			free(list);
-			free(seen);
-			return -1;
-		}
-		for (char *save = NULL, *a = strtok_r(list, "\n", &save); a; a = strtok_r(NULL, "\n", &save)) {
-			if (!strcmp(a, "busybox") || strchr(a, '/') || !*a)
-				continue;
-			snprintf(dst, sizeof(dst), "bin/%s", a);
-			om_cpio_symlink(&c, dst, "busybox");
-		}
-		free(list);
+	if (add_busybox(&c) < 0) {
+		free(seen);
+		return -1;
 	}
 	for (size_t i = 0; i < b->nfiles; i++) {
 		add_parents(&c, b->files[i], seen, &ns);
 		om_cpio_copy(&c, b->files[i] + 1, b->files[i]);
 	}
-	for (size_t i = 0; i < b->mods.n; i++) {
-		const char *name = strrchr(b->mods.path[i], '/');
-		char mod[256];
-		name = name ? name + 1 : b->mods.path[i];
-		snprintf(mod, sizeof(mod), "%.*s", (int)(strlen(name) - 3), name);
-		snprintf(dst, sizeof(dst), "lib/modules/%s", name);
-		snprintf(src, sizeof(src), "%s/%s", b->k.moddir, b->mods.path[i]);
-		{
-			char *mb;
-			size_t ml;
-			if (om_read_path(src, 64u << 20, &mb, &ml) != 0) {
-				warn("%s", src);
-				free(seen);
-				return -1;
-			}
-			/* Without its signature and its BTF (om_kmod.h says why). */
-			om_cpio_file(&c, dst, 0644, 0, 0, mb, om_kmod_strip((unsigned char *)mb, ml));
-			om_read_free(mb, ml);
-		}
-		strcat(order, mod);
-		strcat(order, "\n");
+	if (add_modules(&c, b) < 0) {
+		free(seen);
+		return -1;
 	}
-	om_cpio_file(&c, "lib/modules/order", 0644, 0, 0, order, strlen(order));
 	if (b->lang->tree) {
 		tree_cpio = &c;
 		tree_seen = seen;

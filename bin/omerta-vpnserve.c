@@ -37,6 +37,7 @@
 #include "om_read.h"
 #include "om_rundir.h"
 #include "om_state.h"
+#include "om_stream.h"
 
 /* 124 for a timeout, as timeout(1), omerta-watch and the pipeline use it. */
 enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_NOJOB = 5, EX_TIMEOUT = 124 };
@@ -830,19 +831,6 @@ static int bring_up(const struct up_opts *o, const char *ifn, const char *table,
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 /* The client config, for wg-quick or for a provider's omerta-execute. It holds the
  * client's private key and the PSK, so it is built in one buffer on this stack and
@@ -867,7 +855,7 @@ static int print_client_conf(const struct up_opts *o, const struct up_keys *k,
 		       n->port, o->keepalive);
 	if (len < 0 || (size_t)len >= sizeof(buf))
 		warnx("the client config does not fit in %zu bytes", sizeof(buf));
-	else if (write_all(STDOUT_FILENO, buf, (size_t)len) < 0)
+	else if (om_write_all(STDOUT_FILENO, buf, (size_t)len) < 0)
 		warn("write the client config");
 	else
 		r = 0;
