@@ -794,6 +794,8 @@ static void emit_verdict(const struct job *jb, const char *st)
 		om_json_null(j, "exit_code");
 	om_json_str(j, "reason", jb->reason);
 	om_json_int(j, "blocked_frames", jb->frames);
+	/* Output bytes a reader that went away (EPIPE) did not take: said, not hidden. */
+	om_json_int(j, "output_discarded", (long long)(jsq.discarded + outq.discarded + errq.discarded));
 	ev_end();
 }
 

@@ -88,7 +88,6 @@ void om_stream_put(struct om_stream *s, const unsigned char *b, size_t n, bool f
 	memcpy(in, s->carry, s->ncarry);
 	memcpy(in + len, b, n);
 	len += n;
-	s->bytes += n;
 	if (s->json) {
 		size_t keep = final ? 0 : om_utf8_tail(in, len);
 		if (len > keep)

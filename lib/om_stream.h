@@ -41,7 +41,6 @@ struct om_stream {
 	bool tty;
 	unsigned char carry[4]; /* a UTF-8 sequence a read cut, waiting for its end */
 	size_t ncarry;
-	unsigned long long bytes;
 };
 struct om_outq *om_stream_queue(const struct om_stream *s);
 bool om_stream_room(const struct om_stream *s);

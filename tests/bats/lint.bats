@@ -7,26 +7,27 @@ bats_require_minimum_version 1.5.0
 LINT=$BATS_TEST_DIRNAME/../lib/lint-bats.sh
 
 # fixture NAME: stdin, with "TEST " at a line's start made "@test " (bats would read
-# an @test line here itself), as $BATS_TEST_TMPDIR/NAME.bats.
-fixture() { sed 's/^TEST /@test /' >"$BATS_TEST_TMPDIR/$1.bats"; }
+# an @test line here itself) and "NOT " after a line's indent made "! " (so that this
+# file holds no bare "!" of its own), as $BATS_TEST_TMPDIR/NAME.bats.
+fixture() { sed -e 's/^TEST /@test /' -e 's/^\( *\)NOT /\1! /' >"$BATS_TEST_TMPDIR/$1.bats"; }
 
 @test "lint: a bare ! before the end of a test, in a loop or in a helper is refused, named by file and line" {
 	fixture bad <<-'EOF'
 	TEST "mid" {
-	    ! grep -q secret f
+	    NOT grep -q secret f
 	    true
 	}
 	TEST "in a loop, even as its last line" {
 	    for x in a b; do
-	        ! grep -q "$x" f
+	        NOT grep -q "$x" f
 	    done
 	}
 	TEST "a pipeline going on after ; or &&" {
-	    ! echo x |
+	    NOT echo x |
 	        grep -q y && true
 	}
 	helper() {
-	    ! false
+	    NOT false
 	    echo done
 	}
 	EOF
@@ -47,8 +48,8 @@ $f:15: bare '!' assertion that cannot fail" ]
 	    true
 	}
 	TEST "|| false" {
-	    ! grep -q secret f || false
-	    ! tr x y <f |
+	    NOT grep -q secret f || false
+	    NOT tr x y <f |
 	        grep -q secret ||
 	        false
 	    true
@@ -60,7 +61,7 @@ $f:15: bare '!' assertion that cannot fail" ]
 	    true && ! false
 	    [ ! -e f ]
 	    if true; then
-	        ! grep -q secret f # the last word
+	        NOT grep -q secret f # the last word
 	    else
 	        echo no
 	    fi
@@ -68,17 +69,17 @@ $f:15: bare '!' assertion that cannot fail" ]
 	TEST "text that only looks like code" { # it's a comment
 	    # ! a comment
 	    cat >g <<-X
-	    ! grep -q secret f
+	    NOT grep -q secret f
 	}
 	X
 	    sh -c '
-	        ! true
+	        NOT true
 	        true'
 	    true
 	}
 	helper() {
 	    echo x
-	    ! false
+	    NOT false
 	}
 	EOF
 	run sh "$LINT" "$BATS_TEST_TMPDIR/good.bats"
@@ -106,6 +107,6 @@ $f:15: bare '!' assertion that cannot fail" ]
 	[ "$status" -le 1 ]
 	# Only the checkout's files, named from its root; make check counts the verdict.
 	if [ -n "$output" ]; then
-		! grep -qv "^tests/.*\.bats:[0-9]*: bare '!' assertion that cannot fail$" <<<"$output" || false
+		[ -z "$(grep -v "^tests/.*\.bats:[0-9]*: bare '!' assertion that cannot fail$" <<<"$output")" ]
 	fi
 }

@@ -78,6 +78,7 @@ rebuild() {
 	cmp "$T/want" "$T/out"
 	cmp "$T/want" "$T/err"
 	[ "$(jq -r 'select(.event=="result") | .status' "$T/json")" = completed ]
+	[ "$(jq -r 'select(.event=="watch_result") | .output_discarded' "$T/json")" -eq 0 ]
 	# Every record is one line of valid JSON (jq read them all) and no line is huge.
 	[ "$(awk 'length > 200000' "$T/json" | wc -l)" -eq 0 ]
 }

@@ -43,7 +43,7 @@ teardown() {
 	[ "$status" -eq 1 ]
 	for h in wan inet req prov prov2; do
 		grep -qx "sweep: removed the netns omt-sw$dead-$h of a test run (PID $dead) that is gone" <<<"$output"
-		! ip netns list | grep -q "^omt-sw$dead-$h\b" || false
+		[ -z "$(ip netns list | grep "^omt-sw$dead-$h\b")" ]
 	done
 	for p in $pids; do # SIGTERM'd; give them a moment to go
 		for _ in $(seq 50); do [ -d "/proc/$p" ] || break; sleep 0.1; done

@@ -207,8 +207,8 @@ whoami_from() {
 	[ "$(stat -c %a "$OMERTA_RUN_DIR/vpn/sec1/state")" = 600 ]
 	[ "$(stat -c %a "$OMERTA_RUN_DIR/vpn/sec1")" = 700 ]
 	pid=$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/vpn/sec1/state")
-	! tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$psk" || false
-	! tr '\0' '\n' <"/proc/$pid/environ" | grep -qF "$psk"
+	[ "$(tr '\0' ' ' <"/proc/$pid/cmdline" | grep -cF "$psk")" -eq 0 ]
+	[ "$(tr '\0' '\n' <"/proc/$pid/environ" | grep -cF "$psk")" -eq 0 ]
 }
 
 @test "vpnserve: bad input gets a one-line error and leaves nothing" {

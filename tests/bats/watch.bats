@@ -100,7 +100,7 @@ ev() { jq -r "select(.event==\"$2\") | $3" "$T/$1.ev"; }
 	[ $(($(date +%s) - start)) -lt 60 ]
 	[ ! -s "$T/k1.out" ]
 	[ "$(ev k1 watch_result .status)" = vpn_setup_failed ]
-	! grep -q '"event":"vpn_up"' "$T/k1.ev"
+	run ! grep -q '"event":"vpn_up"' "$T/k1.ev"
 }
 
 @test "watch: a guest that claims vpn_up with no handshake at the door is not believed" {
