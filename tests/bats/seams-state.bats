@@ -230,10 +230,9 @@ procstate() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
 @test "omerta vpn status and omerta status, requester, from another network namespace: never zeros with exit 0, never 'waiting' for a connected job" {
 	ip netns exec "$REQ" omerta-vpnserve up --job r1 --endpoint-host 198.51.100.1 --owner $$ >"$T/r1.conf"
 	# A real client on the provider: wireguard-go, the config's address, one ping.
-	WG_PROCESS_FOREGROUND=1 ip netns exec "$PROV" wireguard-go omtss0 >/dev/null 2>&1 &
-	pids="$pids $!"
 	clients=omtss0
-	for _ in $(seq 100); do ip netns exec "$PROV" wg show omtss0 >/dev/null 2>&1 && break; sleep 0.05; done
+	wg_userspace "$PROV" omtss0 || { pids="$pids $wg_pid"; false; }
+	pids="$pids $wg_pid"
 	ip netns exec "$PROV" omerta-wgconf setconf "$T/r1.conf" >"$T/r1.set"
 	ip netns exec "$PROV" wg setconf omtss0 "$T/r1.set"
 	ip -n "$PROV" addr add "$(ip netns exec "$PROV" omerta-wgconf show --json "$T/r1.conf" | jq -r '.address[0]')" dev omtss0

@@ -39,9 +39,8 @@ client_up() {
 	local ns=$1 ifn=$2 conf=$3 gw addr
 	clients="$clients $ns:$ifn"
 	gw=$(ip -n "$ns" route show default | awk '{print $3}')
-	WG_PROCESS_FOREGROUND=1 ip netns exec "$ns" wireguard-go "$ifn" >/dev/null 2>&1 &
-	echo $! >"$BATS_TEST_TMPDIR/$ifn.pid"
-	for _ in $(seq 100); do ip netns exec "$ns" wg show "$ifn" >/dev/null 2>&1 && break; sleep 0.05; done
+	wg_userspace "$ns" "$ifn" || { echo "$wg_pid" >"$BATS_TEST_TMPDIR/$ifn.pid"; return 1; }
+	echo "$wg_pid" >"$BATS_TEST_TMPDIR/$ifn.pid"
 	ip netns exec "$ns" omerta-wgconf setconf "$conf" >"$BATS_TEST_TMPDIR/$ifn.set"
 	ip netns exec "$ns" wg setconf "$ifn" "$BATS_TEST_TMPDIR/$ifn.set"
 	addr=$(ip netns exec "$ns" omerta-wgconf show --json "$conf" | jq -r '.address[0]')

@@ -30,9 +30,8 @@ reference_server() {
 	local skey ckey
 	skey=$(wg genkey)
 	ckey=$(wg genkey)
-	WG_PROCESS_FOREGROUND=1 ip netns exec "$REQ" wireguard-go omtref0 >/dev/null 2>&1 &
-	refpid=$!
-	for _ in $(seq 100); do ip netns exec "$REQ" wg show omtref0 >/dev/null 2>&1 && break; sleep 0.05; done
+	wg_userspace "$REQ" omtref0 || { refpid=$wg_pid; return 1; }
+	refpid=$wg_pid
 	printf '%s' "$skey" >"$T/ref.key"
 	ip netns exec "$REQ" wg set omtref0 listen-port 52900 private-key "$T/ref.key" \
 		peer "$(printf '%s' "$ckey" | wg pubkey)" allowed-ips 10.201.0.2/32

@@ -58,3 +58,20 @@ vm_teardown() {
 	assert_no_leftovers
 	[ -z "$(pgrep -x qemu-system-x86)" ]
 }
+
+# wg_userspace NS IFNAME: start wireguard-go for IFNAME in NS (its PID in $wg_pid)
+# and wait until its UAPI socket answers. On a loaded CI machine the first start
+# took over 5 s, and wg then fell back to the kernel's netlink ("Protocol not
+# supported"), so wait up to 30 s and say plainly if it never came.
+wg_userspace() {
+	WG_PROCESS_FOREGROUND=1 ip netns exec "$1" wireguard-go "$2" >/dev/null 2>&1 &
+	wg_pid=$!
+	local i
+	for i in $(seq 300); do
+		ip netns exec "$1" wg show "$2" >/dev/null 2>&1 && return 0
+		kill -0 "$wg_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "wireguard-go $2 in $1 never answered on its socket" >&2
+	return 1
+}
