@@ -1,12 +1,14 @@
 /* omerta-vmboot: boot one job's VM under QEMU and stream what it says.
  *
  * QEMU gets -nodefaults, the jail's tap as its only NIC (never user-mode
- * networking), a seccomp sandbox, an unprivileged uid, its own process group and
+ * networking), a seccomp sandbox, a uid and gid of its own job's (QEMU's -runas
+ * drops to them, so the kernel keeps it non-dumpable), its own process group and
  * tight rlimits, and dies with this process. The guest's console, control records,
  * stdout and stderr arrive on four sockets this process holds; stdout and stderr
  * pass through byte for byte (escaped when they reach a terminal), control records
  * become JSON events. No write here ever blocks the loop that kills QEMU: a reader
  * that stops reading holds the guest's output back, never the timeout. */
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +16,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@
 #include "om_json.h"
 #include "om_num.h"
 #include "om_outq.h"
+#include "om_rundir.h"
 #include "om_stream.h"
 
 /* Exit statuses: the workload's own, or one of these (the events say which). */
@@ -41,7 +45,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_SETUP = 120, EX_NO
        EX_TIMEOUT = 124 };
 
 static const char usage_text[] =
-	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--user UID] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD]\n"
+	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--user auto|UID] [--user-range LO-HI] [--remove-initrd] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD]\n"
 	"       omerta-vmboot --help | --version\n";
 
 static const char help_text[] =
@@ -50,6 +54,9 @@ static const char help_text[] =
 	"only NIC; the workload's stdout and stderr pass through and events go to\n"
 	"--events-fd; with --json the output becomes events too, on --events-fd or stdout.\n"
 	"--stdout-fd and --stderr-fd send the workload's streams elsewhere than 1 and 2.\n"
+	"QEMU runs as a uid and gid of its own (--user auto, the default: a free one\n"
+	"of --user-range, 61000-61999 by default, in the started event); --remove-initrd\n"
+	"removes the image (it holds the job's key) as soon as it is open.\n"
 	"Exit status: the workload's, or 120 guest setup failed, 123 no exit reported,\n"
 	"124 timeout, 1 refused input, 2 usage, 3 system error. See omerta-vmboot(1).\n";
 
@@ -67,6 +74,9 @@ static struct om_rec rec;
 /* Bytes held in memory per queue before the guest's output is held back: enough to
  * keep a reader busy, small beside the VM's own memory. */
 #define OUT_BOUND (256 * 1024)
+
+/* The most uids --user-range may span (take_uid keeps one bit for each). */
+#define UID_RANGE_MAX 65536u
 
 static long long now_ms(void)
 {
@@ -122,8 +132,9 @@ static unsigned cpu_mhz(void)
 struct opts {
 	const char *kernel, *initrd, *tap, *console;
 	pid_t parent; /* vmboot, as QEMU's parent */
-	unsigned cpu, memory, timeout, uid;
-	bool kvm, no_network;
+	unsigned cpu, memory, timeout, uid, gid, uid_lo, uid_hi;
+	int kernel_fd, initrd_fd; /* vmboot's: QEMU opens them through /proc/PARENT/fd */
+	bool kvm, no_network, uid_auto, remove_initrd;
 	char mac[18];
 };
 
@@ -342,20 +353,24 @@ static size_t qemu_devices(const struct opts *o, const int qfd[CH_N], struct qbu
 	return n;
 }
 
-static void exec_qemu(const struct opts *o, int kernel_fd, int initrd_fd, const int qfd[CH_N])
+static void exec_qemu(const struct opts *o, const int qfd[CH_N])
 {
-	char path[PATH_MAX], mem[16], smp[16], append[256], kpath[32], ipath[32];
+	char path[PATH_MAX], mem[16], smp[16], append[256], kpath[48], ipath[48], runas[32];
 	struct qbuf qb;
 	const char *argv[64];
 	size_t n = 0;
 	unsigned mhz = cpu_mhz();
 	struct rlimit core = { 0, 0 }, nofile = { 64, 64 };
 
-	/* QEMU opens its kernel and image through /proc/self/fd: the files' own
-	 * permissions apply, but not those of the folders they sit in (the run dir is
-	 * root's, mode 0700). */
-	snprintf(kpath, sizeof(kpath), "/proc/self/fd/%d", kernel_fd);
-	snprintf(ipath, sizeof(ipath), "/proc/self/fd/%d", initrd_fd);
+	/* QEMU opens its kernel and image, while it is still root, through vmboot's own
+	 * descriptors: it reads exactly the files vmboot opened (O_NOFOLLOW, checked,
+	 * perhaps already unlinked), and it closes what it opened once it has read
+	 * them. No descriptor of the image is handed to QEMU itself: one inherited
+	 * across exec would stay open in it for the whole job (it was fd 21). vmboot
+	 * closes its own once the guest runs (release_files). */
+	snprintf(kpath, sizeof(kpath), "/proc/%d/fd/%d", (int)o->parent, o->kernel_fd);
+	snprintf(ipath, sizeof(ipath), "/proc/%d/fd/%d", (int)o->parent, o->initrd_fd);
+	snprintf(runas, sizeof(runas), "%u:%u", o->uid, o->gid);
 	if (om_which("qemu-system-x86_64", path) < 0)
 		_exit(127);
 	snprintf(mem, sizeof(mem), "%u", o->memory);
@@ -406,23 +421,37 @@ static void exec_qemu(const struct opts *o, int kernel_fd, int initrd_fd, const 
 	argv[n++] = "-append";
 	argv[n++] = append;
 	n = qemu_devices(o, qfd, &qb, argv, n);
+	/* elevateprivileges=allow: QEMU installs its filter while it reads its options,
+	 * and -runas drops privileges later, with setgid/setgroups/setuid, which
+	 * "deny" would answer by killing QEMU. After the drop QEMU holds no capability,
+	 * so set*id can reach no id but the job's own; NoNewPrivs is set (here and by
+	 * the filter), and spawn=deny forbids exec altogether. */
 	argv[n++] = "-sandbox";
-	argv[n++] = "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny";
+	argv[n++] = "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny";
+	/* -runas UID:GID (QEMU 7.2: "user can be numeric uid:gid"): QEMU starts as
+	 * root, opens the tap, kernel and image, and only then becomes the job's uid
+	 * and gid (supplementary groups: that gid alone). A change of uid made by the
+	 * process itself makes the kernel mark it non-dumpable (fs.suid_dumpable 0):
+	 * its /proc files (fd, mem, environ, maps) become root's, and no process of
+	 * any other uid, or of the same one, may ptrace it. A drop before exec, as
+	 * this code did, is undone by execve, which makes the process dumpable again:
+	 * then every process of QEMU's uid could read the image, holding the job's
+	 * WireGuard key, through /proc/QEMU/fd, and guest memory through mem. */
+	argv[n++] = "-runas";
+	argv[n++] = runas;
 	argv[n++] = "-no-reboot";
 	argv[n] = NULL;
 
 	setrlimit(RLIMIT_CORE, &core);
 	setrlimit(RLIMIT_NOFILE, &nofile);
-	/* Drop to the unprivileged uid; the death signal is set after, because a
-	 * change of credentials clears it. */
-	if (setgroups(0, NULL) < 0 || setgid(o->uid) < 0 || setuid(o->uid) < 0)
-		_exit(126);
+	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	/* Until QEMU's own change of uid (which clears it), the death signal ties QEMU
+	 * to vmboot; after it, vmboot's guard does (start_guard). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* vmboot may have died before the death signal was set: then nothing would
 	 * ever kill this QEMU. Its parent must still be the vmboot that forked it. */
 	if (getppid() != o->parent)
 		_exit(126);
-	prctl(PR_SET_DUMPABLE, 0);
 	{
 		char *const *av;
 		const char *const *a = argv;
@@ -467,6 +496,28 @@ static unsigned num_arg(const char *s, uint64_t min, uint64_t max, const char *m
 	return (unsigned)v;
 }
 
+/* --user-range LO-HI: 1 <= LO <= HI, at most UID_RANGE_MAX ids. */
+static void uid_range(const char *s, struct opts *o)
+{
+	char lo[16];
+	const char *dash = strchr(s, '-');
+	uint64_t l, h;
+
+	if (!dash || (size_t)(dash - s) >= sizeof(lo))
+		goto bad;
+	memcpy(lo, s, (size_t)(dash - s));
+	lo[dash - s] = '\0';
+	if (om_parse_u64(lo, 1, 4294967294ULL, &l) < 0 || om_parse_u64(dash + 1, l, 4294967294ULL, &h) < 0 ||
+	    h - l >= UID_RANGE_MAX)
+		goto bad;
+	o->uid_lo = (unsigned)l;
+	o->uid_hi = (unsigned)h;
+	return;
+bad:
+	warnx("--user-range must be LO-HI, uids from 1, LO <= HI, at most %u of them", UID_RANGE_MAX);
+	exit(EX_INPUT);
+}
+
 static void parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option lopts[] = {
@@ -480,6 +531,9 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{ "mac", required_argument, NULL, 'M' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "user", required_argument, NULL, 'u' },
+		{ "uid", required_argument, NULL, 'u' },
+		{ "user-range", required_argument, NULL, 'R' },
+		{ "remove-initrd", no_argument, NULL, 'D' },
 		{ "console", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "events-fd", required_argument, NULL, 'e' },
@@ -503,8 +557,13 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case 'M': a->mac = optarg; break;
 		case 'T': a->o.timeout = num_arg(optarg, 1, 604800, "--timeout must be 1 to 604800 seconds"); break;
 		case 'u':
-			a->o.uid = num_arg(optarg, 1, 4294967294ULL, "--user must be a uid from 1: QEMU never runs as root");
+			a->o.uid_auto = !strcmp(optarg, "auto");
+			if (!a->o.uid_auto)
+				a->o.uid = a->o.gid = num_arg(optarg, 1, 4294967294ULL,
+							      "--user must be auto or a uid from 1: QEMU never runs as root");
 			break;
+		case 'R': uid_range(optarg, &a->o); break;
+		case 'D': a->o.remove_initrd = true; break;
 		case 'C': a->o.console = optarg; break;
 		case 'j': json_out = true; break;
 		case 'e': a->events_fd = fd_arg("--events-fd", optarg, 3); break;
@@ -534,6 +593,10 @@ static int check_args(struct args *a)
 {
 	struct opts *o = &a->o;
 
+	if (geteuid() != 0) {
+		warnx("needs root: QEMU starts as root (tap, kernel, image) and drops to the job's uid itself");
+		return EX_INPUT;
+	}
 	if (strcmp(a->accel, "kvm") && strcmp(a->accel, "tcg") && strcmp(a->accel, "auto")) {
 		warnx("--accel must be auto, kvm or tcg");
 		return EX_INPUT;
@@ -571,15 +634,26 @@ static int open_files(const struct args *a, struct guest *g, int *kernel_fd, int
 		warnx("%s: no such kernel (apt-get install linux-image-cloud-amd64)", a->o.kernel);
 		return EX_INPUT;
 	}
-	/* The per-job image is mode 0600: it becomes the QEMU user's, and no one else's. */
+	/* The per-job image (mode 0600) stays root's: QEMU reads it as root, through
+	 * this descriptor, before it drops to the job's uid, so it is never handed to
+	 * that uid, and no process of it can open the file. */
 	*initrd_fd = open(a->o.initrd, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (*initrd_fd < 0 || fstat(*initrd_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		warn("%s", a->o.initrd);
 		return EX_INPUT;
 	}
-	if (geteuid() == 0 && fchown(*initrd_fd, a->o.uid, a->o.uid) < 0) {
-		warn("chown %s", a->o.initrd);
-		return EX_SYS;
+	/* --remove-initrd: the image holds the job's WireGuard key; once it is open here
+	 * nothing needs its name (QEMU reads it through this descriptor), so it leaves
+	 * the file system before QEMU even starts, and its bytes go when the last
+	 * descriptor closes, once the guest runs. The name must still be the file we
+	 * opened. */
+	if (a->o.remove_initrd) {
+		struct stat now;
+		if (lstat(a->o.initrd, &now) < 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino ||
+		    unlink(a->o.initrd) < 0) {
+			warn("remove %s", a->o.initrd);
+			return EX_SYS;
+		}
 	}
 	int ev = a->events_fd >= 0 ? a->events_fd : json_out ? STDOUT_FILENO : -1;
 	have_events = ev >= 0;
@@ -592,17 +666,21 @@ static int open_files(const struct args *a, struct guest *g, int *kernel_fd, int
 		warn("output");
 		return EX_SYS;
 	}
-	if (a->o.console && !(g->console = fopen(a->o.console, "we"))) {
-		warn("%s", a->o.console);
-		return EX_INPUT;
+	if (a->o.console) {
+		int cfd = open(a->o.console, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (cfd < 0 || !(g->console = fdopen(cfd, "w"))) {
+			warn("%s", a->o.console);
+			if (cfd >= 0)
+				close(cfd);
+			return EX_INPUT;
+		}
 	}
 	return 0;
 }
 
-/* Forks QEMU in its own process group with only its channel ends, kernel and image
- * open. Returns its PID; g->fd[] holds our ends. */
-static pid_t start_qemu(struct opts *o, struct guest *g, int kernel_fd, int initrd_fd,
-			const sigset_t *old)
+/* Forks QEMU in its own process group with only its channel ends open. Returns its
+ * PID; g->fd[] holds our ends. */
+static pid_t start_qemu(struct opts *o, struct guest *g, const sigset_t *old)
 {
 	int qfd[CH_N];
 	pid_t qemu;
@@ -626,16 +704,14 @@ static pid_t start_qemu(struct opts *o, struct guest *g, int kernel_fd, int init
 		dup2(null, 1);
 		for (int i = 0; i < CH_N; i++)
 			qfd[i] = fcntl(qfd[i], F_DUPFD, 10 + i);
-		kernel_fd = fcntl(kernel_fd, F_DUPFD, 20);
-		initrd_fd = fcntl(initrd_fd, F_DUPFD, 21);
 		for (int fd = 3; fd < 4096; fd++) {
-			bool keep = fd == kernel_fd || fd == initrd_fd;
+			bool keep = false;
 			for (int i = 0; i < CH_N; i++)
 				keep |= fd == qfd[i];
-			if (!keep && fd != 2)
+			if (!keep)
 				close(fd);
 		}
-		exec_qemu(o, kernel_fd, initrd_fd, qfd);
+		exec_qemu(o, qfd);
 	}
 	setpgid(qemu, qemu);
 	for (int i = 0; i < CH_N; i++)
@@ -643,10 +719,157 @@ static pid_t start_qemu(struct opts *o, struct guest *g, int kernel_fd, int init
 	return qemu;
 }
 
+/* QEMU's own change of uid (-runas) clears the death signal it had from vmboot, so
+ * a vmboot killed with -9 would leave QEMU running. The guard, a child of vmboot's
+ * that stays root and never changes its credentials, keeps its death signal: when
+ * vmboot dies, it kills QEMU through the pidfd (which names that very process,
+ * whatever PIDs are reused) and exits. It holds nothing else open. vmboot ends it
+ * once QEMU is gone. */
+static pid_t start_guard(int pfd, pid_t parent)
+{
+	pid_t pid = fork();
+	sigset_t usr1;
+
+	if (pid != 0)
+		return pid;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_SETMASK, &usr1, NULL);
+	int null = open("/dev/null", O_RDWR);
+	for (int fd = 0; fd < 3; fd++)
+		dup2(null, fd);
+	for (int fd = 3; fd < 4096; fd++)
+		if (fd != pfd)
+			close(fd);
+	prctl(PR_SET_NAME, "omerta-vmguard");
+	prctl(PR_SET_PDEATHSIG, SIGUSR1);
+	/* vmboot died before the death signal was set: act at once. */
+	if (getppid() == parent)
+		sigwaitinfo(&usr1, NULL);
+	syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0);
+	_exit(0);
+}
+
+/* ---- the job's uid ---------------------------------------------------------------- */
+
+/* Every job's QEMU runs as a uid and gid of its own, so one job's QEMU (were its
+ * guest to take it over) is a stranger to every other job's, and to every other
+ * process on the host. A uid of --user-range is taken when no account has it
+ * (getpwuid), no group has it as a gid (getgrgid), no process runs with it as any
+ * of its uids or gids, and no other vmboot holds it. The hold is an open file
+ * description lock (F_OFD_SETLK) on byte UID of $OMERTA_RUN_DIR/uid/.lock, taken on a
+ * descriptor no child inherits: the kernel drops it with vmboot's last descriptor,
+ * so a vmboot killed with -9 leaks no uid, and no file is left per uid. Byte 0
+ * serialises the choice, and the file's text is the next uid to try, so successive
+ * jobs get different uids: one comes back only after the range has gone round. A
+ * QEMU that outlives a killed vmboot by a moment still shows in /proc, and its uid
+ * is passed over. */
+static int lock_byte(int fd, int cmd, short type, off_t at)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = at, .l_len = 1 };
+
+	return fcntl(fd, cmd, &fl);
+}
+
+/* Marks in used[] each id of [lo, lo + n) that a process holds as a real, effective,
+ * saved or filesystem uid or gid. */
+static void ids_in_use(unsigned lo, unsigned n, unsigned char *used)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	char p[300], line[256];
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		FILE *f;
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/status", e->d_name);
+		if (!(f = fopen(p, "re")))
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long v[4];
+			if ((strncmp(line, "Uid:", 4) && strncmp(line, "Gid:", 4)) ||
+			    sscanf(line + 4, "%lu %lu %lu %lu", &v[0], &v[1], &v[2], &v[3]) != 4)
+				continue;
+			for (int i = 0; i < 4; i++)
+				if (v[i] >= lo && v[i] - lo < n)
+					used[(v[i] - lo) / 8] |= (unsigned char)(1u << ((v[i] - lo) % 8));
+		}
+		fclose(f);
+	}
+	closedir(d);
+}
+
+/* Sets o->uid and o->gid to a free id of the range and *lockfd to the descriptor
+ * that holds it: 0, or the exit status after a one-line message. */
+static int take_uid(struct opts *o, int *lockfd)
+{
+	char dir[OM_RUNDIR_MAX], p[OM_RUNDIR_MAX + 8], txt[16];
+	static unsigned char used[UID_RANGE_MAX / 8];
+	unsigned n = o->uid_hi - o->uid_lo + 1, start = 0, i;
+	struct stat st;
+	ssize_t len;
+	uint64_t v;
+	int fd;
+
+	if (om_rundir_setup(dir, "uid", true) < 0)
+		return EX_SYS;
+	snprintf(p, sizeof(p), "%s/.lock", dir);
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || fstat(fd, &st) < 0 || lock_byte(fd, F_OFD_SETLKW, F_WRLCK, 0) < 0) {
+		warn("%s", p);
+		if (fd >= 0)
+			close(fd);
+		return EX_SYS;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077)) {
+		warnx("%s: not a file of uid %u with mode 0600: refused", p, (unsigned)geteuid());
+		close(fd);
+		return EX_SYS;
+	}
+	len = pread(fd, txt, sizeof(txt) - 1, 0);
+	if (len > 0) {
+		txt[len] = '\0';
+		txt[strcspn(txt, "\n")] = '\0';
+		if (om_parse_u64(txt, o->uid_lo, o->uid_hi, &v) == 0)
+			start = (unsigned)(v - o->uid_lo);
+	}
+	memset(used, 0, sizeof(used));
+	ids_in_use(o->uid_lo, n, used);
+	for (i = 0; i < n; i++) {
+		unsigned k = (start + i) % n, u = o->uid_lo + k;
+		if ((used[k / 8] & (1u << (k % 8))) || getpwuid(u) || getgrgid(u))
+			continue;
+		if (lock_byte(fd, F_OFD_SETLK, F_WRLCK, (off_t)u) == 0)
+			break;
+		if (errno != EAGAIN && errno != EACCES) {
+			warn("lock uid %u in %s", u, p);
+			close(fd);
+			return EX_SYS;
+		}
+	}
+	if (i == n) {
+		warnx("no free uid in %u-%u (each is an account's, a group's, a process's or another job's)",
+		      o->uid_lo, o->uid_hi);
+		close(fd);
+		return EX_SYS;
+	}
+	o->uid = o->gid = o->uid_lo + (start + i) % n;
+	len = snprintf(txt, sizeof(txt), "%u\n", o->uid_lo + (start + i + 1) % n);
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, txt, (size_t)len, 0) != len)
+		warn("%s", p); /* only the order of choice suffers */
+	lock_byte(fd, F_OFD_SETLK, F_UNLCK, 0);
+	*lockfd = fd;
+	return 0;
+}
+
 /* The loop's state: what ended QEMU, and whether it is gone. */
 struct run {
 	pid_t qemu;
 	int pfd, sfd, tfd, qstatus, sig;
+	int held[2]; /* the kernel's and the image's descriptors, until the guest runs */
 	bool dead, timed_out, signalled;
 	bool open_ch[CH_N];
 };
@@ -665,6 +888,18 @@ static void on_flood(struct run *r, struct guest *g)
 	g->failed = true;
 	snprintf(g->fail_step, sizeof(g->fail_step), "control");
 	snprintf(g->fail_reason, sizeof(g->fail_reason), "flood");
+}
+
+/* The first byte from the guest means its kernel runs, so QEMU has read the kernel
+ * and the image into guest memory and closed them: vmboot's descriptors, the last
+ * ones (with --remove-initrd the image is already unlinked), go too. */
+static void release_files(struct run *r)
+{
+	for (int i = 0; i < 2; i++)
+		if (r->held[i] >= 0) {
+			close(r->held[i]);
+			r->held[i] = -1;
+		}
 }
 
 /* The kill path first: QEMU's end, a signal, the timeout; then the channels. */
@@ -699,6 +934,8 @@ static void on_ready(struct run *r, struct guest *g, const struct pollfd *p, con
 		int n = i == CH_CTL ? read_ctl(g) : pass_output(g, i);
 		if (n <= 0)
 			r->open_ch[i] = false;
+		else
+			release_files(r);
 	}
 	if (g->flood && !r->dead)
 		on_flood(r, g);
@@ -816,6 +1053,8 @@ static void emit_started(const struct opts *o, pid_t qemu)
 
 	j = om_rec_begin(&rec, "started");
 	om_json_int(j, "pid", qemu);
+	om_json_int(j, "uid", o->uid);
+	om_json_int(j, "gid", o->gid);
 	om_json_str(j, "accel", o->kvm ? "kvm" : "tcg");
 	om_json_str(j, "machine", "microvm");
 	om_json_int(j, "memory_mib", o->memory);
@@ -825,18 +1064,23 @@ static void emit_started(const struct opts *o, pid_t qemu)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .o = { .cpu = 1, .memory = 128, .timeout = 0, .uid = 65534 },
+	struct args a = { .o = { .cpu = 1, .memory = 128, .timeout = 0, .uid_auto = true,
+				 .uid_lo = 61000, .uid_hi = 61999 },
 			  .accel = "auto", .mac = "52:54:00:12:34:56",
 			  .events_fd = -1, .out_fd = STDOUT_FILENO, .err_fd = STDERR_FILENO };
 	struct guest g = { .exit_code = -1, .drops_out = -1, .drops_in = -1, .want = { -1, -1 } };
 	struct run r = { .tfd = -1, .open_ch = { true, true, true, true } };
-	int kernel_fd = -1, initrd_fd = -1, ret;
+	int kernel_fd = -1, initrd_fd = -1, uid_lock = -1, ret;
+	pid_t guard;
 	sigset_t mask, old;
 	long long t0;
 
 	parse_args(argc, argv, &a);
-	if ((ret = check_args(&a)) || (ret = open_files(&a, &g, &kernel_fd, &initrd_fd)))
+	if ((ret = check_args(&a)) || (a.o.uid_auto && (ret = take_uid(&a.o, &uid_lock))) ||
+	    (ret = open_files(&a, &g, &kernel_fd, &initrd_fd)))
 		return ret;
+	a.o.kernel_fd = kernel_fd;
+	a.o.initrd_fd = initrd_fd;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -844,15 +1088,17 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, &old);
 	signal(SIGPIPE, SIG_IGN);
 	t0 = now_ms();
-	r.qemu = start_qemu(&a.o, &g, kernel_fd, initrd_fd, &old);
-	close(initrd_fd);
-	close(kernel_fd);
+	r.qemu = start_qemu(&a.o, &g, &old);
+	r.held[0] = kernel_fd;
+	r.held[1] = initrd_fd;
 	r.pfd = pidfd_open_(r.qemu);
-	if (r.pfd < 0) {
-		/* Without a pidfd no kill could reach it: fail closed. */
+	guard = r.pfd < 0 ? -1 : start_guard(r.pfd, a.o.parent);
+	if (r.pfd < 0 || guard < 0) {
+		/* Without a pidfd no kill could reach it, and without the guard nothing
+		 * would once QEMU has changed its uid: fail closed. */
 		kill(r.qemu, SIGKILL);
 		waitpid(r.qemu, NULL, 0);
-		err(EX_SYS, "pidfd_open");
+		err(EX_SYS, r.pfd < 0 ? "pidfd_open" : "fork");
 	}
 	r.sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	if (a.o.timeout) {
@@ -863,6 +1109,11 @@ int main(int argc, char **argv)
 	if (have_events)
 		emit_started(&a.o, r.qemu);
 	run_loop(&r, &g);
+	release_files(&r);
+	/* QEMU is reaped: the guard's kill could reach nothing now. */
+	kill(guard, SIGKILL);
+	waitpid(guard, NULL, 0);
+	close(uid_lock);
 	const char *status = verdict(&r, &g, &ret);
 	if (have_events)
 		emit_exited(&r, &g, status, t0);

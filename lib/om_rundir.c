@@ -27,8 +27,36 @@ int om_rundir_setup(char dir[OM_RUNDIR_MAX], const char *tool, bool create)
 		warn("%s", d);
 		return -1;
 	}
+	if (om_rundir_check(d) < 0)
+		return -1;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		warn("%s", dir);
+		return -1;
+	}
+	return om_rundir_check(dir);
+}
+
+/* A folder that someone else owns, or may write, is theirs to plant links and
+ * files in (a job's keys would then be written wherever they chose): refused,
+ * never repaired. lstat: a link to a good folder is refused too. */
+int om_rundir_check(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0) {
+		warn("%s", path);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		warnx("%s: not a directory (a link or a file is refused)", path);
+		return -1;
+	}
+	if (st.st_uid != geteuid()) {
+		warnx("%s: owned by uid %u, not %u: refused", path, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if (st.st_mode & 022) {
+		warnx("%s: writable by group or others (mode %03o): refused", path, (unsigned)(st.st_mode & 0777));
 		return -1;
 	}
 	return 0;

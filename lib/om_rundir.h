@@ -1,5 +1,5 @@
 /* The run directory: $OMERTA_RUN_DIR (default /run/omerta), and in it one folder for
- * each tool that keeps per-job state (jail, vpn), mode 0700, with a lock file. A
+ * each tool that keeps per-job state (jail, vpn, uid), mode 0700, with a lock file. A
  * provider that is also a requester (local mode) has the same job ID in both. */
 #ifndef OM_RUNDIR_H
 #define OM_RUNDIR_H
@@ -8,10 +8,14 @@
 
 #define OM_RUNDIR_MAX 256
 
-/* dir becomes $OMERTA_RUN_DIR/TOOL, made (with its parent) when create is set. 0, or
- * -1 after a one-line message: a relative or over-long $OMERTA_RUN_DIR, a mkdir
- * that failed. */
+/* dir becomes $OMERTA_RUN_DIR/TOOL, made (with its parent) when create is set. Both
+ * must be directories (not links) of this euid that no group or other may write. 0,
+ * or -1 after a one-line message: a relative or over-long $OMERTA_RUN_DIR, a mkdir
+ * that failed, a folder of someone else's. */
 int om_rundir_setup(char dir[OM_RUNDIR_MAX], const char *tool, bool create);
+/* 0 when path is a directory (not a link) owned by this euid and writable by no
+ * group or other; -1 after a one-line message naming it. */
+int om_rundir_check(const char *path);
 /* dir/JOB/FILE, or dir/JOB when file is NULL. */
 void om_rundir_path(const char *dir, char *out, size_t n, const char *job, const char *file);
 /* dir/.lock, held exclusively: an fd to close when done, or -1 after a message. */
