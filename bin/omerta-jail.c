@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include "om_cli.h"
 #include "om_addr.h"
+#include "om_frame.h"
 #include "om_exec.h"
 #include "om_ifaddr.h"
 #include "om_jobid.h"
@@ -52,8 +53,24 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3 };
 #define NETNS_DIR "/run/netns"
 #define TAP "tap0"
 
+/* The guest's eth0 MTU: virtio-net's 1500, since omerta-vmboot gives QEMU no host_mtu
+ * and the guest's /init never changes it. No honest frame from the VM is longer
+ * (WireGuard's datagrams are 28 + 32 + MTU bytes of IP, 1480 for the usual 1420). */
+#define GUEST_ETH_MTU 1500
+
+/* The door's default limits on what the VM sends, far above what a real tunnel
+ * needs (bench/README.md, "The door's rate limits": a 100 MiB download through a
+ * real job peaked at well under a MiB a second out of the VM and one handshake).
+ * Bytes: a second's worth may go at once. Handshake messages (initiation, response,
+ * cookie): WireGuard sends at most one initiation per peer every 5 s (REKEY_TIMEOUT),
+ * 12 a minute, so 60 a minute in bursts of 10 never holds an honest guest back, while
+ * a root workload that forges initiations with the server's mac1 (its key is in the
+ * guest's config) gets 10 through, then one a second, not 10,000 in 0.12 s. */
+#define DEFAULT_RATE (64ULL << 20)     /* bytes per second */
+#define DEFAULT_HANDSHAKE_RATE 60      /* handshake messages per minute */
+
 static const char usage_text[] =
-	"usage: omerta-jail run --job ID --endpoint IP:PORT [--uid UID] [--door IP:PORT] [--guest-ip IP] [--guest-mac MAC] [--rate BYTES] [--mtu N] [--peer-key KEY] [--nflog-group N] [--events-fd FD] [--owner PID] [--allow-private-endpoint] -- CMD [ARG...]\n"
+	"usage: omerta-jail run --job ID --endpoint IP:PORT [--uid UID] [--door IP:PORT] [--guest-ip IP] [--guest-mac MAC] [--rate BYTES] [--handshake-rate N] [--mtu N] [--peer-key KEY] [--nflog-group N] [--events-fd FD] [--owner PID] [--allow-private-endpoint] -- CMD [ARG...]\n"
 	"       omerta-jail status [--job ID] [--json]\n"
 	"       omerta-jail stop --job ID\n"
 	"       omerta-jail down --job ID\n"
@@ -67,6 +84,10 @@ static const char help_text[] =
 	"  stop    stop a job's omerta-jail (proved by PID and start time), then tear down\n"
 	"  down    remove what a killed run left (idempotent)\n"
 	"  gc      down for every jail whose omerta-jail is gone\n"
+	"--rate BYTES: bytes per second the door takes from the VM (default 67108864, 64 MiB;\n"
+	"  0: no limit); --handshake-rate N: WireGuard handshake messages a minute from the\n"
+	"  VM, in bursts of N/6 (default 60; 0: no limit). Over either, a datagram is\n"
+	"  dropped and counted (rate_drops).\n"
 	"The steps are listed in omerta-jail(1).\n"
 	"Exit status: CMD's, or 1 refused input (status: no such job), 2 usage, 3 system error.\n";
 
@@ -173,14 +194,16 @@ struct door {
 	struct sockaddr_in guest;   /* the VM's WireGuard socket, learnt from its first datagram */
 	bool have_guest;
 	struct om_ip guest_ip;
-	unsigned long long tx_packets, tx_bytes, rx_packets, rx_bytes, rogue, rate_drops;
+	unsigned long long tx_packets, tx_bytes, rx_packets, rx_bytes, rogue, rate_drops, hs_drops;
 	long long last_rx, last_handshake, last_tx; /* CLOCK_MONOTONIC ms, 0 never */
 	unsigned long long rate;    /* bytes per second out, 0 unlimited */
+	unsigned hs_rate;           /* handshake messages per minute out, 0 unlimited */
 	size_t mtu;                 /* the guest's WireGuard MTU, for the shape of its data */
 	struct om_wg_peer peer;     /* the server's mac1 key and session indices (--peer-key) */
 	bool have_peer;
-	double tokens;
-	long long tokens_at;
+	double tokens, hs_tokens;
+	long long tokens_at, hs_at;
+	bool said_rate, said_hs;    /* rate_limited told once for each limit */
 	bool dirty;
 };
 
@@ -207,19 +230,64 @@ static void rogue(struct door *d, const char *why, const struct sockaddr_in *src
 	ev_end(&j);
 }
 
-static bool take_tokens(struct door *d, size_t n)
+/* A token bucket: per_ms tokens a millisecond, at most cap; takes n if there. */
+static bool bucket_take(double *tokens, long long *at, double per_ms, double cap, double n)
 {
 	long long t = now_ms(CLOCK_MONOTONIC);
 
-	if (!d->rate)
-		return true;
-	d->tokens += (double)(t - d->tokens_at) * (double)d->rate / 1000.0;
-	d->tokens_at = t;
-	if (d->tokens > (double)d->rate) /* a burst of up to one second */
-		d->tokens = (double)d->rate;
-	if (d->tokens < (double)n)
+	*tokens += (double)(t - *at) * per_ms;
+	*at = t;
+	if (*tokens > cap)
+		*tokens = cap;
+	if (*tokens < n)
 		return false;
-	d->tokens -= (double)n;
+	*tokens -= n;
+	return true;
+}
+
+/* The handshake bucket holds ten seconds' worth (at least one). */
+static double hs_burst(unsigned per_min)
+{
+	return per_min >= 6 ? (double)per_min / 6.0 : 1.0;
+}
+
+/* The first drop of each limit is told (rate_limited), the rest only counted: a flood
+ * must not become a flood of events. */
+static void rate_drop(struct door *d, bool handshake)
+{
+	bool *said = handshake ? &d->said_hs : &d->said_rate;
+
+	d->rate_drops++;
+	if (handshake)
+		d->hs_drops++;
+	d->dirty = true;
+	if (*said || !ev_on())
+		return;
+	*said = true;
+	struct om_json j;
+	ev_begin(&j, "rate_limited", d->job);
+	om_json_str(&j, "limit", handshake ? "handshakes" : "bytes");
+	if (handshake)
+		om_json_int(&j, "handshakes_per_min", d->hs_rate);
+	else
+		om_json_int(&j, "bytes_per_s", (long long)d->rate);
+	ev_end(&j);
+}
+
+/* Within the limits: handshake messages against their own bucket, every datagram
+ * against the bytes. A datagram over either is dropped, counted, never relayed. */
+static bool within_rate(struct door *d, int t, size_t n)
+{
+	if (d->hs_rate && t != OM_WG_DATA &&
+	    !bucket_take(&d->hs_tokens, &d->hs_at, d->hs_rate / 60000.0, hs_burst(d->hs_rate), 1)) {
+		rate_drop(d, true);
+		return false;
+	}
+	/* A burst of up to one second. */
+	if (d->rate && !bucket_take(&d->tokens, &d->tokens_at, (double)d->rate / 1000.0, (double)d->rate, (double)n)) {
+		rate_drop(d, false);
+		return false;
+	}
 	return true;
 }
 
@@ -242,7 +310,12 @@ static void from_guest(struct door *d)
 	}
 	t = om_wg_shape(b, (size_t)n, d->mtu);
 	if (!t) {
-		rogue(d, "not a WireGuard datagram", &src, (size_t)n, b);
+		/* WireGuard never pads a data message past its MTU: a longer one is not
+		 * from WireGuard, whatever index it carries. */
+		rogue(d, n >= 4 && b[0] == OM_WG_DATA && (size_t)n > om_wg_data_max(d->mtu)
+				 ? "a data message longer than the tunnel MTU allows"
+				 : "not a WireGuard datagram",
+		      &src, (size_t)n, b);
 		return;
 	}
 	/* Shaped right is not enough: a handshake must carry the mac1 of the requester's
@@ -252,10 +325,8 @@ static void from_guest(struct door *d)
 		rogue(d, why, &src, (size_t)n, b);
 		return;
 	}
-	if (!take_tokens(d, (size_t)n)) {
-		d->rate_drops++;
+	if (!within_rate(d, t, (size_t)n))
 		return;
-	}
 	d->guest = src;
 	d->have_guest = true;
 	if (send(d->out, b, (size_t)n, MSG_DONTWAIT) == n) {
@@ -322,6 +393,7 @@ static void stats(struct door *d)
 		om_json_null(&j, "last_handshake_age_ms");
 	om_json_int(&j, "rogue_datagrams", (long long)d->rogue);
 	om_json_int(&j, "rate_drops", (long long)d->rate_drops);
+	om_json_int(&j, "handshake_drops", (long long)d->hs_drops);
 	ev_end(&j);
 }
 
@@ -342,6 +414,9 @@ static void write_door_state(struct door *d)
 	SETN("rx_bytes", d->rx_bytes);
 	SETN("rogue_datagrams", d->rogue);
 	SETN("rate_drops", d->rate_drops);
+	SETN("handshake_drops", d->hs_drops);
+	SETN("rate_bytes_per_s", d->rate);
+	SETN("handshakes_per_min", d->hs_rate);
 	SETN("last_rx_unix", d->last_rx ? time(NULL) - (now_ms(CLOCK_MONOTONIC) - d->last_rx) / 1000 : 0);
 	SETN("last_handshake_unix",
 	     d->last_handshake ? time(NULL) - (now_ms(CLOCK_MONOTONIC) - d->last_handshake) / 1000 : 0);
@@ -355,7 +430,7 @@ static void write_door_state(struct door *d)
 struct run_opts {
 	const char *job;
 	struct om_ip ep_ip, door_ip, guest_ip;
-	unsigned ep_port, door_port, nflog, uid, gid, mtu;
+	unsigned ep_port, door_port, nflog, uid, gid, mtu, hs_rate;
 	unsigned long long rate;
 	char guest_mac[18];
 	int events_fd;
@@ -385,27 +460,49 @@ static int ip_ns(const char *ns, const char *const args[])
 /* Every frame from the VM passes this filter before anything else sees it. Only ARP
  * between the VM and the gateway and whole (unfragmented, option-less) UDP datagrams
  * from the VM's MAC and IP to the door pass; the rest is counted (status reports the
- * count as blocked frames), logged to the NFLOG group with a queue threshold of 1, so
- * the watcher hears of the first frame at once, and dropped. */
+ * sum of the counters as blocked frames), logged to the NFLOG group with a queue
+ * threshold of 1, so the watcher hears of the first frame at once, and dropped.
+ *
+ * Three drops come first, each with a log prefix that names it (om_frame.h), so that
+ * the watcher's evidence says what the frame was:
+ * - 802.1Q and 802.1ad frames. The kernel moves the outer tag off the frame into the
+ *   packet's metadata before the ingress hook, so the IP header nft reads is the one
+ *   under the tag and "meta protocol" is the inner one: a tagged frame once failed
+ *   the accept rules only because nft happened to test "ether type" (which nft
+ *   rebuilds with the tag) for the "ip" match after "ether saddr". Tested by name,
+ *   first, a tag is dropped whatever order nft or the kernel choose; the accept
+ *   rules also say "ether type" themselves.
+ * - Frames longer than the guest's eth0 MTU plus its Ethernet header. At the netdev
+ *   ingress hook the Ethernet header has been pulled, so "meta length" is the IP
+ *   packet's length: more than GUEST_ETH_MTU means a frame past 1514 bytes, which
+ *   only a guest that raised its own MTU sends (a root workload raised it to 9000
+ *   and sent 8192-byte datagrams; the door relayed them in 6-fragment trains). */
 static int load_filter(const struct run_opts *o, const char *guest, const char *dip)
 {
 	const char *nft[] = { "nft", "-f", "-", NULL };
-	char rules[2048];
+	char rules[3072];
 	int n;
 
 	n = snprintf(rules, sizeof(rules),
 		     "table netdev omerta {\n"
 		     " chain ingress {\n"
 		     "  type filter hook ingress device \"%s\" priority -500; policy accept;\n"
-		     "  ether saddr %s arp htype 1 arp ptype 0x0800 arp operation { request, reply }"
+		     "  ether type 8021q counter log prefix \"" OM_FRAME_PREFIX_8021Q "\" group %u queue-threshold 1 drop\n"
+		     "  ether type 8021ad counter log prefix \"" OM_FRAME_PREFIX_8021AD "\" group %u queue-threshold 1 drop\n"
+		     "  meta length > %u counter log prefix \"" OM_FRAME_PREFIX_OVERSIZE "\" group %u queue-threshold 1 drop\n"
+		     "  ether saddr %s ether type arp arp htype 1 arp ptype 0x0800 arp operation { request, reply }"
 		     " arp saddr ether %s arp saddr ip %s arp daddr ip %s accept\n"
-		     "  ether saddr %s ip version 4 ip hdrlength 5 ip frag-off & 0x3fff == 0"
+		     "  ether saddr %s ether type ip ip version 4 ip hdrlength 5 ip frag-off & 0x3fff == 0"
 		     " ip saddr %s ip daddr %s udp dport %u accept\n"
 		     "  counter log group %u queue-threshold 1 drop\n"
 		     " }\n"
 		     "}\n",
-		     TAP, o->guest_mac, o->guest_mac, guest, dip, o->guest_mac, guest, dip,
-		     o->door_port, o->nflog);
+		     TAP, o->nflog, o->nflog, GUEST_ETH_MTU, o->nflog, o->guest_mac, o->guest_mac, guest, dip,
+		     o->guest_mac, guest, dip, o->door_port, o->nflog);
+	if (n < 0 || (size_t)n >= sizeof(rules)) {
+		warnx("the tap filter does not fit its buffer");
+		return -1;
+	}
 	if (om_run(nft, rules, (size_t)n, NULL, 0) != 0) {
 		warnx("nft could not load the tap filter");
 		return -1;
@@ -525,13 +622,16 @@ static void run_init(struct run_ctx *c, struct run_opts *o)
 	c->d.job = o->job;
 	c->d.guest_ip = o->guest_ip;
 	c->d.rate = o->rate;
+	c->d.hs_rate = o->hs_rate;
 	c->d.mtu = o->mtu;
 	if (o->have_peer) {
 		om_wg_peer_init(&c->d.peer, o->peer_key);
 		c->d.have_peer = true;
 	}
 	c->d.tokens = (double)o->rate;
-	c->d.tokens_at = now_ms(CLOCK_MONOTONIC);
+	c->d.tokens_at = c->d.hs_at = now_ms(CLOCK_MONOTONIC);
+	c->d.hs_tokens = hs_burst(o->hs_rate);
+	c->d.dirty = true; /* the first tick writes the door's state, its limits in it */
 	netns_name(o->job, c->ns, sizeof(c->ns));
 }
 
@@ -600,6 +700,11 @@ static void ev_jail_ready(const struct run_ctx *c)
 	om_json_str(&j, "tap", TAP);
 	om_json_str(&j, "door", door);
 	om_json_int(&j, "nflog_group", c->o->nflog);
+	/* The door's limits, for the job's result (0: none). */
+	om_json_int(&j, "mtu", c->o->mtu);
+	om_json_int(&j, "max_data_len", (long long)om_wg_data_max(c->o->mtu));
+	om_json_int(&j, "rate_bytes_per_s", (long long)c->o->rate);
+	om_json_int(&j, "handshakes_per_min", c->o->hs_rate);
 	ev_end(&j);
 }
 
@@ -996,7 +1101,8 @@ struct view {
 	const char *job;
 	bool running, connected;
 	long long handshake, last_rx, blocked;
-	unsigned long long tx, rx, rogue, rate_drops;
+	unsigned long long tx, rx, rogue, rate_drops, hs_drops, rate, hs_rate;
+	bool have_limits; /* a door state that records its limits */
 };
 
 static unsigned long long door_num(const struct om_state *s, const char *key)
@@ -1007,8 +1113,8 @@ static unsigned long long door_num(const struct om_state *s, const char *key)
 	return v && om_parse_u64(v, 0, UINT64_MAX, &n) == 0 ? n : 0;
 }
 
-/* The frames the tap filter dropped: the counter of its last rule, read inside the
- * job's namespace, entered through CMD's (pid, start), proved after the open so that
+/* The frames the tap filter dropped: the sum of its rules' counters (only the drops
+ * have one), read inside the job's namespace, entered through CMD's (pid, start), proved after the open so that
  * a reused PID is never entered. Needs root; this process returns to its own at once. */
 static long long blocked_frames(pid_t pid, uint64_t start)
 {
@@ -1020,8 +1126,9 @@ static long long blocked_frames(pid_t pid, uint64_t start)
 	snprintf(p, sizeof(p), "/proc/%d/ns/net", (int)pid);
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (self >= 0 && fd >= 0 && om_proc_alive(pid, start) && setns(fd, CLONE_NEWNET) == 0) {
-		if (om_run(nft, NULL, 0, &out, OM_RUN_QUIET) == 0 && out && (q = strstr(out, "counter packets ")))
-			n = strtoll(q + 16, NULL, 10);
+		if (om_run(nft, NULL, 0, &out, OM_RUN_QUIET) == 0 && out && strstr(out, "counter packets "))
+			for (n = 0, q = out; (q = strstr(q, "counter packets ")); q += 16)
+				n += strtoll(q + 16, NULL, 10);
 		if (setns(self, CLONE_NEWNET) < 0)
 			err(EX_SYS, "setns back");
 	}
@@ -1059,6 +1166,10 @@ static int view_load(const char *job, struct view *v)
 		v->rx = door_num(&door, "rx_bytes");
 		v->rogue = door_num(&door, "rogue_datagrams");
 		v->rate_drops = door_num(&door, "rate_drops");
+		v->hs_drops = door_num(&door, "handshake_drops");
+		v->rate = door_num(&door, "rate_bytes_per_s");
+		v->hs_rate = door_num(&door, "handshakes_per_min");
+		v->have_limits = om_state_get(&door, "rate_bytes_per_s") != NULL;
 		v->handshake = (long long)door_num(&door, "last_handshake_unix");
 		v->last_rx = (long long)door_num(&door, "last_rx_unix");
 	}
@@ -1101,6 +1212,15 @@ static void print_view(const struct view *v, bool json)
 	om_json_int(&j, "rx_bytes", (long long)v->rx);
 	om_json_int(&j, "rogue_datagrams", (long long)v->rogue);
 	om_json_int(&j, "rate_drops", (long long)v->rate_drops);
+	om_json_int(&j, "handshake_drops", (long long)v->hs_drops);
+	/* The door's limits; 0 is none, null an older door's state that did not say. */
+	if (v->have_limits) {
+		om_json_int(&j, "rate_bytes_per_s", (long long)v->rate);
+		om_json_int(&j, "handshakes_per_min", (long long)v->hs_rate);
+	} else {
+		om_json_null(&j, "rate_bytes_per_s");
+		om_json_null(&j, "handshakes_per_min");
+	}
 	if (v->blocked >= 0)
 		om_json_int(&j, "blocked_frames", v->blocked);
 	else
@@ -1248,7 +1368,10 @@ static void parse_opt(int c, struct args *a)
 	case 'd': a->door = optarg; break;
 	case 'g': a->guest = optarg; break;
 	case 'm': a->mac = optarg; break;
-	case 'R': o->rate = num_opt(optarg, 1, 1ULL << 40, "--rate must be bytes per second, from 1"); break;
+	case 'R': o->rate = num_opt(optarg, 0, 1ULL << 40, "--rate must be bytes per second (0: no limit)"); break;
+	case 'H':
+		o->hs_rate = (unsigned)num_opt(optarg, 0, 60000, "--handshake-rate must be 0 to 60000 a minute (0: no limit)");
+		break;
 	case 'M': o->mtu = (unsigned)num_opt(optarg, 576, 9000, "--mtu must be 576 to 9000"); break;
 	case 'P':
 		/* A public key: not a secret, so argv is fine. */
@@ -1285,6 +1408,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{ "guest-ip", required_argument, NULL, 'g' },
 		{ "guest-mac", required_argument, NULL, 'm' },
 		{ "rate", required_argument, NULL, 'R' },
+		{ "handshake-rate", required_argument, NULL, 'H' },
 		{ "mtu", required_argument, NULL, 'M' },
 		{ "peer-key", required_argument, NULL, 'P' },
 		{ "nflog-group", required_argument, NULL, 'n' },
@@ -1408,7 +1532,8 @@ static const struct subcommand *find_subcommand(const char *name)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .o = { .uid = 65534, .gid = 65534, .nflog = 1, .events_fd = -1, .mtu = 1420 },
+	struct args a = { .o = { .uid = 65534, .gid = 65534, .nflog = 1, .events_fd = -1, .mtu = 1420,
+				.rate = DEFAULT_RATE, .hs_rate = DEFAULT_HANDSHAKE_RATE },
 			  .door = "10.66.0.1:51820", .guest = "10.66.0.2", .mac = "52:54:00:12:34:56" };
 	const struct subcommand *sc;
 

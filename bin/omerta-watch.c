@@ -235,6 +235,27 @@ struct frame_seen {
 	bool kernel_clock; /* from the kernel's timestamp, else when we read it */
 };
 
+/* NFULA_VLAN's nest: NFULA_VLAN_PROTO and NFULA_VLAN_TCI, both big-endian 16 bits. */
+static void vlan_attrs(const uint8_t *d, size_t n, unsigned *proto, int *tci)
+{
+	size_t off = 0;
+
+	while (off + NLA_HDRLEN <= n) {
+		const struct nlattr *a = (const struct nlattr *)(const void *)(d + off);
+		size_t alen = a->nla_len;
+		if (alen < NLA_HDRLEN || off + alen > n)
+			return;
+		const uint8_t *v = d + off + NLA_HDRLEN;
+		if (alen - NLA_HDRLEN >= 2) {
+			if ((a->nla_type & NLA_TYPE_MASK) == NFULA_VLAN_PROTO)
+				*proto = (unsigned)(v[0] << 8 | v[1]);
+			else if ((a->nla_type & NLA_TYPE_MASK) == NFULA_VLAN_TCI)
+				*tci = v[0] << 8 | v[1];
+		}
+		off += NLA_ALIGN(alen);
+	}
+}
+
 /* Reads what the socket holds; calls back once per logged frame. Returns frames. */
 static int nflog_read(int fd, void (*cb)(void *, const struct frame_seen *), void *ctx)
 {
@@ -250,9 +271,11 @@ static int nflog_read(int fd, void (*cb)(void *, const struct frame_seen *), voi
 		if (h->nlmsg_type != ((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET))
 			continue;
 		struct frame_seen s = { .t_ms = now };
-		unsigned proto = 0;
+		unsigned proto = 0, vlan_proto = 0;
+		int vlan_tci = -1;
 		const uint8_t *payload = NULL;
-		size_t plen = 0;
+		const char *prefix = "";
+		size_t plen = 0, prefix_len = 0;
 		size_t off = NLMSG_SPACE(sizeof(struct nfgenmsg));
 		while (off + NLA_HDRLEN <= h->nlmsg_len) {
 			struct nlattr *a = (struct nlattr *)(void *)((char *)h + off);
@@ -283,10 +306,25 @@ static int nflog_read(int fd, void (*cb)(void *, const struct frame_seen *), voi
 				payload = d;
 				plen = dlen;
 				break;
+			case NFULA_PREFIX:
+				/* The jail's named drop rules (om_frame.h) say what they matched. */
+				prefix = (const char *)d;
+				prefix_len = dlen;
+				break;
+			case NFULA_VLAN:
+				/* The kernel moves the outer 802.1Q/802.1ad tag off the frame before
+				 * the tap's filter runs, so the ethertype and payload above are
+				 * what was under it; this nest (where the kernel gives it) is the
+				 * tag. */
+				vlan_attrs(d, dlen, &vlan_proto, &vlan_tci);
+				break;
 			}
 			off += NLA_ALIGN(alen);
 		}
 		om_frame_parse(proto, payload ? payload : (const uint8_t *)"", plen, &s.f);
+		if (vlan_proto)
+			om_frame_vlan(&s.f, vlan_proto, vlan_tci);
+		om_frame_prefix(&s.f, prefix, prefix_len);
 		cb(ctx, &s);
 		n++;
 	}

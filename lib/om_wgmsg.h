@@ -9,10 +9,18 @@ enum { OM_WG_INITIATION = 1, OM_WG_RESPONSE = 2, OM_WG_COOKIE = 3, OM_WG_DATA = 
 /* The message type (1-4) when buf has the fixed header and the exact or aligned
  * size of that type, else 0: initiation 148 bytes, response 92, cookie reply 64,
  * transport data 32 + P, where WireGuard pads the plaintext P to a multiple of 16
- * but never past the sender's MTU, so P is a multiple of 16 or exactly mtu
- * (keepalives have P = 0). With mtu 0 any P is taken (a sender whose MTU is not
- * known). Three reserved bytes must be 0. */
+ * but never past the sender's MTU, so P is a multiple of 16 or exactly mtu, and
+ * never more than mtu (keepalives have P = 0): at most om_wg_data_max(mtu) bytes.
+ * With mtu 0 any P is taken (a sender whose MTU is not known). Three reserved
+ * bytes must be 0. */
 int om_wg_shape(const uint8_t *buf, size_t len, size_t mtu);
+
+/* The longest transport data message a sender whose tunnel MTU is mtu sends:
+ * type, receiver index and counter (16 bytes), the inner packet padded to 16 but
+ * capped at mtu (so at most mtu bytes; Linux's calculate_skb_padding and
+ * wireguard-go both clamp the padding to the MTU), and the 16-byte Poly1305 tag.
+ * 1452 for the usual 1420. */
+size_t om_wg_data_max(size_t mtu);
 
 /* What the door knows of the one server the guest may talk to: the key of the mac1
  * field of every handshake message sent to it, and the session indices it announced.

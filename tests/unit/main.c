@@ -17,6 +17,7 @@ int main(void)
 	t_blake2s();
 	t_kmod();
 	t_seams();
+	t_door();
 	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
 	return t_fail ? 1 : 0;
 }

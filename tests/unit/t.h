@@ -31,5 +31,6 @@ void t_frame(void);
 void t_blake2s(void);
 void t_kmod(void);
 void t_seams(void);
+void t_door(void);
 
 #endif
