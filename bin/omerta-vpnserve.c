@@ -2,8 +2,9 @@
  *
  * up creates one WireGuard interface for one job (kernel WireGuard if the kernel has
  * it, wireguard-go otherwise), fresh keys, a free UDP port and a tunnel subnet, one nft
- * table that forwards and masquerades only this job's client to the uplink, and prints
- * the client config. down and gc remove all of it. State lives in
+ * table that lets only this job's client reach only the public internet through the
+ * uplink (never this host, its subnets or private ranges, but for --allow-dest), and
+ * prints the client config. down and gc remove all of it. State lives in
  * $OMERTA_RUN_DIR/vpn/<job>/state; allocation is serialised by $OMERTA_RUN_DIR/vpn/.lock. */
 #include <dirent.h>
 #include <err.h>
@@ -49,9 +50,10 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_NOJOB = 5, EX_TIME
 #define POOL "10.200.0.0/16"
 #define WG_SOCK_DIR "/var/run/wireguard"
 #define TUN_MTU 1420
+#define MAX_ALLOW 8
 
 static const char usage_text[] =
-	"usage: omerta-vpnserve up --job ID --endpoint-host ADDR [--port N | --port-range A-B] [--subnet CIDR] [--uplink IFACE] [--dns IP] [--keepalive S] [--no-internet] [--owner PID]\n"
+	"usage: omerta-vpnserve up --job ID --endpoint-host ADDR [--port N | --port-range A-B] [--subnet CIDR] [--uplink IFACE] [--dns IP] [--keepalive S] [--no-internet] [--allow-dest CIDR]... [--owner PID]\n"
 	"       omerta-vpnserve status [--job ID] [--json]\n"
 	"       omerta-vpnserve wait --job ID [--timeout S]\n"
 	"       omerta-vpnserve down --job ID\n"
@@ -62,7 +64,9 @@ static char run_dir[OM_RUNDIR_MAX];
 
 static const char help_text[] =
 	"\n"
-	"  up       create the job's WireGuard server; print the client config\n"
+	"  up       create the job's WireGuard server; print the client config. The job\n"
+	"           reaches public addresses only, never this host, its subnets or private\n"
+	"           ranges, but for what --allow-dest CIDR (repeatable) names\n"
 	"  status   one record per job (tab-separated, or JSON Lines with --json)\n"
 	"  wait     exit 0 once the client has completed a handshake\n"
 	"  down     remove everything of the job (idempotent)\n"
@@ -153,8 +157,6 @@ static int read_sysctl(const char *path)
 	return n > 0 ? atoi(b) : -1;
 }
 
-
-#define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
 
 /* The interface of the IPv4 default route, from /proc/net/route. */
 static int default_uplink(char out[IFNAMSIZ])
@@ -257,7 +259,7 @@ static bool udp_port_free(unsigned port)
 
 /* ---- jobs ------------------------------------------------------------------------ */
 
-/* Ports, subnets and ip_forward belong to a network namespace, while one run
+/* Ports, subnets and forwarding belong to a network namespace, while one run
  * directory may serve jobs in several: each job records its namespace, and only
  * jobs of the same namespace compete. */
 static const char *netns_id(void)
@@ -381,25 +383,71 @@ static int nft_table_exists(const char *table)
 	return r == 0;
 }
 
-static int count_internet_jobs(const char *except)
+/* Whether the space-separated list holds the word w. */
+static bool has_word(const char *list, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = list; p && *p;) {
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, w, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+		p = strchr(p, ' ');
+	}
+	return false;
+}
+
+/* Whether a job of this namespace other than except forwards through ifn. */
+static bool forwarding_needed_elsewhere(const char *except, const char *ifn)
 {
 	struct jobs *j = calloc(1, sizeof(*j));
-	int n = 0;
+	bool needed = false;
 
 	if (!j)
-		return 1; /* when unsure, keep forwarding on */
+		return true; /* when unsure, keep forwarding on */
 	list_jobs(j);
-	for (size_t i = 0; i < j->n; i++) {
+	for (size_t i = 0; i < j->n && !needed; i++) {
 		struct om_state s;
-		const char *v;
-		if (except && strcmp(j->id[i], except) == 0)
-			continue;
-		if (load_state(j->id[i], &s) == 0 && same_netns(&s) &&
-		    (v = om_state_get(&s, "internet")) && strcmp(v, "1") == 0)
-			n++;
+		if (strcmp(j->id[i], except) != 0 && load_state(j->id[i], &s) == 0 && same_netns(&s))
+			needed = has_word(om_state_get(&s, "forward_ifaces"), ifn);
 	}
 	free(j);
-	return n;
+	return needed;
+}
+
+/* net.ipv4.conf.IFN.forwarding, and the file that says omerta turned it on in this
+ * namespace (so that down turns it off again, and only then). */
+static void forwarding_paths(const char *ifn, char knob[PATH_MAX], char mark[PATH_MAX])
+{
+	snprintf(knob, PATH_MAX, "/proc/sys/net/ipv4/conf/%s/forwarding", ifn);
+	snprintf(mark, PATH_MAX, "%s/.forwarding.%s.%s", run_dir, netns_id(), ifn);
+}
+
+/* Forwarding goes back to what it was: off again on every interface that omerta
+ * turned it on for, once no other job of the namespace comes in through it. */
+static void restore_forwarding(const char *job, const char *list)
+{
+	char ifn[IFNAMSIZ], knob[PATH_MAX], mark[PATH_MAX];
+
+	for (const char *p = list; p && *p;) {
+		size_t n;
+		while (*p == ' ')
+			p++;
+		n = strcspn(p, " ");
+		if (n && n < IFNAMSIZ) {
+			memcpy(ifn, p, n);
+			ifn[n] = '\0';
+			forwarding_paths(ifn, knob, mark);
+			if (ifname_ok(ifn) && access(mark, F_OK) == 0 &&
+			    !forwarding_needed_elsewhere(job, ifn)) {
+				if (link_exists(ifn))
+					om_write_knob(knob, "0");
+				unlink(mark);
+			}
+		}
+		p += n;
+	}
 }
 
 /* Removes everything of one job. Idempotent: every step tolerates "already gone",
@@ -407,11 +455,10 @@ static int count_internet_jobs(const char *except)
 static void teardown(const char *job)
 {
 	struct om_state s;
-	char ifn[IFNAMSIZ], table[64], p[PATH_MAX], fwd[PATH_MAX];
+	char ifn[IFNAMSIZ], table[64], p[PATH_MAX];
 	const char *v;
 	pid_t pid = 0;
 	uint64_t start = 0;
-	bool internet = false;
 
 	memset(&s, 0, sizeof(s));
 	load_state(job, &s);
@@ -421,7 +468,6 @@ static void teardown(const char *job)
 		pid = atoi(v);
 	if ((v = om_state_get(&s, "pid_start")))
 		start = strtoull(v, NULL, 10);
-	internet = (v = om_state_get(&s, "internet")) && strcmp(v, "1") == 0;
 
 	if (link_exists(ifn)) {
 		const char *argv[] = { "ip", "link", "del", ifn, NULL };
@@ -437,12 +483,7 @@ static void teardown(const char *job)
 		const char *argv[] = { "nft", "delete", "table", "inet", table, NULL };
 		run_quiet(argv);
 	}
-	/* ip_forward goes back to 0 only if omerta turned it on and no other job needs it. */
-	snprintf(fwd, sizeof(fwd), "%s/.ip_forward_set.%s", run_dir, netns_id());
-	if (internet && access(fwd, F_OK) == 0 && count_internet_jobs(job) == 0) {
-		om_write_knob(IP_FORWARD, "0");
-		unlink(fwd);
-	}
+	restore_forwarding(job, om_state_get(&s, "forward_ifaces"));
 	static const char *const files[] = { "state", "server.conf", "wireguard-go.log" };
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		job_path(p, sizeof(p), job, files[i]);
@@ -461,6 +502,9 @@ struct up_opts {
 	bool have_subnet, internet;
 	struct om_cidr subnet;
 	pid_t owner;
+	struct om_cidr allow[MAX_ALLOW]; /* --allow-dest: networks, host bits cleared */
+	size_t n_allow;
+	char fwd[OM_STATE_VAL]; /* the interfaces its packets come in on: forward_ifaces() */
 };
 
 static bool overlaps(const struct om_cidr *a, const struct om_cidr *b)
@@ -551,48 +595,158 @@ static int write_server_conf(const char *path, const uint8_t spriv[OM_KEY_LEN], 
 	return r;
 }
 
-static int nft_apply(const char *table, const char *ifn, const struct up_opts *o,
-		     const char *client_ip)
-{
-	char rules[2048];
-	int n;
-	const char *argv[] = { "nft", "-f", "-", NULL };
+/* What up allocated for the job. */
+struct up_net {
+	unsigned port;
+	struct om_cidr sub;
+	char server_ip[OM_IP_STRLEN], client_ip[OM_IP_STRLEN];
+};
 
-	/* One table per job: teardown is one delete. Only this job's interface is
-	 * matched, so jobs cannot reach each other's clients, and the client reaches
-	 * nothing but the uplink (or nothing at all with --no-internet). */
-	if (o->internet)
-		n = snprintf(rules, sizeof(rules),
-			     "table inet %s {\n"
-			     " chain forward {\n"
-			     "  type filter hook forward priority filter; policy accept;\n"
-			     "  iifname \"%s\" oifname \"%s\" ip saddr %s accept\n"
-			     "  iifname \"%s\" oifname \"%s\" ct state established,related accept\n"
-			     "  iifname \"%s\" drop\n"
-			     "  oifname \"%s\" drop\n"
-			     " }\n"
-			     " chain postrouting {\n"
-			     "  type nat hook postrouting priority srcnat; policy accept;\n"
-			     "  oifname \"%s\" ip saddr %s masquerade\n"
-			     " }\n"
-			     "}\n",
-			     table, ifn, o->uplink, client_ip, o->uplink, ifn, ifn, ifn, o->uplink,
-			     client_ip);
-	else
-		n = snprintf(rules, sizeof(rules),
-			     "table inet %s {\n"
-			     " chain forward {\n"
-			     "  type filter hook forward priority filter; policy accept;\n"
-			     "  iifname \"%s\" drop\n"
-			     "  oifname \"%s\" drop\n"
-			     " }\n"
-			     "}\n",
-			     table, ifn, ifn);
-	if (om_run(argv, rules, (size_t)n, NULL, 0) != 0) {
-		warnx("nft could not load table %s", table);
+/* The interface of the longest IPv4 route to ip, from /proc/net/route. 0 or -1. */
+static int route_dev(const struct om_ip *ip, char out[IFNAMSIZ])
+{
+	FILE *f = fopen("/proc/net/route", "re");
+	char line[256], ifn[64];
+	unsigned long dst, mask;
+	uint32_t a;
+	int best = -1;
+
+	if (!f)
+		return -1;
+	/* The file prints each address as the 32-bit word in memory, so the bytes
+	 * compare as they are, with no byte swap. */
+	memcpy(&a, ip->a, 4);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %lx %*x %*x %*d %*d %*d %lx", ifn, &dst, &mask) == 3 &&
+		    (a & (uint32_t)mask) == (uint32_t)dst && strlen(ifn) < IFNAMSIZ &&
+		    __builtin_popcountl(mask) > best) {
+			best = __builtin_popcountl(mask);
+			strcpy(out, ifn);
+		}
+	}
+	fclose(f);
+	return best < 0 ? -1 : 0;
+}
+
+/* What a job's traffic may never reach through the server: every IPv4 row of the
+ * address-class table that is no destination (loopback, private, CGNAT,
+ * link-local and so metadata, multicast, broadcast, reserved), and every address
+ * and attached subnet of this namespace: the requester's own host, the uplink's
+ * subnet (a home LAN sits there), the other interfaces' networks and the other
+ * jobs' tunnels. The attached subnets are those of the moment of up; whatever is
+ * attached later is reached through an interface that is not the uplink, which
+ * the chain refuses anyway. The documentation ranges stay reachable, as for
+ * endpoints: the test worlds' internet, routed nowhere real. */
+static int blocked_elements(FILE *f)
+{
+	struct om_cidr *nets;
+	size_t n;
+	const char *sep = "";
+
+	for (size_t i = 0; i < om_addr_n_classes; i++) {
+		const struct om_addr_class *c = &om_addr_classes[i];
+		if (!strchr(c->prefix, ':') && !om_addr_class_dest_ok(c)) {
+			fprintf(f, "%s%s", sep, c->prefix);
+			sep = ", ";
+		}
+	}
+	if (om_local_nets(&nets, &n) < 0) {
+		warn("cannot list this host's addresses");
 		return -1;
 	}
+	for (size_t i = 0; i < n; i++) {
+		char a[OM_IP_STRLEN], net[OM_IP_STRLEN];
+		struct om_ip nip;
+		if (nets[i].ip.family != AF_INET)
+			continue;
+		om_cidr_network(&nets[i], &nip);
+		om_ip_format(&nets[i].ip, a);
+		om_ip_format(&nip, net);
+		fprintf(f, ", %s/32, %s/%u", a, net, nets[i].prefix);
+	}
+	free(nets);
 	return 0;
+}
+
+/* One table per job: teardown is one delete. Only this job's interface is
+ * matched, so jobs cannot reach each other's clients.
+ *
+ * input: the client reaches this host only at the server's tunnel address, with
+ * the verify ping and the heartbeat (ICMP echo) and DNS when --dns names that
+ * address; nothing else of the host (a service on 0.0.0.0 included).
+ * forward: --allow-dest first (the requester's own choice), then the blocked set,
+ * then the uplink, and nothing else. An interface whose forwarding omerta turned
+ * on forwards to the jobs' tunnels only, so that the requester's host does not
+ * start routing for anyone else. Each refusal counts in the counter "refused",
+ * which status prints. */
+static int nft_apply(const char *table, const char *ifn, const struct up_opts *o,
+		     const struct up_net *net, const char *fwd_ifaces)
+{
+	const char *argv[] = { "nft", "-f", "-", NULL };
+	const char *cip = net->client_ip, *sip = net->server_ip;
+	char *rules = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&rules, &len);
+	int r = -1;
+
+	if (!f)
+		return -1;
+	fprintf(f, "table inet %s {\n counter refused { }\n"
+		   " set blocked { type ipv4_addr; flags interval; auto-merge; elements = { ", table);
+	if (blocked_elements(f) < 0) {
+		fclose(f);
+		free(rules);
+		return -1;
+	}
+	fprintf(f, " } }\n");
+	if (o->n_allow) {
+		fprintf(f, " set allowed { type ipv4_addr; flags interval; auto-merge; elements = { ");
+		for (size_t i = 0; i < o->n_allow; i++) {
+			char a[OM_IP_STRLEN];
+			om_ip_format(&o->allow[i].ip, a);
+			fprintf(f, "%s%s/%u", i ? ", " : "", a, o->allow[i].prefix);
+		}
+		fprintf(f, " } }\n");
+	}
+	fprintf(f, " chain input {\n  type filter hook input priority filter; policy accept;\n"
+		   "  iifname \"%s\" ct state established,related accept\n"
+		   "  iifname \"%s\" ip saddr %s ip daddr %s icmp type echo-request accept\n",
+		ifn, ifn, cip, sip);
+	if (o->dns && strcmp(o->dns, sip) == 0)
+		fprintf(f, "  iifname \"%s\" ip saddr %s ip daddr %s meta l4proto { tcp, udp } th dport 53 accept\n",
+			ifn, cip, sip);
+	if (o->n_allow)
+		fprintf(f, "  iifname \"%s\" ip saddr %s ip daddr @allowed accept\n", ifn, cip);
+	fprintf(f, "  iifname \"%s\" counter name \"refused\" drop\n }\n", ifn);
+	fprintf(f, " chain forward {\n  type filter hook forward priority filter; policy accept;\n"
+		   "  oifname \"%s\" ct state established,related accept\n"
+		   "  oifname \"%s\" drop\n", ifn, ifn);
+	if (o->n_allow)
+		fprintf(f, "  iifname \"%s\" ip saddr %s ip daddr @allowed accept\n", ifn, cip);
+	fprintf(f, "  iifname \"%s\" ip daddr @blocked counter name \"refused\" drop\n", ifn);
+	if (o->internet)
+		fprintf(f, "  iifname \"%s\" oifname \"%s\" ip saddr %s accept\n", ifn, o->uplink, cip);
+	fprintf(f, "  iifname \"%s\" counter name \"refused\" drop\n", ifn);
+	for (const char *p = fwd_ifaces; *p;) {
+		size_t n = strcspn(p, " ");
+		char x[IFNAMSIZ], knob[PATH_MAX], mark[PATH_MAX];
+		if (n && n < IFNAMSIZ) {
+			memcpy(x, p, n);
+			x[n] = '\0';
+			forwarding_paths(x, knob, mark);
+			if (access(mark, F_OK) == 0)
+				fprintf(f, "  iifname \"%s\" oifname != \"omv*\" drop\n", x);
+		}
+		p += n + (p[n] == ' ');
+	}
+	fprintf(f, " }\n chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n"
+		   "  oifname != \"%s\" ip saddr %s masquerade\n }\n}\n", ifn, cip);
+	if (fclose(f) == 0 && om_run(argv, rules, len, NULL, 0) == 0)
+		r = 0;
+	else
+		warnx("nft could not load table %s", table);
+	free(rules);
+	return r;
 }
 
 static int start_interface(const char *job, const char *ifn, struct om_state *s)
@@ -648,13 +802,6 @@ struct up_keys {
 		psk[OM_KEY_LEN];
 };
 
-/* What up allocated for the job. */
-struct up_net {
-	unsigned port;
-	struct om_cidr sub;
-	char server_ip[OM_IP_STRLEN], client_ip[OM_IP_STRLEN];
-};
-
 /* The job's directory and first state. EX_OK with *created set, or EX_INPUT or
  * EX_SYS after a message. */
 static int claim_job(const struct up_opts *o, struct om_state *s, const char *ifn,
@@ -683,6 +830,15 @@ static int claim_job(const struct up_opts *o, struct om_state *s, const char *if
 	om_state_set(s, "interface", ifn);
 	om_state_set(s, "nft_table", table);
 	om_state_set(s, "internet", o->internet ? "1" : "0");
+	{
+		char list[OM_STATE_VAL] = "", a[OM_IP_STRLEN];
+		for (size_t i = 0; i < o->n_allow; i++) {
+			om_ip_format(&o->allow[i].ip, a);
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s/%u",
+				 i ? "," : "", a, o->allow[i].prefix);
+		}
+		om_state_set(s, "allow_dest", list);
+	}
 	snprintf(b, sizeof(b), "%lld", (long long)time(NULL));
 	om_state_set(s, "created", b);
 	snprintf(b, sizeof(b), "%d", (int)o->owner);
@@ -773,21 +929,61 @@ static int make_keys(struct up_keys *k)
 	return 0;
 }
 
-/* ip_forward on for a job with internet, remembering that omerta turned it on. */
-static int enable_forward(void)
+/* The interfaces a job's packets come in on, its own aside: the uplink (the
+ * replies from the internet) and the way to each --allow-dest. Space-separated
+ * into out. 0, or -1 after a message. */
+static int forward_ifaces(const struct up_opts *o, char *out, size_t n)
 {
-	char fwd[PATH_MAX];
-	int fd;
+	out[0] = '\0';
+	if (o->internet)
+		snprintf(out, n, "%s", o->uplink);
+	for (size_t i = 0; i < o->n_allow; i++) {
+		char dev[IFNAMSIZ], a[OM_IP_STRLEN];
+		if (route_dev(&o->allow[i].ip, dev) < 0) {
+			om_ip_format(&o->allow[i].ip, a);
+			warnx("--allow-dest %s/%u: no route to it", a, o->allow[i].prefix);
+			return -1;
+		}
+		if (!has_word(out, dev) && strlen(out) + strlen(dev) + 2 < n)
+			snprintf(out + strlen(out), n - strlen(out), "%s%s", *out ? " " : "", dev);
+	}
+	return 0;
+}
 
-	if (read_sysctl(IP_FORWARD) == 1)
-		return 0;
-	snprintf(fwd, sizeof(fwd), "%s/.ip_forward_set.%s", run_dir, netns_id());
-	fd = open(fwd, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd >= 0)
-		close(fd);
-	if (om_write_knob(IP_FORWARD, "1") < 0) {
-		warn("cannot enable %s", IP_FORWARD);
-		return -1;
+/* Forwarding per interface, never net.ipv4.ip_forward for the whole namespace:
+ * the job's interface and those in list. Where it was off, a file says that omerta
+ * turned it on, before it does (so that a failure half-way still turns it off). With
+ * mark_only, only those files are made: the nft table reads them, and is loaded
+ * before any forwarding starts. 0, or -1 after a message. */
+static int enable_forwarding(const char *ifn, const char *list, bool mark_only)
+{
+	char x[IFNAMSIZ], knob[PATH_MAX], mark[PATH_MAX];
+
+	for (const char *p = list; *p;) {
+		size_t n = strcspn(p, " ");
+		if (n && n < IFNAMSIZ) {
+			int fd;
+			memcpy(x, p, n);
+			x[n] = '\0';
+			forwarding_paths(x, knob, mark);
+			if (mark_only) {
+				if (read_sysctl(knob) != 1 &&
+				    (fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0)
+					close(fd);
+			} else if (access(mark, F_OK) == 0 && read_sysctl(knob) != 1 &&
+				   om_write_knob(knob, "1") < 0) {
+				warn("cannot enable %s", knob);
+				return -1;
+			}
+		}
+		p += n + (p[n] == ' ');
+	}
+	if (!mark_only) {
+		forwarding_paths(ifn, knob, mark);
+		if (om_write_knob(knob, "1") < 0) {
+			warn("cannot enable %s", knob);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -824,9 +1020,10 @@ static int bring_up(const struct up_opts *o, const char *ifn, const char *table,
 		if (run_loud(a1, "ip address add") < 0 || run_loud(a2, "ip link set up") < 0)
 			return -1;
 	}
-	if (nft_apply(table, ifn, o, n->client_ip) < 0)
-		return -1;
-	if (o->internet && enable_forward() < 0)
+	/* Recorded first: down restores forwarding from this list. */
+	om_state_set(s, "forward_ifaces", o->fwd);
+	if (save_state(o->job, s) < 0 || enable_forwarding(ifn, o->fwd, true) < 0 ||
+	    nft_apply(table, ifn, o, n, o->fwd) < 0 || enable_forwarding(ifn, o->fwd, false) < 0)
 		return -1;
 	return 0;
 }
@@ -935,9 +1132,9 @@ out:
 
 struct status {
 	char job[OM_JOBID_MAX + 1];
-	const char *ifn, *server_ip, *client_ip, *port;
+	const char *ifn, *server_ip, *client_ip, *port, *allow;
 	long long handshake;
-	unsigned long long rx, tx;
+	unsigned long long rx, tx, refused;
 	bool alive, connected, elsewhere; /* elsewhere: in a namespace we cannot enter */
 };
 
@@ -993,6 +1190,20 @@ static void query(const char *job, const struct om_state *s, struct status *st, 
 		close(there);
 }
 
+/* The packets the job's filter refused: its counter "refused". 0 when unknown. */
+static unsigned long long refused_packets(const char *table)
+{
+	const char *argv[] = { "nft", "list", "counter", "inet", table, "refused", NULL };
+	char *out = NULL, *p;
+	unsigned long long n = 0;
+
+	if (table && om_run(argv, NULL, 0, &out, OM_RUN_QUIET) == 0 && out &&
+	    (p = strstr(out, "packets ")))
+		n = strtoull(p + 8, NULL, 10);
+	free(out);
+	return n;
+}
+
 static void query_here(const struct om_state *s, struct status *st, bool counts)
 {
 	const char *v;
@@ -1002,6 +1213,7 @@ static void query_here(const struct om_state *s, struct status *st, bool counts)
 	st->server_ip = (v = om_state_get(s, "server_ip")) ? v : "-";
 	st->client_ip = (v = om_state_get(s, "client_ip")) ? v : "-";
 	st->port = (v = om_state_get(s, "listen_port")) ? v : "-";
+	st->allow = (v = om_state_get(s, "allow_dest")) ? v : "";
 	if (!ifname_ok(st->ifn) || !link_exists(st->ifn))
 		return;
 	if (wg_show(st->ifn, "latest-handshakes", &hs, &unused) < 0)
@@ -1012,6 +1224,8 @@ static void query_here(const struct om_state *s, struct status *st, bool counts)
 		st->rx = rx;
 		st->tx = tx;
 	}
+	if (counts)
+		st->refused = refused_packets(om_state_get(s, "nft_table"));
 	st->connected = st->handshake > 0 && time(NULL) - st->handshake < REJECT_AFTER;
 }
 
@@ -1031,12 +1245,21 @@ static void print_status(const struct status *st, bool json)
 		om_json_int(&j, "tx_bytes", (long long)st->tx);
 		om_json_bool(&j, "connected", st->connected);
 		om_json_str(&j, "state", st->elsewhere ? "elsewhere" : st->alive ? "up" : "dead");
+		om_json_int(&j, "refused_packets", (long long)st->refused);
+		om_json_arr_open(&j, "allow_dest");
+		for (const char *p = st->allow; *p;) {
+			size_t n = strcspn(p, ",");
+			om_json_strn(&j, NULL, p, n);
+			p += n + (p[n] == ',');
+		}
+		om_json_arr_close(&j);
 		om_json_obj_close(&j);
 		om_json_end(&j);
 	} else
-		printf("%s\t%s\t%s\t%s\t%s\t%lld\t%llu\t%llu\t%s\t%s\n", st->job, st->ifn, st->port,
-		       st->server_ip, st->client_ip, st->handshake, st->rx, st->tx,
-		       st->connected ? "yes" : "no", st->elsewhere ? "elsewhere" : st->alive ? "up" : "dead");
+		printf("%s\t%s\t%s\t%s\t%s\t%lld\t%llu\t%llu\t%s\t%s\t%llu\t%s\n", st->job, st->ifn,
+		       st->port, st->server_ip, st->client_ip, st->handshake, st->rx, st->tx,
+		       st->connected ? "yes" : "no", st->elsewhere ? "elsewhere" : st->alive ? "up" : "dead",
+		       st->refused, *st->allow ? st->allow : "-");
 }
 
 static int cmd_status(const char *job, bool json)
@@ -1252,6 +1475,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{ "keepalive", required_argument, NULL, 'K' },
 		{ "no-internet", no_argument, NULL, 'N' },
 		{ "owner", required_argument, NULL, 'O' },
+		{ "allow-dest", required_argument, NULL, 'A' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1279,6 +1503,19 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case 'K': o->keepalive = num_or_die("--keepalive", optarg, 0, 65535); break;
 		case 'N': o->internet = false; break;
 		case 'O': a->owner = optarg; break;
+		case 'A':
+			if (o->n_allow == MAX_ALLOW) {
+				warnx("--allow-dest: at most %d", MAX_ALLOW);
+				exit(EX_INPUT);
+			}
+			if (om_cidr_parse(optarg, &o->allow[o->n_allow], false) < 0 ||
+			    o->allow[o->n_allow].ip.family != AF_INET) {
+				warnx("--allow-dest must be an IPv4 address or prefix, such as 192.168.1.10/32 (the tunnel carries IPv4 only)");
+				exit(EX_INPUT);
+			}
+			om_cidr_network(&o->allow[o->n_allow], &o->allow[o->n_allow].ip);
+			o->n_allow++;
+			break;
 		case 'j': a->json = true; break;
 		case 't': a->timeout = optarg; break;
 		case 'h': usage(EX_OK); break;
@@ -1300,7 +1537,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		usage(EX_USAGE_);
 	}
 	if (a->cmd != UP && (o->endpoint_host || a->port || a->range || a->subnet || o->uplink ||
-			     o->dns || !o->internet || a->owner || o->keepalive != 25)) {
+			     o->dns || !o->internet || a->owner || o->keepalive != 25 || o->n_allow)) {
 		warnx("these options go with up");
 		usage(EX_USAGE_);
 	}
@@ -1388,7 +1625,7 @@ static int check_up_net(struct args *a)
 		return EX_INPUT;
 	} else
 		o->uplink = a->uplink;
-	return EX_OK;
+	return forward_ifaces(o, o->fwd, sizeof(o->fwd)) < 0 ? EX_INPUT : EX_OK;
 }
 
 int main(int argc, char **argv)

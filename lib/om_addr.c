@@ -240,6 +240,11 @@ const struct om_addr_class om_addr_classes[] = {
 
 const size_t om_addr_n_classes = sizeof(om_addr_classes) / sizeof(om_addr_classes[0]);
 
+bool om_addr_class_dest_ok(const struct om_addr_class *c)
+{
+	return c->verdict != OM_ADDR_REFUSED || strncmp(c->name, "anycast", 7) == 0;
+}
+
 const struct om_addr_class *om_ip_class(const struct om_ip *ip)
 {
 	const struct om_addr_class *best = NULL;

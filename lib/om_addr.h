@@ -64,6 +64,13 @@ const struct om_addr_class *om_ip_class(const struct om_ip *ip);
  * ordinary public address, or documentation). */
 const char *om_ip_refused_class(const struct om_ip *ip);
 
+/* Whether a job's traffic may go to addresses of this row, as a destination through
+ * the requester's server: no for every refused row but the anycast services, which
+ * the registries call globally reachable and which are public services like any
+ * other (they are refused as endpoints only because the nearest instance answers).
+ * The documentation rows are destinations too: the test worlds' internet. */
+bool om_addr_class_dest_ok(const struct om_addr_class *c);
+
 /* True when the IPv4 prefixes in list together cover all of 0.0.0.0/0. */
 bool om_cidrs_cover_ipv4(const struct om_cidr *list, size_t n);
 

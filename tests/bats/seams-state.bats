@@ -254,6 +254,14 @@ procstate() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
 	[ "$status" -eq 0 ]
 	[ "$(cut -f6 <<<"$output")" = yes ]
 	[ "$(cut -f3 <<<"$output")" -gt 0 ]
+	# The server's filter counter: a datagram to the requester's host beyond the
+	# tunnel address is refused and counted, in both forms.
+	r0=$(cut -f7 <<<"$output")
+	printf x | ip netns exec "$PROV" nc -u -w 1 "$sip" 9 || true
+	run ip netns exec "$PROV" omerta vpn status --job-id r1
+	[ "$(cut -f7 <<<"$output")" -gt "$r0" ]
+	run ip netns exec "$REQ" omerta vpn status --job-id r1 --json
+	[ "$(jq -r .refused_packets <<<"$output")" -gt "$r0" ]
 	run omerta-vpnserve status --job r1 --json
 	[ "$(jq -r .connected <<<"$output")" = true ] && [ "$(jq -r .state <<<"$output")" = up ]
 	[ "$(jq -r .rx_bytes <<<"$output")" -gt 0 ]

@@ -9,6 +9,7 @@ setup_file() {
 	export TAG=vs$$
 	sh "$BATS_TEST_DIRNAME/../lib/world.sh" up "$TAG"
 	export REQ=omt-$TAG-req PROV=omt-$TAG-prov PROV2=omt-$TAG-prov2 INET=omt-$TAG-inet
+	export LAN=omt-$TAG-lan WAN=omt-$TAG-wan
 }
 
 teardown_file() {
@@ -19,6 +20,7 @@ teardown_file() {
 setup() {
 	mkdir -p "$OMERTA_RUN_DIR"
 	clients=""
+	listeners=""
 }
 
 teardown() {
@@ -26,9 +28,13 @@ teardown() {
 	for j in $(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null); do
 		ip netns exec "$REQ" omerta-vpnserve down --job "$j" >/dev/null 2>&1 || true
 	done
+	for p in $listeners; do kill "$p" 2>/dev/null || true; done
 	assert_no_leftovers
 	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.ip_forward)" = 0 ]
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.wan.forwarding)" = 0 ]
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.lan.forwarding)" = 0 ]
 	[ -z "$(ip netns exec "$REQ" nft list tables)" ]
+	[ -z "$(ls -A "$OMERTA_RUN_DIR/vpn" 2>/dev/null | grep -v '^\.lock$')" ]
 }
 
 vs() { ip netns exec "$REQ" omerta-vpnserve "$@"; }
@@ -81,9 +87,10 @@ whoami_from() {
 	run vs status --job web1
 	show
 	[ "$status" -eq 0 ]
-	IFS=$'\t' read -r job ifn port sip cip hs rx1 tx1 conn state <<<"$output"
+	IFS=$'\t' read -r job ifn port sip cip hs rx1 tx1 conn state refused allow <<<"$output"
 	[ "$job" = web1 ] && [ "$port" = 51820 ] && [ "$sip" = 10.200.0.1 ] && [ "$cip" = 10.200.0.2 ]
 	[ "$hs" -gt 0 ] && [ "$rx1" -gt 0 ] && [ "$tx1" -gt 0 ] && [ "$conn" = yes ] && [ "$state" = up ]
+	[[ "$refused" =~ ^[0-9]+$ ]] && [ "$allow" = - ]
 	[[ "$ifn" =~ ^omv[0-9a-f]{12}$ ]]
 	ip netns exec "$PROV" sh -c 'printf "GET /1m HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80' >/dev/null
 	run vs status --job web1 --json
@@ -91,7 +98,12 @@ whoami_from() {
 	[ "$(jq -r .tx_bytes <<<"$output")" -gt $((tx1 + 1000000)) ]
 	[ "$(jq -r .rx_bytes <<<"$output")" -gt "$rx1" ]
 	[ "$(jq -r .connected <<<"$output")" = true ]
-	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.ip_forward)" = 1 ]
+	# Forwarding is on for the uplink (and the job's interface) only, never for the
+	# whole namespace.
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.ip_forward)" = 0 ]
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.wan.forwarding)" = 1 ]
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.lan.forwarding)" = 0 ]
+	[ "$(ip netns exec "$REQ" sysctl -n "net.ipv4.conf.$ifn.forwarding")" = 1 ]
 	client_down "$PROV" omtc0
 	clients=
 	vs down --job web1
@@ -308,4 +320,134 @@ whoami_from() {
 	run vs gc
 	[ "$output" = "$(printf 'removed\trb1')" ]
 	[ ! -e "$OMERTA_RUN_DIR/vpn/rb1" ]
+}
+
+# listen NS ADDR PORT NAME: a TCP+UDP target that logs who reached it in $T/NAME.log.
+listen() {
+	ip netns exec "$1" python3 "$BATS_TEST_DIRNAME/../lib/listen.py" "$2" "$3" "$BATS_TEST_TMPDIR/$4.log" &
+	listeners="$listeners $!"
+	for _ in $(seq 100); do [ -e "$BATS_TEST_TMPDIR/$4.log" ] && return 0; sleep 0.05; done
+	return 1
+}
+
+# attack ADDR PORT: the client, as root, tries ADDR by TCP, UDP and ICMP. Prints
+# what answered: "tcp" when the TCP service said hello, "icmp" for an echo reply.
+attack() {
+	local got
+	got=$(ip netns exec "$PROV" timeout 5 nc -w 2 "$1" "$2" </dev/null 2>/dev/null || true)
+	[ "$got" != hello ] || echo tcp
+	printf 'x' | ip netns exec "$PROV" timeout 3 nc -u -w 1 "$1" "$2" >/dev/null 2>&1 || true
+	ip netns exec "$PROV" ping -c 1 -W 1 "$1" >/dev/null 2>&1 && echo icmp
+	return 0
+}
+
+@test "vpnserve, requester side: the job reaches the internet and none of the requester's host, LAN, metadata, uplink subnet or other jobs, on TCP, UDP and ICMP; each refusal counts" {
+	T=$BATS_TEST_TMPDIR
+	# The requester's host: a service on 0.0.0.0:8080 and a second public address.
+	ip -n "$REQ" addr add 198.51.100.3/24 dev wan
+	listen "$REQ" 0.0.0.0 8080 host
+	listen "$LAN" 192.168.77.254 8082 lan
+	listen "$LAN" 169.254.169.254 80 meta
+	# A host on the uplink's own subnet (a home LAN sits there): the router.
+	listen "$WAN" 198.51.100.254 8083 uplink
+	listen "$INET" 203.0.113.10 9000 inet
+	vs up --job near --endpoint-host 198.51.100.1 --owner $$ >"$T/near.conf"
+	vs up --job f1 --endpoint-host 198.51.100.1 --owner $$ >"$T/c.conf"
+	near_ip=$(vs status --job near --json | jq -r .server_ip)
+	client_up "$PROV" omtc0 "$T/c.conf"
+	vs wait --job f1 --timeout 10
+	# The internet host: reached on all three, seen as the requester.
+	[ "$(attack 203.0.113.10 9000 | tr '\n' ' ')" = "tcp icmp " ]
+	grep -qx 'udp 198.51.100.1' "$T/inet.log"
+	grep -qx 'tcp 198.51.100.1' "$T/inet.log"
+	# The server's tunnel address answers the verify ping and the heartbeat only.
+	sip=$(vs status --job f1 --json | jq -r .server_ip)
+	ip netns exec "$PROV" ping -c 1 -W 2 "$sip" >/dev/null
+	before=$(vs status --job f1 --json | jq -r .refused_packets)
+	[ "$(attack "$sip" 8080)" = icmp ]
+	n=0
+	for t in 198.51.100.3:8080 192.168.77.1:8080 192.168.77.254:8082 \
+		169.254.169.254:80 198.51.100.254:8083 "$near_ip:8080"; do
+		got=$(attack "${t%:*}" "${t#*:}")
+		echo "$t: ${got:-nothing}"
+		[ -z "$got" ]
+		n=$((n + 1))
+	done
+	for l in host lan meta uplink; do
+		echo "$l: $(cat "$T/$l.log")"
+		[ ! -s "$T/$l.log" ]
+	done
+	# Every try counted: at least one TCP SYN, one datagram and one echo each.
+	after=$(vs status --job f1 --json | jq -r .refused_packets)
+	echo "refused: $before -> $after"
+	[ "$after" -ge $((before + 2 + 3 * n)) ]
+	run vs status --job f1
+	[ "$(cut -f11 <<<"$output")" = "$after" ] && [ "$(cut -f12 <<<"$output")" = - ]
+	# The uplink forwards for the jobs only: the router cannot use the requester
+	# as its way into the LAN while a job runs.
+	ip -n "$WAN" route add 192.168.77.0/24 via 198.51.100.1
+	run ip netns exec "$WAN" ping -c 1 -W 1 192.168.77.254
+	ip -n "$WAN" route del 192.168.77.0/24 via 198.51.100.1
+	[ "$status" -ne 0 ]
+	ip -n "$REQ" addr del 198.51.100.3/24 dev wan
+}
+
+@test "vpnserve --allow-dest: the one named service is reached, shown in the status; the rest stays refused; forwarding is restored at down" {
+	T=$BATS_TEST_TMPDIR
+	listen "$LAN" 192.168.77.254 8082 lan
+	listen "$LAN" 169.254.169.254 80 meta
+	vs up --job a1 --endpoint-host 198.51.100.1 --allow-dest 192.168.77.254 --allow-dest 192.0.2.128/25 \
+		--owner $$ >"$T/c.conf"
+	client_up "$PROV" omtc0 "$T/c.conf"
+	vs wait --job a1 --timeout 10
+	[ "$(attack 192.168.77.254 8082 | tr '\n' ' ')" = "tcp icmp " ]
+	grep -qx 'tcp 192.168.77.1' "$T/lan.log"
+	grep -qx 'udp 192.168.77.1' "$T/lan.log"
+	[ -z "$(attack 169.254.169.254 80)" ]
+	[ ! -s "$T/meta.log" ]
+	run vs status --job a1 --json
+	[ "$(jq -c .allow_dest <<<"$output")" = '["192.168.77.254/32","192.0.2.128/25"]' ]
+	run vs status --job a1
+	[ "$(cut -f12 <<<"$output")" = 192.168.77.254/32,192.0.2.128/25 ]
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.lan.forwarding)" = 1 ]
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.ip_forward)" = 0 ]
+	client_down "$PROV" omtc0
+	clients=
+	vs down --job a1
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.lan.forwarding)" = 0 ]
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.wan.forwarding)" = 0 ]
+}
+
+@test "vpnserve: forwarding that was on before omerta stays on after down; one job's down keeps another's" {
+	ip netns exec "$REQ" sysctl -qw net.ipv4.conf.lan.forwarding=1
+	vs up --job k1 --endpoint-host 198.51.100.1 --allow-dest 192.168.77.0/24 --owner $$ >/dev/null
+	vs up --job k2 --endpoint-host 198.51.100.1 --owner $$ >/dev/null
+	vs down --job k1
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.wan.forwarding)" = 1 ]
+	vs down --job k2
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.wan.forwarding)" = 0 ]
+	lan=$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.lan.forwarding)
+	ip netns exec "$REQ" sysctl -qw net.ipv4.conf.lan.forwarding=0
+	[ "$lan" = 1 ]
+}
+
+@test "vpnserve --allow-dest: bad values are one line, exit 1, and leave nothing" {
+	for v in 10.0.0.0/33 ::1 2001:db8::/32 nonsense 10.0.0.0/ ''; do
+		run --separate-stderr vs up --job bad --endpoint-host 198.51.100.1 --allow-dest "$v" --owner $$
+		echo "$v: $status $stderr"
+		[ "$status" -eq 1 ] && [ -z "$output" ]
+		[ "$stderr" = "omerta-vpnserve: --allow-dest must be an IPv4 address or prefix, such as 192.168.1.10/32 (the tunnel carries IPv4 only)" ]
+	done
+	args=()
+	for i in $(seq 9); do args+=(--allow-dest "192.168.$i.0/24"); done
+	run --separate-stderr vs up --job bad --endpoint-host 198.51.100.1 "${args[@]}" --owner $$
+	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-vpnserve: --allow-dest: at most 8" ]
+	# No route to it (a namespace of its own, with no routes): refused, nothing made.
+	ip netns add "omt-$TAG-nr"
+	run --separate-stderr ip netns exec "omt-$TAG-nr" omerta-vpnserve up --job bad --endpoint-host 198.51.100.1 --no-internet --allow-dest 203.0.113.0/24 --owner $$
+	ip netns del "omt-$TAG-nr"
+	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-vpnserve: --allow-dest 203.0.113.0/24: no route to it" ]
+	run --separate-stderr vs status --allow-dest 10.0.0.1
+	[ "$status" -eq 2 ]
+	[ ! -e "$OMERTA_RUN_DIR/vpn/bad" ]
 }

@@ -8,6 +8,9 @@
 #   omt-TAG-prov  192.0.2.2     the provider (uplink "wan")
 #   omt-TAG-prov2 198.18.0.2    a second provider
 #   omt-TAG-wan   a router joining the three: 203.0.113.1, 198.51.100.254, 192.0.2.254
+#   omt-TAG-lan   the requester's private LAN behind its interface "lan"
+#                 (192.168.77.1): a host 192.168.77.254 that also stands in for
+#                 cloud metadata at 169.254.169.254
 #
 # The provider reaches the requester's endpoint through the router, as over the
 # internet, and has its own route to the internet host, so that a bypass has
@@ -16,6 +19,7 @@ set -eu
 cmd=$1
 tag=$2
 wan=omt-$tag-wan inet=omt-$tag-inet req=omt-$tag-req prov=omt-$tag-prov prov2=omt-$tag-prov2
+lan=omt-$tag-lan
 state=${TMPDIR:-/tmp}/omt-world-$tag
 
 down() {
@@ -25,7 +29,7 @@ down() {
 	if [ -f "$state/httpd.pid" ]; then
 		kill "$(cat "$state/httpd.pid")" 2>/dev/null || true
 	fi
-	for ns in $inet $req $prov $prov2 $wan; do
+	for ns in $inet $req $prov $prov2 $wan $lan; do
 		ip netns del "$ns" 2>/dev/null || true
 	done
 	rm -rf "$state"
@@ -43,7 +47,7 @@ case $cmd in
 up)
 	down
 	mkdir -p "$state/www/cgi-bin"
-	for ns in $wan $inet $req $prov $prov2; do
+	for ns in $wan $inet $req $prov $prov2 $lan; do
 		ip netns add "$ns"
 		ip -n "$ns" link set lo up
 		# No IPv6 chatter on the test links.
@@ -53,6 +57,10 @@ up)
 	link "$wan" req 198.51.100.254/24 "$req" wan 198.51.100.1/24
 	link "$wan" prov 192.0.2.254/24 "$prov" wan 192.0.2.2/24
 	link "$wan" prov2 198.18.0.254/24 "$prov2" wan 198.18.0.2/24
+	link "$req" lan 192.168.77.1/24 "$lan" req 192.168.77.254/24
+	ip -n "$lan" addr add 169.254.169.254/32 dev req
+	ip -n "$lan" route add default via 192.168.77.1
+	ip -n "$req" route add 169.254.169.254/32 via 192.168.77.254
 	ip netns exec "$wan" sysctl -qw net.ipv4.ip_forward=1
 	ip -n "$inet" route add default via 203.0.113.1
 	ip -n "$req" route add default via 198.51.100.254
