@@ -37,6 +37,7 @@ world_up() {
 	export TAG=$1$$
 	sh "$OM_ROOT/tests/lib/world.sh" up "$TAG"
 	export REQ=omt-$TAG-req PROV=omt-$TAG-prov PROV2=omt-$TAG-prov2 INET=omt-$TAG-inet
+	export LAN=omt-$TAG-lan WAN=omt-$TAG-wan
 	KERNEL=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
 	export KERNEL
 }
