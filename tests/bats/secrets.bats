@@ -80,8 +80,14 @@ qemu_of() {
 	local ev=$OMERTA_RUN_DIR/exec/$1/events
 	for _ in $(seq 100); do grep -q '"event":"started"' "$ev" 2>/dev/null && break; sleep 0.1; done
 	q=$(jq -r 'select(.event=="started") | .pid' "$ev")
-	quid=$(jq -r 'select(.event=="started") | .uid' "$ev")
 	[ -n "$q" ] && [ -d "/proc/$q" ]
+	# Its uid as the kernel has it, once QEMU has dropped to it.
+	for _ in $(seq 100); do
+		quid=$(awk '$1 == "Uid:" { print $2 }' "/proc/$q/status")
+		[ "$quid" = 0 ] || break
+		sleep 0.05
+	done
+	[ "$quid" != 0 ]
 }
 
 @test "secrets: while a job runs, nobody, another job's uid and QEMU's own cannot read its key or memory through /proc or the run directory" {
@@ -95,12 +101,6 @@ qemu_of() {
 	grep -q started "$T/out"
 	qemu_of k1
 	dir=$OMERTA_RUN_DIR/exec/k1
-	# QEMU runs as its job's uid and gid, from the range; the change came after exec.
-	[ "$quid" -ge 61000 ] && [ "$quid" -le 61999 ]
-	grep -E "^Uid:\s+$quid\s+$quid\s+$quid\s+$quid$" "/proc/$q/status"
-	grep -E "^Gid:\s+$quid\s+$quid\s+$quid\s+$quid$" "/proc/$q/status"
-	# Not dumpable: the kernel makes a non-dumpable process's /proc files root's.
-	[ "$(stat -c %u "/proc/$q/fd")" = 0 ] && [ "$(stat -c %u "/proc/$q/mem")" = 0 ]
 	other=$((quid == 61999 ? 61998 : quid + 1))
 	for u in 65534 "$other" "$quid"; do
 		for f in "/proc/$q/fd/"* "/proc/$q/mem" "/proc/$q/environ" "/proc/$q/maps"; do
@@ -126,6 +126,13 @@ print(r, ctypes.get_errno())
 sys.exit(0 if r == 0 else 1)' "$q"
 	echo "ptrace: $output"
 	[ "$status" -ne 0 ]
+	# QEMU runs as its job's uid and gid, from the range, as the started event says.
+	[ "$quid" -ge 61000 ] && [ "$quid" -le 61999 ]
+	[ "$(jq -r 'select(.event=="started") | .uid' "$dir/events")" = "$quid" ]
+	grep -E "^Uid:\s+$quid\s+$quid\s+$quid\s+$quid$" "/proc/$q/status"
+	grep -E "^Gid:\s+$quid\s+$quid\s+$quid\s+$quid$" "/proc/$q/status"
+	# Not dumpable: the kernel makes a non-dumpable process's /proc files root's.
+	[ "$(stat -c %u "/proc/$q/fd")" = 0 ] && [ "$(stat -c %u "/proc/$q/mem")" = 0 ]
 	# The folder and its files: root's, and nobody else's to read.
 	[ "$(stat -c '%u %a' "$dir")" = "0 700" ]
 	[ "$(stat -c '%u %a' "$dir/vpn.conf")" = "0 600" ]
