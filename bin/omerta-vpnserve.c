@@ -398,8 +398,8 @@ static bool has_word(const char *list, const char *w)
 	return false;
 }
 
-/* Whether a job of this namespace other than except forwards through ifn. */
-static bool forwarding_needed_elsewhere(const char *except, const char *ifn)
+/* Whether a job of namespace ns other than except forwards through ifn. */
+static bool forwarding_needed_elsewhere(const char *except, const char *ns, const char *ifn)
 {
 	struct jobs *j = calloc(1, sizeof(*j));
 	bool needed = false;
@@ -409,25 +409,30 @@ static bool forwarding_needed_elsewhere(const char *except, const char *ifn)
 	list_jobs(j);
 	for (size_t i = 0; i < j->n && !needed; i++) {
 		struct om_state s;
-		if (strcmp(j->id[i], except) != 0 && load_state(j->id[i], &s) == 0 && same_netns(&s))
+		const char *v;
+		if (strcmp(j->id[i], except) != 0 && load_state(j->id[i], &s) == 0 &&
+		    (v = om_state_get(&s, "netns")) && strcmp(v, ns) == 0)
 			needed = has_word(om_state_get(&s, "forward_ifaces"), ifn);
 	}
 	free(j);
 	return needed;
 }
 
-/* net.ipv4.conf.IFN.forwarding, and the file that says omerta turned it on in this
- * namespace (so that down turns it off again, and only then). */
-static void forwarding_paths(const char *ifn, char knob[PATH_MAX], char mark[PATH_MAX])
+/* net.ipv4.conf.IFN.forwarding, and the file that says omerta turned it on in the
+ * namespace ns (so that down turns it off again, and only then). */
+static void forwarding_paths(const char *ns, const char *ifn, char knob[PATH_MAX], char mark[PATH_MAX])
 {
 	snprintf(knob, PATH_MAX, "/proc/sys/net/ipv4/conf/%s/forwarding", ifn);
-	snprintf(mark, PATH_MAX, "%s/.forwarding.%s.%s", run_dir, netns_id(), ifn);
+	snprintf(mark, PATH_MAX, "%s/.forwarding.%s.%s", run_dir, ns, ifn);
 }
 
 /* Forwarding goes back to what it was: off again on every interface that omerta
- * turned it on for, once no other job of the namespace comes in through it. */
-static void restore_forwarding(const char *job, const char *list)
+ * turned it on for, once no other job of the namespace comes in through it. A job
+ * of a namespace that is gone (gc after a reboot) leaves only its files to remove. */
+static void restore_forwarding(const char *job, const char *ns, const char *list)
 {
+	bool here = strcmp(ns, netns_id()) == 0;
+
 	char ifn[IFNAMSIZ], knob[PATH_MAX], mark[PATH_MAX];
 
 	for (const char *p = list; p && *p;) {
@@ -438,10 +443,10 @@ static void restore_forwarding(const char *job, const char *list)
 		if (n && n < IFNAMSIZ) {
 			memcpy(ifn, p, n);
 			ifn[n] = '\0';
-			forwarding_paths(ifn, knob, mark);
+			forwarding_paths(ns, ifn, knob, mark);
 			if (ifname_ok(ifn) && access(mark, F_OK) == 0 &&
-			    !forwarding_needed_elsewhere(job, ifn)) {
-				if (link_exists(ifn))
+			    !forwarding_needed_elsewhere(job, ns, ifn)) {
+				if (here && link_exists(ifn))
 					om_write_knob(knob, "0");
 				unlink(mark);
 			}
@@ -483,7 +488,10 @@ static void teardown(const char *job)
 		const char *argv[] = { "nft", "delete", "table", "inet", table, NULL };
 		run_quiet(argv);
 	}
-	restore_forwarding(job, om_state_get(&s, "forward_ifaces"));
+	v = om_state_get(&s, "netns");
+	/* The namespace names a file: digits only, as netns_id() writes it. */
+	restore_forwarding(job, v && *v && strspn(v, "0123456789") == strlen(v) ? v : netns_id(),
+			   om_state_get(&s, "forward_ifaces"));
 	static const char *const files[] = { "state", "server.conf", "wireguard-go.log" };
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		job_path(p, sizeof(p), job, files[i]);
@@ -668,6 +676,14 @@ static int blocked_elements(FILE *f)
 	return 0;
 }
 
+/* --dns names an IPv4 resolver (an IPv6 one is never reached through the tunnel). */
+static bool dns_v4(const struct up_opts *o)
+{
+	struct om_ip ip;
+
+	return o->dns && om_ip_parse(o->dns, &ip) == 0 && ip.family == AF_INET;
+}
+
 /* One table per job: teardown is one delete. Only this job's interface is
  * matched, so jobs cannot reach each other's clients.
  *
@@ -712,9 +728,11 @@ static int nft_apply(const char *table, const char *ifn, const struct up_opts *o
 		   "  iifname \"%s\" ct state established,related accept\n"
 		   "  iifname \"%s\" ip saddr %s ip daddr %s icmp type echo-request accept\n",
 		ifn, ifn, cip, sip);
-	if (o->dns && strcmp(o->dns, sip) == 0)
+	/* The resolver the client config names is reached on port 53 only, wherever
+	 * it is: the server's address, another of this host's, or the requester's LAN. */
+	if (dns_v4(o))
 		fprintf(f, "  iifname \"%s\" ip saddr %s ip daddr %s meta l4proto { tcp, udp } th dport 53 accept\n",
-			ifn, cip, sip);
+			ifn, cip, o->dns);
 	if (o->n_allow)
 		fprintf(f, "  iifname \"%s\" ip saddr %s ip daddr @allowed accept\n", ifn, cip);
 	fprintf(f, "  iifname \"%s\" counter name \"refused\" drop\n }\n", ifn);
@@ -723,6 +741,9 @@ static int nft_apply(const char *table, const char *ifn, const struct up_opts *o
 		   "  oifname \"%s\" drop\n", ifn, ifn);
 	if (o->n_allow)
 		fprintf(f, "  iifname \"%s\" ip saddr %s ip daddr @allowed accept\n", ifn, cip);
+	if (dns_v4(o))
+		fprintf(f, "  iifname \"%s\" ip saddr %s ip daddr %s meta l4proto { tcp, udp } th dport 53 accept\n",
+			ifn, cip, o->dns);
 	fprintf(f, "  iifname \"%s\" ip daddr @blocked counter name \"refused\" drop\n", ifn);
 	if (o->internet)
 		fprintf(f, "  iifname \"%s\" oifname \"%s\" ip saddr %s accept\n", ifn, o->uplink, cip);
@@ -733,7 +754,7 @@ static int nft_apply(const char *table, const char *ifn, const struct up_opts *o
 		if (n && n < IFNAMSIZ) {
 			memcpy(x, p, n);
 			x[n] = '\0';
-			forwarding_paths(x, knob, mark);
+			forwarding_paths(netns_id(), x, knob, mark);
 			if (access(mark, F_OK) == 0)
 				fprintf(f, "  iifname \"%s\" oifname != \"omv*\" drop\n", x);
 		}
@@ -947,6 +968,15 @@ static int forward_ifaces(const struct up_opts *o, char *out, size_t n)
 		if (!has_word(out, dev) && strlen(out) + strlen(dev) + 2 < n)
 			snprintf(out + strlen(out), n - strlen(out), "%s%s", *out ? " " : "", dev);
 	}
+	/* The resolver's way, when it has one here (the server's own tunnel address,
+	 * not made yet, has none and needs none). */
+	if (dns_v4(o)) {
+		char dev[IFNAMSIZ];
+		struct om_ip ip;
+		om_ip_parse(o->dns, &ip);
+		if (route_dev(&ip, dev) == 0 && !has_word(out, dev) && strlen(out) + strlen(dev) + 2 < n)
+			snprintf(out + strlen(out), n - strlen(out), "%s%s", *out ? " " : "", dev);
+	}
 	return 0;
 }
 
@@ -965,7 +995,7 @@ static int enable_forwarding(const char *ifn, const char *list, bool mark_only)
 			int fd;
 			memcpy(x, p, n);
 			x[n] = '\0';
-			forwarding_paths(x, knob, mark);
+			forwarding_paths(netns_id(), x, knob, mark);
 			if (mark_only) {
 				if (read_sysctl(knob) != 1 &&
 				    (fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0)
@@ -979,7 +1009,7 @@ static int enable_forwarding(const char *ifn, const char *list, bool mark_only)
 		p += n + (p[n] == ' ');
 	}
 	if (!mark_only) {
-		forwarding_paths(ifn, knob, mark);
+		forwarding_paths(netns_id(), ifn, knob, mark);
 		if (om_write_knob(knob, "1") < 0) {
 			warn("cannot enable %s", knob);
 			return -1;

@@ -451,3 +451,17 @@ attack() {
 	[ "$status" -eq 2 ]
 	[ ! -e "$OMERTA_RUN_DIR/vpn/bad" ]
 }
+
+@test "vpnserve --dns: a resolver on the requester's LAN is reached on port 53 only" {
+	T=$BATS_TEST_TMPDIR
+	listen "$LAN" 192.168.77.254 53 dns
+	listen "$LAN" 192.168.77.254 8082 lan
+	vs up --job d1 --endpoint-host 198.51.100.1 --dns 192.168.77.254 --owner $$ >"$T/c.conf"
+	grep -qx 'DNS = 192.168.77.254' "$T/c.conf"
+	client_up "$PROV" omtc0 "$T/c.conf"
+	vs wait --job d1 --timeout 10
+	[ "$(attack 192.168.77.254 53)" = tcp ]
+	grep -qx 'udp 192.168.77.1' "$T/dns.log"
+	[ -z "$(attack 192.168.77.254 8082)" ]
+	[ ! -s "$T/lan.log" ]
+}
