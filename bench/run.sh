@@ -251,6 +251,10 @@ rm -f /var/run/wireguard/omtdrwg.sock
 kill "$(cat "$t/iperf.pid" 2>/dev/null)" 2>/dev/null || true
 ip netns exec "$req" omerta-vpnserve down --job door
 
+# What an honest tunnel asks of the door's rate limits: a 100 MiB download and a
+# 10 MiB upload with the limits off (bench/door-rate.sh), in this world.
+sh bench/door-rate.sh "$tag" >"$t/door-rate.md" 2>"$t/door-rate.err" || cat "$t/door-rate.err" >&2
+
 tput() { # tput FILE: "down_MBps up_MBps rtt_ms"
 	awk '/^down/{d=$3-$2; u=$6-$5; printf "%.1f %.1f %s", (d>0?10/d:0), (u>0?10/u:0), $8}' "$1"
 }
@@ -325,5 +329,7 @@ tput() { # tput FILE: "down_MBps up_MBps rtt_ms"
 	echo "|---|---|---|---|"
 	echo "| veth straight to the router | ${1:-?} | ${2:-?} | ${3:-?} |"
 	echo "| through a jail's door | ${4:-?} | ${5:-?} | ${6:-?} |"
+	echo
+	cat "$t/door-rate.md"
 } >"$out"
 cat "$out"
