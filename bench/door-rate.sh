@@ -1,8 +1,8 @@
 #!/bin/sh
 # bench/door-rate.sh [TAG]: what an honest tunnel asks of the door, so that its
 # default rate limits (omerta-jail(1): --rate, --handshake-rate) can be set far
-# above it. A real job in a real jail with the limits off (--rate 0
-# --handshake-rate 0) downloads 100 MiB from the internet host (busybox wget), and
+# above it. A real job in a real jail with the limits off (--rate unlimited
+# --handshake-rate unlimited) downloads 100 MiB from the internet host (busybox wget), and
 # another uploads 10 MiB to its sink (busybox nc); from the door's once-a-second
 # counters: the peak bytes and datagrams a second out of the VM (what the limits
 # hold) and into it, the handshakes, and the guest's own transfer time.
@@ -46,7 +46,7 @@ job() {
 	pk=$(omerta-wgconf show "$t/$1.conf" | awk -F'\t' '$1=="peer_public_key"{print $2}')
 	ip netns exec "$prov" omerta-mkinitrd --vpn-config "$t/$1.conf" --script "$2" -o "$t/$1.img"
 	ip netns exec "$prov" omerta-jail run --job "$1" --endpoint "$ep" --mtu 1420 --peer-key "$pk" \
-		--rate 0 --handshake-rate 0 --events-fd 5 -- \
+		--rate unlimited --handshake-rate unlimited --events-fd 5 -- \
 		omerta-watch --events-fd 4 --vm-events-fd 3 -- \
 		omerta-vmboot --kernel "$kernel" --initrd "$t/$1.img" --events-fd 3 --timeout 300 \
 		4>"$t/$1.ev" 5>"$t/$1.jail" >"$t/$1.out" 2>"$t/$1.err" || true
@@ -85,7 +85,7 @@ line() {
 echo "### The door's rate limits: what an honest tunnel needs ($(date -u '+%F %H:%M UTC'), $(hostname -s))"
 echo
 echo "$(nproc) cores, host kernel $(uname -r), guest kernel ${kernel##*/vmlinuz-}, accel: $(grep -qE ' (vmx|svm)' /proc/cpuinfo && [ -r /dev/kvm ] && echo kvm || echo tcg)."
-echo "One job each, the door's limits off (--rate 0 --handshake-rate 0); peaks over the door's once-a-second counters."
+echo "One job each, the door's limits off (--rate unlimited --handshake-rate unlimited); peaks over the door's once-a-second counters."
 echo
 echo "| job | bytes moved | guest s | MiB/s | peak out of the VM, B/s | = MiB/s | peak out, datagrams/s | handshakes | rate_drops |"
 echo "|---|---|---|---|---|---|---|---|---|"

@@ -86,9 +86,9 @@ static const char help_text[] =
 	"  down    remove what a killed run left (idempotent)\n"
 	"  gc      down for every jail whose omerta-jail is gone\n"
 	"--rate BYTES: bytes per second the door takes from the VM (default 67108864, 64 MiB;\n"
-	"  0: no limit); --handshake-rate N: WireGuard handshake messages a minute from the\n"
-	"  VM, in bursts of N/6 (default 60; 0: no limit). Over either, a datagram is\n"
-	"  dropped and counted (rate_drops).\n"
+	"  unlimited: none); --handshake-rate N: WireGuard handshake messages a minute from\n"
+	"  the VM, in bursts of N/6 (default 60; unlimited: none). Over either, a datagram\n"
+	"  is dropped and counted (rate_drops).\n"
 	"The steps are listed in omerta-jail(1).\n"
 	"Exit status: CMD's, or 1 refused input (status: no such job), 2 usage, 3 system error.\n";
 
@@ -1369,9 +1369,18 @@ static void parse_opt(int c, struct args *a)
 	case 'd': a->door = optarg; break;
 	case 'g': a->guest = optarg; break;
 	case 'm': a->mac = optarg; break;
-	case 'R': o->rate = num_opt(optarg, 0, 1ULL << 40, "--rate must be bytes per second (0: no limit)"); break;
+	/* "unlimited", not 0, lifts a limit: a rate of 0 reads as "relay nothing", and
+	 * is refused as before. Internally 0 is no limit. */
+	case 'R':
+		o->rate = !strcmp(optarg, "unlimited")
+				  ? 0
+				  : num_opt(optarg, 1, 1ULL << 40, "--rate must be bytes per second, from 1, or unlimited");
+		break;
 	case 'H':
-		o->hs_rate = (unsigned)num_opt(optarg, 0, 60000, "--handshake-rate must be 0 to 60000 a minute (0: no limit)");
+		o->hs_rate = !strcmp(optarg, "unlimited")
+				     ? 0
+				     : (unsigned)num_opt(optarg, 1, 60000,
+							 "--handshake-rate must be 1 to 60000 a minute, or unlimited");
 		break;
 	case 'M': o->mtu = (unsigned)num_opt(optarg, 576, 9000, "--mtu must be 576 to 9000"); break;
 	case 'P':
