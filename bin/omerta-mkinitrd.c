@@ -3,6 +3,7 @@
  * the endpoint rewritten to the jail's door, the job's parameters, the workload),
  * concatenated. */
 #include <dirent.h>
+#include <ctype.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +38,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_MISSING = 4 };
 #define JOB_UID 1000
 
 static const char usage_text[] =
-	"usage: omerta-mkinitrd --vpn-config FILE|- (--script STR | --script-file FILE|-) [--language sh|bash|python] [--root] [--endpoint HOST:PORT] [--server-ip IP] [--door IP:PORT] [--guest-addr CIDR] [--heartbeat S] [--verify-tries N] [--allow-private-endpoint] [--kernel PATH] [-o FILE]\n"
+	"usage: omerta-mkinitrd --vpn-config FILE|- (--script STR | --script-file FILE|-) [--language sh|bash|python] [--root] [--endpoint HOST:PORT] [--server-ip IP] [--door IP:PORT] [--guest-addr CIDR] [--heartbeat S] [--verify-tries N] [--allow-private-endpoint] [--env NAME=VALUE]... [--kernel PATH] [-o FILE]\n"
 	"       omerta-mkinitrd --base [--language sh|bash|python] [--kernel PATH]\n"
 	"       omerta-mkinitrd --help | --version\n";
 
@@ -596,10 +597,16 @@ static int ensure_base(struct base_in *b, char path[PATH_MAX])
 
 /* ---- the per-job part -------------------------------------------------------------- */
 
+#define ENV_MAX 256        /* --env entries */
+#define ENV_BYTES 65536    /* their NAME=VALUE bytes together */
+#define ENV_NAME_MAX 128
+
 struct job_in {
 	struct om_wgconf *conf;
 	const char *script;
 	size_t script_len;
+	const char *env[ENV_MAX]; /* --env NAME=VALUE, checked */
+	size_t n_env, env_bytes;
 	const struct lang *lang;
 	bool root;
 	struct om_ip door_ip;
@@ -719,6 +726,57 @@ static int job_text(const struct job_in *j, struct tbuf *t)
 	return t->over ? -1 : 0;
 }
 
+/* job/env: the --env entries as NAME=VALUE, each ending in a NUL (a value may hold
+ * any byte but NUL, newlines included), read by omerta-guest as the workload starts.
+ * Not secret: the values are the requester's settings, readable in the guest. */
+static int write_env(struct om_cpio *c, const struct job_in *j)
+{
+	char *b = malloc(j->env_bytes + j->n_env), *p = b;
+
+	if (!b)
+		return -1;
+	for (size_t i = 0; i < j->n_env; i++) {
+		size_t n = strlen(j->env[i]) + 1;
+		memcpy(p, j->env[i], n);
+		p += n;
+	}
+	om_cpio_file(c, "job/env", 0644, 0, 0, b, (size_t)(p - b));
+	free(b);
+	return 0;
+}
+
+/* An --env entry: NAME=VALUE with NAME a shell name, [A-Za-z_][A-Za-z0-9_]*, of at
+ * most 128 bytes, not one of omerta's own (OMERTA_*), given once. Duplicates are
+ * refused rather than one silently winning. EX_OK, or EX_INPUT after a message. */
+static int add_env(struct job_in *j, const char *e)
+{
+	const char *eq = strchr(e, '=');
+	size_t n = eq ? (size_t)(eq - e) : 0;
+
+	if (!eq || n == 0 || n > ENV_NAME_MAX || !(isalpha((unsigned char)e[0]) || e[0] == '_') ||
+	    strspn(e, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") != n) {
+		warnx("--env wants NAME=VALUE, NAME of letters, digits and _ (not first a digit), at most %d bytes",
+		      ENV_NAME_MAX);
+		return EX_INPUT;
+	}
+	if (strncmp(e, "OMERTA_", 7) == 0) {
+		warnx("--env %.*s: the OMERTA_ names are omerta's own", (int)n, e);
+		return EX_INPUT;
+	}
+	for (size_t i = 0; i < j->n_env; i++)
+		if (strncmp(j->env[i], e, n + 1) == 0) {
+			warnx("--env %.*s is given twice", (int)n, e);
+			return EX_INPUT;
+		}
+	if (j->n_env == ENV_MAX || j->env_bytes + strlen(e) > ENV_BYTES) {
+		warnx("--env: at most %d entries and %d bytes together", ENV_MAX, ENV_BYTES);
+		return EX_INPUT;
+	}
+	j->env[j->n_env++] = e;
+	j->env_bytes += strlen(e);
+	return EX_OK;
+}
+
 /* The per-job archive into f. 0, or -1 with errno set. */
 static int write_job(const struct job_in *j, FILE *f)
 {
@@ -738,6 +796,8 @@ static int write_job(const struct job_in *j, FILE *f)
 	om_cpio_file(&c, "etc/omerta/job", 0600, 0, 0, job, tj.len);
 	om_cpio_dir(&c, "job", 0755, 0, 0);
 	om_cpio_file(&c, "job/workload", 0644, 0, 0, j->script, j->script_len);
+	if (j->n_env && write_env(&c, j) < 0)
+		goto out;
 	om_cpio_finish(&c);
 	if (c.err)
 		errno = c.err;
@@ -774,8 +834,9 @@ static ssize_t fixbuf_write(void *cookie, const char *data, size_t n)
  * swap where the limits allow), written to fd and wiped. 0, or -1 after a message. */
 static int emit_job(const struct job_in *j, int fd)
 {
-	/* Headers and the two small files take under 8 KiB; the script is capped. */
-	struct fixbuf b = { NULL, j->script_len + 16384, 0 };
+	/* Headers and the two small files take under 8 KiB; the script and the
+	 * environment are capped. */
+	struct fixbuf b = { NULL, j->script_len + j->env_bytes + j->n_env + 16384, 0 };
 	cookie_io_functions_t io = { .write = fixbuf_write };
 	FILE *m;
 	int r = -1;
@@ -808,6 +869,8 @@ struct opts {
 	const char *cfg, *script, *script_file, *language, *endpoint, *server_ip, *door, *guest,
 		*kernel, *output, *hb, *tries;
 	bool base_only, allow_private, root;
+	const char *env[ENV_MAX + 1];
+	size_t n_env;
 };
 
 static void parse_opts(int argc, char **argv, struct opts *o)
@@ -828,6 +891,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "verify-tries", required_argument, NULL, 'T' },
 		{ "allow-private-endpoint", no_argument, NULL, 'a' },
 		{ "kernel", required_argument, NULL, 'k' },
+		{ "env", required_argument, NULL, 'E' },
 		{ "base", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -850,6 +914,13 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 'T': o->tries = optarg; break;
 		case 'a': o->allow_private = true; break;
 		case 'k': o->kernel = optarg; break;
+		case 'E':
+			if (o->n_env == ENV_MAX + 1) {
+				warnx("--env: at most %d entries and %d bytes together", ENV_MAX, ENV_BYTES);
+				exit(EX_INPUT);
+			}
+			o->env[o->n_env++] = optarg;
+			break;
 		case 'B': o->base_only = true; break;
 		case 'o': o->output = optarg; break;
 		case 'h': usage(EX_OK); break;
@@ -1030,7 +1101,7 @@ static int build_base(const struct opts *o, struct base_in *b)
 	char basepath[PATH_MAX];
 	int ret;
 
-	if (o->cfg || o->script || o->script_file || o->output || o->endpoint || o->server_ip || o->root) {
+	if (o->cfg || o->script || o->script_file || o->output || o->endpoint || o->server_ip || o->root || o->n_env) {
 		warnx("--base takes only --language and --kernel");
 		usage(EX_USAGE_);
 	}
@@ -1073,6 +1144,8 @@ int main(int argc, char **argv)
 	/* Every input is checked before anything is built. */
 	check_usage(&o);
 	ret = check_job_opts(&o, &j);
+	for (size_t i = 0; i < o.n_env && ret == EX_OK; i++)
+		ret = add_env(&j, o.env[i]);
 	if (ret == EX_OK)
 		ret = load_script(&o, &j, &scriptbuf, &scriptlen);
 	if (ret == EX_OK)

@@ -17,6 +17,9 @@
  *                                       and the default route into it
  *   omerta-guest as-job PROG ARG...     exec PROG as the unprivileged user "job"
  *                                       (uid and gid 1000, no groups, no_new_privs)
+ *   omerta-guest as-root PROG ARG...    exec PROG as root (--root), with the same
+ *                                       clean environment as as-job; both add the
+ *                                       requester's --env entries from /job/env
  *   omerta-guest boot                   /init's steps 1 to 5 in this one process: mount,
  *                                       modules, ports (their /dev paths on stdout as
  *                                       soon as they are found), the job's parameters,
@@ -780,13 +783,75 @@ static int cmd_wg(const char *conf, const char *mtu_s, char **addrs, int naddrs)
 /* ---- the workload's user --------------------------------------------------------- */
 
 #define JOB_ID 1000 /* omerta-mkinitrd's /etc/passwd: job:x:1000:1000 */
+#define ENV_FILE "/job/env"
+#define ENV_FILE_MAX (65536 + 256 + 1)
+#define ENV_MAX (256 + 8)
+
+/* The workload's environment: the fixed entries, then the requester's --env
+ * entries from /job/env (NAME=VALUE, each ending in a NUL; omerta-mkinitrd checked
+ * the names), which may replace a fixed one (PATH, say). Nothing of /init's own
+ * environment passes. Exits on a file that is not what mkinitrd writes. */
+static char **job_env(char *const fixed[], size_t n_fixed)
+{
+	static char buf[ENV_FILE_MAX];
+	static char *env[ENV_MAX + 1];
+	size_t n = 0, len = 0;
+	ssize_t r;
+	int fd = open(ENV_FILE, O_RDONLY | O_CLOEXEC);
+
+	for (size_t i = 0; i < n_fixed; i++)
+		env[n++] = fixed[i];
+	if (fd < 0) {
+		if (errno != ENOENT)
+			die("open %s", ENV_FILE);
+		env[n] = NULL;
+		return env;
+	}
+	while (len < sizeof(buf) && (r = read(fd, buf + len, sizeof(buf) - len)) > 0)
+		len += (size_t)r;
+	close(fd);
+	if (len == sizeof(buf) || (len && buf[len - 1] != '\0'))
+		die("%s is too long or not NUL-terminated", ENV_FILE);
+	for (size_t off = 0; off < len;) {
+		char *e = buf + off, *eq = strchr(e, '=');
+		size_t k;
+		off += strlen(e) + 1;
+		if (!eq || eq == e)
+			die("%s: an entry without NAME=", ENV_FILE);
+		for (k = 0; k < n_fixed; k++)
+			if (strncmp(env[k], e, (size_t)(eq - e) + 1) == 0)
+				break;
+		if (k < n_fixed)
+			env[k] = e;
+		else if (n < ENV_MAX)
+			env[n++] = e;
+		else
+			die("%s: too many entries", ENV_FILE);
+	}
+	env[n] = NULL;
+	return env;
+}
+
+static int cmd_as_root(char **argv)
+{
+	static char *fixed[] = { "HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/sh",
+				 "PATH=/bin:/sbin:/usr/bin:/usr/sbin" };
+
+	step = "as-root";
+	execve(argv[0], argv, job_env(fixed, sizeof(fixed) / sizeof(fixed[0])));
+	die("%s", argv[0]);
+	return 1;
+}
 
 static int cmd_as_job(char **argv)
 {
-	static char *env[] = { "HOME=/home/job", "USER=job", "LOGNAME=job", "SHELL=/bin/sh",
-			       "PATH=/bin:/sbin:/usr/bin:/usr/sbin", NULL };
+	static char *fixed[] = { "HOME=/home/job", "USER=job", "LOGNAME=job", "SHELL=/bin/sh",
+				 "PATH=/bin:/sbin:/usr/bin:/usr/sbin" };
+	char **env;
 
 	step = "as-job";
+	/* Read as root, before the drop: /job/env is root's file. */
+	env = job_env(fixed, sizeof(fixed) / sizeof(fixed[0]));
 	/* Groups first, then gid, then uid: after setuid there is no way back, and
 	 * no_new_privs means nothing the workload runs (a setuid binary, a file
 	 * capability) can gain privileges again. */
@@ -1207,12 +1272,14 @@ int main(int argc, char **argv)
 		return cmd_wg(argv[2], argv[3], argv + 4, argc - 4);
 	if (argc >= 3 && !strcmp(argv[1], "as-job"))
 		return cmd_as_job(argv + 2);
+	if (argc >= 3 && !strcmp(argv[1], "as-root"))
+		return cmd_as_root(argv + 2);
 	if (argc == 2 && !strcmp(argv[1], "boot"))
 		return cmd_boot();
 	if (argc == 5 && !strcmp(argv[1], "heartbeat"))
 		return cmd_heartbeat(argv[2], argv[3], argv[4]);
 	fputs("usage: omerta-guest modules DIR | ports NAME... | killswitch DOOR PORT | drops | net ADDR/PREFIX |"
-	      " wg CONF MTU [ADDR/PREFIX...] | as-job PROG [ARG...] | boot | heartbeat SERVER_IP SECONDS CTL\n",
+	      " wg CONF MTU [ADDR/PREFIX...] | as-job PROG [ARG...] | as-root PROG [ARG...] | boot | heartbeat SERVER_IP SECONDS CTL\n",
 	      stderr);
 	return 2;
 }

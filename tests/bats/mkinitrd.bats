@@ -254,3 +254,51 @@ plain_conf() {
 	[ "$(cat "$BATS_TEST_TMPDIR/boot-f/out")" = '{"n": 42}' ]
 	grep -q '^exit status=3 ' "$BATS_TEST_TMPDIR/boot-f/ctl"
 }
+
+@test "mkinitrd --env: NAME=VALUE entries land in job/env, each ending in a NUL; bad names, OMERTA_ names, twins and excess are refused" {
+	conf=$(plain_conf)
+	nl=$'line one\nline=two'
+	mk --vpn-config "$conf" --script 'true' --env EPOCHS=2 --env "MULTI=$nl" --env EMPTY= --env _x9=y \
+		-o "$BATS_TEST_TMPDIR/img"
+	size=$(stat -c %s "$(omerta-mkinitrd --base)")
+	tail -c +$((size + 1)) "$BATS_TEST_TMPDIR/img" >"$BATS_TEST_TMPDIR/job.cpio"
+	cpio -i --quiet --to-stdout job/env <"$BATS_TEST_TMPDIR/job.cpio" >"$BATS_TEST_TMPDIR/env"
+	[ "$(od -An -c "$BATS_TEST_TMPDIR/env" | tr -s ' \n' ' ')" = "$(printf 'EPOCHS=2\0MULTI=%s\0EMPTY=\0_x9=y\0' "$nl" | od -An -c | tr -s ' \n' ' ')" ]
+	# Without --env there is no file at all.
+	mk --vpn-config "$conf" --script 'true' -o "$BATS_TEST_TMPDIR/img2"
+	tail -c +$((size + 1)) "$BATS_TEST_TMPDIR/img2" | cpio -it 2>/dev/null >"$BATS_TEST_TMPDIR/list2"
+	run ! grep -qx job/env "$BATS_TEST_TMPDIR/list2"
+	for bad in '=x' '1A=x' 'A-B=x' 'NOEQUALS' 'A B=x' "$(printf 'A%.0s' $(seq 129))=x" 'É=x'; do
+		run --separate-stderr mk --vpn-config "$conf" --script true --env "$bad" -o "$BATS_TEST_TMPDIR/bad"
+		echo "$bad: $status $stderr"
+		[ "$status" -eq 1 ]
+		[ "$stderr" = "omerta-mkinitrd: --env wants NAME=VALUE, NAME of letters, digits and _ (not first a digit), at most 128 bytes" ]
+		[ ! -e "$BATS_TEST_TMPDIR/bad" ]
+	done
+	run --separate-stderr mk --vpn-config "$conf" --script true --env OMERTA_OUT=/x
+	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkinitrd: --env OMERTA_OUT: the OMERTA_ names are omerta's own" ]
+	run --separate-stderr mk --vpn-config "$conf" --script true --env A=1 --env A=2
+	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkinitrd: --env A is given twice" ]
+	args=()
+	for i in $(seq 257); do args+=(--env "V$i=x"); done
+	run --separate-stderr mk --vpn-config "$conf" --script true "${args[@]}"
+	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkinitrd: --env: at most 256 entries and 65536 bytes together" ]
+	run --separate-stderr mk --vpn-config "$conf" --script true --env "BIG=$(head -c 70000 /dev/zero | tr '\0' x)"
+	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkinitrd: --env: at most 256 entries and 65536 bytes together" ]
+	run --separate-stderr omerta-mkinitrd --base --env A=1
+	[ "$status" -eq 2 ]
+}
+
+@test "boot: --env sets the workload's environment exactly, as the job user and as root; nothing of /init's own environment passes" {
+	jobns_up e
+	nl=$'two\nlines = and spaces'
+	w='printf "%s|" "$EPOCHS" "$MULTI" "$HOME" "$(id -u)" "${TERM-unset}"; env | grep -c ^ >&2'
+	mk --vpn-config "$BATS_TEST_TMPDIR/e.conf" --env EPOCHS=2 --env "MULTI=$nl" --script "$w" -o "$BATS_TEST_TMPDIR/e.img"
+	boot e "$BATS_TEST_TMPDIR/e.img"
+	grep -q '^exit status=0 ' "$BATS_TEST_TMPDIR/boot-e/ctl"
+	[ "$(cat "$BATS_TEST_TMPDIR/boot-e/out")" = "2|$nl|/home/job|1000|unset|" ]
+	mk --vpn-config "$BATS_TEST_TMPDIR/e.conf" --root --env EPOCHS=3 --env HOME=/work --script "$w" -o "$BATS_TEST_TMPDIR/e.img"
+	boot e "$BATS_TEST_TMPDIR/e.img"
+	grep -q '^exit status=0 ' "$BATS_TEST_TMPDIR/boot-e/ctl"
+	[ "$(cat "$BATS_TEST_TMPDIR/boot-e/out")" = "3||/work|0|unset|" ]
+}
