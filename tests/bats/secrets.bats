@@ -195,9 +195,10 @@ sys.exit(0 if r == 0 else 1)' "$q"
 		[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
 	done
 	# A process of that uid, with no account.
-	as 61700 sleep 30 &
+	setpriv --reuid 61700 --regid 61700 --clear-groups sleep 30 &
 	holder=$!
 	for _ in $(seq 50); do grep -qE '^Uid:\s+61700\s' "/proc/$holder/status" 2>/dev/null && break; sleep 0.1; done
+	grep -qE '^Uid:\s+61700\s' "/proc/$holder/status"
 	run boot --user-range 61700-61700
 	[ "$status" -eq 3 ]
 	run boot --user-range 61700-61701
