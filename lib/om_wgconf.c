@@ -229,8 +229,16 @@ static void iface_key(struct pctx *p, struct om_wgconf *c, const char *k, char *
 		each_item(p, "Address", v, c, add_address);
 	else if (strcasecmp(k, "DNS") == 0)
 		each_item(p, "DNS", v, c, add_dns);
-	else if (strcasecmp(k, "MTU") == 0)
+	else if (strcasecmp(k, "MTU") == 0) {
+		bool had = c->has_mtu;
 		parse_uint(p, "MTU", v, OM_WG_MTU_MIN, OM_WG_MTU_MAX, &c->mtu, &c->has_mtu);
+		/* The guest's eth0 is 1500 bytes and its datagrams go to the door over
+		 * IPv4 (20 + 8 + 32 bytes of headers): a larger tunnel MTU would need
+		 * fragments, which the provider's filter ends as a rogue frame. */
+		if (!had && c->has_mtu && c->mtu > OM_WG_MTU_GUEST)
+			problem(p, "MTU above %d cannot pass the guest's 1500-byte link without fragments",
+				OM_WG_MTU_GUEST);
+	}
 	else if (strcasecmp(k, "ListenPort") == 0)
 		parse_uint(p, "ListenPort", v, 0, 65535, &c->listen_port, &c->has_listen_port);
 	else

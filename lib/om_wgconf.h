@@ -14,6 +14,7 @@
 #define OM_WG_MAX_ALLOWED 64
 #define OM_WG_MTU_MIN 576
 #define OM_WG_MTU_MAX 9000
+#define OM_WG_MTU_GUEST 1440 /* the most the guest's 1500-byte eth0 carries whole */
 
 struct om_wgconf {
 	bool has_interface, has_peer;

@@ -172,6 +172,8 @@ void t_wgconf(void)
 		{ "[Wat]\n", "unknown section" },
 		{ "[Interface]\njunk line\n", "expected 'Key = Value'" },
 		{ "[Interface]\nMTU = 99999\n", "MTU must be" },
+		{ "[Interface]\nMTU = 1441\n", "MTU above 1440 cannot pass the guest's 1500-byte link without fragments" },
+		{ "[Interface]\nMTU = 1500\n", "MTU above 1440" },
 		{ "[Interface]\nAddress = 10.0.0.300/24\n", "is not an IP address" },
 		{ "[Interface]\nDNS = ;rm -rf\n", "neither an IP address nor a domain" },
 		{ "[Peer]\nEndpoint = 203.0.113.5\n", "endpoint has no port" },
