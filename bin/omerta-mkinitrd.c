@@ -29,6 +29,7 @@
 #include "om_kmod.h"
 #include "om_num.h"
 #include "om_read.h"
+#include "om_rundir.h"
 #include "om_wgconf.h"
 
 enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_MISSING = 4 };
@@ -550,7 +551,9 @@ static int cache_dir(char out[PATH_MAX])
 		warn("%s", d);
 		return -1;
 	}
-	return 0;
+	/* The base is read back from here into every job's image: a folder that a link
+	 * points elsewhere, or that another user could write, would let them plant it. */
+	return om_rundir_check(d);
 }
 
 /* The base image's path in the cache, built first when missing. Concurrent builds

@@ -215,9 +215,11 @@ provider_view() {
 	for _ in $(seq 50); do grep -q started "$T/vm1.ev" 2>/dev/null && break; sleep 0.1; done
 	qpid=$(jq -r 'select(.event=="started").pid' "$T/vm1.ev")
 	sleep 0.5
-	grep -E '^Uid:\s+65534\s' "/proc/$qpid/status"
+	u=$(jq -r 'select(.event=="started").uid' "$T/vm1.ev")
+	[ "$u" -ge 61000 ] && [ "$u" -le 61999 ]
+	grep -E "^Uid:\s+$u\s" "/proc/$qpid/status"
 	grep -E '^Seccomp:\s+2' "/proc/$qpid/status"
-	[ "$(stat -c %u "$T/vm1.img")" = 65534 ] && [ "$(stat -c %a "$T/vm1.img")" = 600 ]
+	[ "$(stat -c %u "$T/vm1.img")" = 0 ] && [ "$(stat -c %a "$T/vm1.img")" = 600 ]
 	[ "$(tr '\0' '\n' <"/proc/$qpid/environ" | grep -c .)" -le 2 ]
 	[ "$(ls "/proc/$qpid/fd" | wc -l)" -lt 64 ]
 	kill -TERM "$v"

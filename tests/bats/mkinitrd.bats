@@ -302,3 +302,19 @@ plain_conf() {
 	grep -q '^exit status=0 ' "$BATS_TEST_TMPDIR/boot-e/ctl"
 	[ "$(cat "$BATS_TEST_TMPDIR/boot-e/out")" = "3||/work|0|unset|" ]
 }
+
+@test "mkinitrd: a cache directory that is a link, or that others may write, is refused with one line" {
+	conf=$(plain_conf)
+	d=$BATS_TEST_TMPDIR/caches
+	mkdir -p "$d/open" "$d/real"
+	chmod 0777 "$d/open"
+	ln -s "$d/real" "$d/link"
+	for c in open link; do
+		run --separate-stderr env OMERTA_CACHE_DIR="$d/$c" omerta-mkinitrd --allow-private-endpoint \
+			--vpn-config "$conf" --script true -o "$BATS_TEST_TMPDIR/img"
+		echo "$c: $status $stderr"
+		[ "$status" -eq 3 ] && [[ "$stderr" == "omerta-mkinitrd: $d/$c: "* ]] && [ "$(wc -l <<<"$stderr")" -eq 1 ]
+		[ ! -e "$BATS_TEST_TMPDIR/img" ]
+	done
+	[ -z "$(find "$d/open" "$d/real" -mindepth 1)" ]
+}
