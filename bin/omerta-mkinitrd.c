@@ -39,7 +39,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_MISSING = 4 };
 #define JOB_UID 1000
 
 static const char usage_text[] =
-	"usage: omerta-mkinitrd --vpn-config FILE|- (--script STR | --script-file FILE|-) [--language sh|bash|python] [--root] [--endpoint HOST:PORT] [--server-ip IP] [--door IP:PORT] [--guest-addr CIDR] [--heartbeat S] [--verify-tries N] [--allow-private-endpoint] [--env NAME=VALUE]... [--kernel PATH] [-o FILE]\n"
+	"usage: omerta-mkinitrd --vpn-config FILE|- (--script STR | --script-file FILE|-) [--language sh|bash|python] [--root] [--endpoint HOST:PORT] [--server-ip IP] [--door IP:PORT] [--guest-addr CIDR] [--heartbeat S] [--verify-tries N] [--allow-private-endpoint] [--env NAME=VALUE]... [--env-file FILE] [--kernel PATH] [-o FILE]\n"
 	"       omerta-mkinitrd --base [--language sh|bash|python] [--kernel PATH]\n"
 	"       omerta-mkinitrd --help | --version\n";
 
@@ -780,6 +780,32 @@ static int add_env(struct job_in *j, const char *e)
 	return EX_OK;
 }
 
+/* --env-file: entries as job/env has them, NAME=VALUE each ending in a NUL (what
+ * omerta execute writes from its --env options), each checked as --env is. */
+static int load_env_file(const char *path, struct job_in *j, char **buf, size_t *len)
+{
+	int r = om_read_path(path, ENV_BYTES + ENV_MAX + 1, buf, len);
+
+	if (r == -2 || (r == 0 && *len > ENV_BYTES + ENV_MAX)) {
+		warnx("--env: at most %d entries and %d bytes together", ENV_MAX, ENV_BYTES);
+		return EX_INPUT;
+	}
+	if (r < 0) {
+		warn("%s", path);
+		return EX_INPUT;
+	}
+	if (*len && (*buf)[*len - 1] != '\0') {
+		warnx("%s: an entry does not end in a NUL byte", path);
+		return EX_INPUT;
+	}
+	for (size_t off = 0; off < *len; off += strlen(*buf + off) + 1) {
+		int ret = add_env(j, *buf + off);
+		if (ret != EX_OK)
+			return ret;
+	}
+	return EX_OK;
+}
+
 /* The per-job archive into f. 0, or -1 with errno set. */
 static int write_job(const struct job_in *j, FILE *f)
 {
@@ -874,6 +900,7 @@ struct opts {
 	bool base_only, allow_private, root;
 	const char *env[ENV_MAX + 1];
 	size_t n_env;
+	const char *env_file;
 };
 
 static void parse_opts(int argc, char **argv, struct opts *o)
@@ -895,6 +922,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "allow-private-endpoint", no_argument, NULL, 'a' },
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "env", required_argument, NULL, 'E' },
+		{ "env-file", required_argument, NULL, 'F' },
 		{ "base", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -924,6 +952,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			}
 			o->env[o->n_env++] = optarg;
 			break;
+		case 'F': o->env_file = optarg; break;
 		case 'B': o->base_only = true; break;
 		case 'o': o->output = optarg; break;
 		case 'h': usage(EX_OK); break;
@@ -1104,7 +1133,7 @@ static int build_base(const struct opts *o, struct base_in *b)
 	char basepath[PATH_MAX];
 	int ret;
 
-	if (o->cfg || o->script || o->script_file || o->output || o->endpoint || o->server_ip || o->root || o->n_env) {
+	if (o->cfg || o->script || o->script_file || o->output || o->endpoint || o->server_ip || o->root || o->n_env || o->env_file) {
 		warnx("--base takes only --language and --kernel");
 		usage(EX_USAGE_);
 	}
@@ -1124,8 +1153,8 @@ int main(int argc, char **argv)
 	static struct base_in base; /* over 500 KiB: static, for the life of the process */
 	struct base_in *b = &base;
 	struct job_in j = { 0 };
-	char *cfgbuf = NULL, *scriptbuf = NULL, basepath[PATH_MAX];
-	size_t cfglen = 0, scriptlen = 0;
+	char *cfgbuf = NULL, *scriptbuf = NULL, *envbuf = NULL, basepath[PATH_MAX];
+	size_t cfglen = 0, scriptlen = 0, envlen = 0;
 	int ret;
 
 	parse_opts(argc, argv, &o);
@@ -1149,6 +1178,8 @@ int main(int argc, char **argv)
 	ret = check_job_opts(&o, &j);
 	for (size_t i = 0; i < o.n_env && ret == EX_OK; i++)
 		ret = add_env(&j, o.env[i]);
+	if (ret == EX_OK && o.env_file)
+		ret = load_env_file(o.env_file, &j, &envbuf, &envlen);
 	if (ret == EX_OK)
 		ret = load_script(&o, &j, &scriptbuf, &scriptlen);
 	if (ret == EX_OK)
@@ -1167,5 +1198,6 @@ int main(int argc, char **argv)
 	}
 	om_read_free(cfgbuf, cfglen);
 	om_read_free(scriptbuf, scriptlen);
+	om_read_free(envbuf, envlen);
 	return ret;
 }

@@ -45,7 +45,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_SETUP = 120, EX_NO
        EX_TIMEOUT = 124 };
 
 static const char usage_text[] =
-	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--user auto|UID] [--user-range LO-HI] [--remove-initrd] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD]\n"
+	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--user auto|UID] [--user-range LO-HI] [--remove-initrd] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD] [--stdin-fd FD]\n"
 	"       omerta-vmboot --help | --version\n";
 
 static const char help_text[] =
@@ -54,6 +54,8 @@ static const char help_text[] =
 	"only NIC; the workload's stdout and stderr pass through and events go to\n"
 	"--events-fd; with --json the output becomes events too, on --events-fd or stdout.\n"
 	"--stdout-fd and --stderr-fd send the workload's streams elsewhere than 1 and 2.\n"
+	"--stdin-fd FD streams FD to the workload's stdin, to its EOF (without it the\n"
+	"workload's stdin is empty).\n"
 	"QEMU runs as a uid and gid of its own (--user auto, the default: a free one\n"
 	"of --user-range, 61000-61999 by default, in the started event); --remove-initrd\n"
 	"removes the image (it holds the job's key) as soon as it is open.\n"
@@ -134,6 +136,8 @@ struct opts {
 	pid_t parent; /* vmboot, as QEMU's parent */
 	unsigned cpu, memory, timeout, uid, gid, uid_lo, uid_hi;
 	int kernel_fd, initrd_fd; /* vmboot's: QEMU opens them through /proc/PARENT/fd */
+	int in_fd;                /* --stdin-fd, or -1: then no omerta.in port at all */
+	int qin;                  /* QEMU's end of omerta.in's socket, in the child */
 	bool kvm, no_network, uid_auto, remove_initrd;
 	char mac[18];
 };
@@ -324,6 +328,8 @@ struct qbuf {
 static size_t qemu_devices(const struct opts *o, const int qfd[CH_N], struct qbuf *b,
 			   const char **argv, size_t n)
 {
+	static char in_chr[64], in_dev[80];
+
 	if (!o->no_network) {
 		snprintf(b->nic, sizeof(b->nic), "tap,id=n0,ifname=%s,script=no,downscript=no", o->tap);
 		argv[n++] = "-netdev";
@@ -336,7 +342,7 @@ static size_t qemu_devices(const struct opts *o, const int qfd[CH_N], struct qbu
 	/* Room for our three ports only (port 0 is reserved for a console): the guest's
 	 * driver sets up two virtqueues for every possible port, 64 at the default 31,
 	 * which cost the job's boot ~15 ms under TCG. */
-	argv[n++] = "virtio-serial-device,max_ports=4";
+	argv[n++] = o->in_fd >= 0 ? "virtio-serial-device,max_ports=5" : "virtio-serial-device,max_ports=4";
 	for (int i = 0; i < CH_N; i++) {
 		snprintf(b->chr[i], sizeof(b->chr[i]), "socket,id=c%d,fd=%d", i, qfd[i]);
 		argv[n++] = "-chardev";
@@ -349,6 +355,16 @@ static size_t qemu_devices(const struct opts *o, const int qfd[CH_N], struct qbu
 			argv[n++] = "-device";
 			argv[n++] = b->dev[i];
 		}
+	}
+	/* --stdin-fd: a fourth port, host to guest, that the workload reads as its
+	 * stdin (initramfs/init); vmboot ends it with EOF when the source ends. */
+	if (o->in_fd >= 0) {
+		snprintf(in_chr, sizeof(in_chr), "socket,id=c%d,fd=%d", CH_N, o->qin);
+		snprintf(in_dev, sizeof(in_dev), "virtserialport,chardev=c%d,name=omerta.in", CH_N);
+		argv[n++] = "-chardev";
+		argv[n++] = in_chr;
+		argv[n++] = "-device";
+		argv[n++] = in_dev;
 	}
 	return n;
 }
@@ -385,13 +401,12 @@ static void exec_qemu(const struct opts *o, const int qfd[CH_N])
 	/* omerta.drain=1: this host ends the VM itself once the guest's output is all
 	 * here (the guest's exit record says how much), so the guest waits for it
 	 * rather than power off with bytes still queued (initramfs/init). */
+	/* omerta.stdin=1: there is an omerta.in port for the guest to wait for. */
+	snprintf(append, sizeof(append),
+		 "console=ttyS0 quiet panic=-1 ipv6.disable=1 cryptomgr.notests=1 omerta.drain=1%s",
+		 o->in_fd >= 0 ? " omerta.stdin=1" : "");
 	if (mhz)
-		snprintf(append, sizeof(append),
-			 "console=ttyS0 quiet panic=-1 ipv6.disable=1 cryptomgr.notests=1 omerta.drain=1 tsc_early_khz=%u000",
-			 mhz);
-	else
-		snprintf(append, sizeof(append),
-			 "console=ttyS0 quiet panic=-1 ipv6.disable=1 cryptomgr.notests=1 omerta.drain=1");
+		snprintf(append + strlen(append), sizeof(append) - strlen(append), " tsc_early_khz=%u000", mhz);
 	argv[n++] = "qemu-system-x86_64";
 	argv[n++] = "-M";
 	argv[n++] = "microvm";
@@ -539,6 +554,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{ "events-fd", required_argument, NULL, 'e' },
 		{ "stdout-fd", required_argument, NULL, 'O' },
 		{ "stderr-fd", required_argument, NULL, 'E' },
+		{ "stdin-fd", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -569,6 +585,7 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case 'e': a->events_fd = fd_arg("--events-fd", optarg, 3); break;
 		case 'O': a->out_fd = fd_arg("--stdout-fd", optarg, 1); break;
 		case 'E': a->err_fd = fd_arg("--stderr-fd", optarg, 1); break;
+		case 'I': a->o.in_fd = fd_arg("--stdin-fd", optarg, 0); break;
 		case 'h': usage(EX_OK); break;
 		case 'V': puts("omerta-vmboot " OMERTA_VERSION); exit(EX_OK);
 		default: usage(EX_USAGE_);
@@ -680,7 +697,7 @@ static int open_files(const struct args *a, struct guest *g, int *kernel_fd, int
 
 /* Forks QEMU in its own process group with only its channel ends open. Returns its
  * PID; g->fd[] holds our ends. */
-static pid_t start_qemu(struct opts *o, struct guest *g, const sigset_t *old)
+static pid_t start_qemu(struct opts *o, struct guest *g, int *in_sock, const sigset_t *old)
 {
 	int qfd[CH_N];
 	pid_t qemu;
@@ -691,6 +708,15 @@ static pid_t start_qemu(struct opts *o, struct guest *g, const sigset_t *old)
 			err(EX_SYS, "socketpair");
 		g->fd[i] = sp[0];
 		qfd[i] = sp[1];
+	}
+	o->qin = -1;
+	*in_sock = -1;
+	if (o->in_fd >= 0) {
+		int sp[2];
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sp) < 0)
+			err(EX_SYS, "socketpair");
+		*in_sock = sp[0];
+		o->qin = sp[1];
 	}
 	o->parent = getpid();
 	qemu = fork();
@@ -704,8 +730,13 @@ static pid_t start_qemu(struct opts *o, struct guest *g, const sigset_t *old)
 		dup2(null, 1);
 		for (int i = 0; i < CH_N; i++)
 			qfd[i] = fcntl(qfd[i], F_DUPFD, 10 + i);
+		if (o->qin >= 0) {
+			o->qin = fcntl(o->qin, F_DUPFD, 10 + CH_N);
+			/* QEMU's chardev reads it with blocking I/O of its own choosing. */
+			fcntl(o->qin, F_SETFL, fcntl(o->qin, F_GETFL) & ~O_NONBLOCK);
+		}
 		for (int fd = 3; fd < 4096; fd++) {
-			bool keep = false;
+			bool keep = fd == o->qin && fd >= 0;
 			for (int i = 0; i < CH_N; i++)
 				keep |= fd == qfd[i];
 			if (!keep)
@@ -716,6 +747,8 @@ static pid_t start_qemu(struct opts *o, struct guest *g, const sigset_t *old)
 	setpgid(qemu, qemu);
 	for (int i = 0; i < CH_N; i++)
 		close(qfd[i]);
+	if (o->qin >= 0)
+		close(o->qin);
 	return qemu;
 }
 
@@ -872,7 +905,58 @@ struct run {
 	int held[2]; /* the kernel's and the image's descriptors, until the guest runs */
 	bool dead, timed_out, signalled;
 	bool open_ch[CH_N];
+	/* --stdin-fd: the source, our end of omerta.in, and what was read from the
+	 * one and not yet written to the other. The source is read only while the
+	 * buffer is empty, so a workload that does not read holds it back, and
+	 * nothing here ever blocks on it. */
+	int in_src, in_sock;
+	char inbuf[65536];
+	size_t in_len, in_off;
+	bool in_done; /* the source ended and all of it went in: the port has its EOF */
 };
+
+/* The source's next bytes into omerta.in; its EOF, once all is written, becomes the
+ * port's (a shutdown that QEMU reads as the host closing it, and the guest as EOF). A
+ * source that fails reads as its end. */
+static void pump_stdin(struct run *r, short src_ev, short sock_ev)
+{
+	if (r->in_sock < 0 || r->in_done)
+		return;
+	if (sock_ev & (POLLERR | POLLHUP)) {
+		/* The guest's side went: nothing more to give. */
+		close(r->in_sock);
+		r->in_sock = -1;
+		return;
+	}
+	if (r->in_len == 0 && r->in_src >= 0 && (src_ev & (POLLIN | POLLHUP | POLLERR))) {
+		ssize_t n = read(r->in_src, r->inbuf, sizeof(r->inbuf));
+		if (n > 0) {
+			r->in_len = (size_t)n;
+			r->in_off = 0;
+		} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+			r->in_src = -1; /* not ours to close: the caller's descriptor */
+		}
+	}
+	if (r->in_len && (sock_ev & POLLOUT)) {
+		ssize_t n = send(r->in_sock, r->inbuf + r->in_off, r->in_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			r->in_off += (size_t)n;
+			r->in_len -= (size_t)n;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			close(r->in_sock);
+			r->in_sock = -1;
+			return;
+		}
+	}
+	/* Half a close, never a close: QEMU takes a hang-up (both ends closed) as the
+	 * host leaving at once and drops what it has not read yet, bytes still in the
+	 * socket included; a shutdown of our sending side reads as EOF after them. The
+	 * socket stays open until vmboot exits. */
+	if (r->in_src < 0 && r->in_len == 0) {
+		shutdown(r->in_sock, SHUT_WR);
+		r->in_done = true;
+	}
+}
 
 static void on_flood(struct run *r, struct guest *g)
 {
@@ -958,7 +1042,7 @@ static void run_loop(struct run *r, struct guest *g)
 
 	while (!r->dead || r->open_ch[CH_CTL] || r->open_ch[CH_OUT] || r->open_ch[CH_ERR] ||
 	       r->open_ch[CH_CON]) {
-		struct pollfd p[CH_N + 6];
+		struct pollfd p[CH_N + 8]; /* the channels, pidfd, signals, timer, 3 queues, stdin */
 		int np = 0, idx[CH_N];
 		for (int i = 0; i < CH_N; i++) {
 			idx[i] = -1;
@@ -975,6 +1059,10 @@ static void run_loop(struct run *r, struct guest *g)
 		p[np++] = (struct pollfd){ r->tfd, POLLIN, 0 };
 		for (int q = 0; q < 3; q++)
 			p[np++] = (struct pollfd){ om_outq_pollfd(qs[q]), POLLOUT, 0 };
+		int isrc = np, isock = np + 1;
+		bool pumping = !r->dead && r->in_sock >= 0 && !r->in_done;
+		p[np++] = (struct pollfd){ pumping && r->in_len == 0 ? r->in_src : -1, POLLIN, 0 };
+		p[np++] = (struct pollfd){ pumping ? r->in_sock : -1, r->in_len ? POLLOUT : 0, 0 };
 		/* After QEMU is gone, drain what it wrote, then stop. */
 		int n = poll(p, (nfds_t)np, r->dead ? 200 : -1);
 		if (n < 0 && errno != EINTR) {
@@ -986,6 +1074,8 @@ static void run_loop(struct run *r, struct guest *g)
 		if (n == 0)
 			break;
 		on_ready(r, g, p, idx, ip, is, it);
+		if (!r->dead)
+			pump_stdin(r, p[isrc].revents, p[isock].revents);
 	}
 	if (!r->dead)
 		waitpid(r->qemu, &r->qstatus, 0);
@@ -1065,11 +1155,11 @@ static void emit_started(const struct opts *o, pid_t qemu)
 int main(int argc, char **argv)
 {
 	struct args a = { .o = { .cpu = 1, .memory = 128, .timeout = 0, .uid_auto = true,
-				 .uid_lo = 61000, .uid_hi = 61999 },
+				 .uid_lo = 61000, .uid_hi = 61999, .in_fd = -1 },
 			  .accel = "auto", .mac = "52:54:00:12:34:56",
 			  .events_fd = -1, .out_fd = STDOUT_FILENO, .err_fd = STDERR_FILENO };
 	struct guest g = { .exit_code = -1, .drops_out = -1, .drops_in = -1, .want = { -1, -1 } };
-	struct run r = { .tfd = -1, .open_ch = { true, true, true, true } };
+	struct run r = { .tfd = -1, .open_ch = { true, true, true, true }, .in_src = -1, .in_sock = -1 };
 	int kernel_fd = -1, initrd_fd = -1, uid_lock = -1, ret;
 	pid_t guard;
 	sigset_t mask, old;
@@ -1088,7 +1178,8 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, &old);
 	signal(SIGPIPE, SIG_IGN);
 	t0 = now_ms();
-	r.qemu = start_qemu(&a.o, &g, &old);
+	r.qemu = start_qemu(&a.o, &g, &r.in_sock, &old);
+	r.in_src = a.o.in_fd;
 	r.held[0] = kernel_fd;
 	r.held[1] = initrd_fd;
 	r.pfd = pidfd_open_(r.qemu);

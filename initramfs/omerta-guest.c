@@ -22,7 +22,8 @@
  *                                       requester's --env entries from /job/env
  *   omerta-guest boot                   /init's steps 1 to 5 in this one process: mount,
  *                                       modules, ports (their /dev paths on stdout as
- *                                       soon as they are found), the job's parameters,
+ *                                       soon as they are found; the fourth is
+ *                                       omerta.in's, or /dev/null without one), the job's parameters,
  *                                       killswitch, net, wg, resolv.conf, and verify
  *                                       (ICMP echo to the server's tunnel address),
  *                                       each reported on omerta.ctl as it completes;
@@ -1098,11 +1099,30 @@ static void split_words(char *s, char **w, int *n, int max)
 		w[(*n)++] = t;
 }
 
+/* Whether the kernel command line holds the word w: omerta-vmboot's word for the
+ * guest, never the workload's (which has no say in it). */
+static bool cmdline_has(const char *w)
+{
+	char b[1024], *save = NULL;
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, b, sizeof(b) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	b[n] = '\0';
+	for (char *t = strtok_r(b, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+		if (!strcmp(t, w))
+			return true;
+	return false;
+}
+
 static int cmd_boot(void)
 {
-	static const char *const names[3] = { "omerta.ctl", "omerta.out", "omerta.err" };
+	static const char *const names[4] = { "omerta.ctl", "omerta.out", "omerta.err", "omerta.in" };
 	long long t_kernel = now_ms(), t0;
-	char dev[3][64], *addrs[8], *dns[8];
+	char dev[4][64], *addrs[8], *dns[8];
 	struct job j = { 0 };
 	struct in_addr server;
 	unsigned long tries;
@@ -1124,9 +1144,16 @@ static int cmd_boot(void)
 	 * with no debugfs) /init powers off as it always did. */
 	mount("debugfs", "/sys/kernel/debug", "debugfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700");
 	cmd_modules("/lib/modules");
-	wait_ports(names, 3, dev);
+	/* The fourth port, the workload's stdin, only when the host made one
+	 * (omerta-vmboot --stdin-fd); else the workload reads /dev/null. */
+	if (cmdline_has("omerta.stdin=1"))
+		wait_ports(names, 4, dev);
+	else {
+		wait_ports(names, 3, dev);
+		strcpy(dev[3], "/dev/null");
+	}
 	/* /init needs the paths even if a later step fails (it reports a crash). */
-	printf("%s\n%s\n%s\n", dev[0], dev[1], dev[2]);
+	printf("%s\n%s\n%s\n%s\n", dev[0], dev[1], dev[2], dev[3]);
 	fflush(stdout);
 	ctl = open(dev[0], O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (ctl < 0)

@@ -53,3 +53,34 @@ om_default_sigint() {
 	fi
 	unset OMERTA_SIGINT_RESET
 }
+
+# om_env_ok NAME=VALUE: an --env entry whose NAME omerta-mkinitrd takes (letters,
+# digits and _, not first a digit, at most 128 bytes, not OMERTA_*); or die, with
+# mkinitrd's words.
+om_env_ok() {
+	case $1 in
+	*=*) ;;
+	*) om_die "--env wants NAME=VALUE, NAME of letters, digits and _ (not first a digit), at most 128 bytes" ;;
+	esac
+	case ${1%%=*} in
+	'' | [0-9]* | *[!A-Za-z0-9_]*)
+		om_die "--env wants NAME=VALUE, NAME of letters, digits and _ (not first a digit), at most 128 bytes" ;;
+	OMERTA_*) om_die "--env ${1%%=*}: the OMERTA_ names are omerta's own" ;;
+	esac
+	[ "${#1}" -le 70000 ] || om_die "--env: at most 256 entries and 65536 bytes together"
+}
+
+# om_quote VALUE: VALUE as one single-quoted shell word, for eval (any bytes but NUL,
+# a trailing newline included).
+om_quote() {
+	om_q=$(printf '%sx' "$1" | sed "s/'/'\\\\''/g")
+	printf "'%s'" "${om_q%x}"
+}
+
+# om_env_file QUOTED FILE: the words of QUOTED (om_quote's) into FILE, each ending
+# in a NUL: omerta-mkinitrd --env-file's format. Run in a subshell: it sets "$@".
+om_env_file() {
+	om_f=$2
+	eval "set -- $1"
+	for om_e; do printf '%s\0' "$om_e"; done >"$om_f"
+}

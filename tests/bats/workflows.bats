@@ -172,18 +172,25 @@ sleep 0.1; echo held "$c"; exit 3'
 	--vpn-config $c --script true --job-id 123456789012345678901234567890123
 	--vpn-config $c --script true --language cobol
 	--vpn-config $c --script true --frobnicate
+	--vpn-config $c --script true --env 1A=x
+	--vpn-config $c --script true --env NOEQUALS
+	--vpn-config $c --script true --env OMERTA_OUT=x
+	--vpn-config $c --script true --env A=1 --env A=2
+	--bundle --env A=1
 	EOF
-	[ "$n" -eq 14 ]
+	[ "$n" -eq 19 ]
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 	[ ! -d "$OMERTA_CACHE_DIR" ] || [ -z "$(find "$OMERTA_CACHE_DIR" -name '*.tmp.*')" ]
 }
 
 @test "submit --provider local: the job's output shows the requester's address; no tunnel is left" {
 	run --separate-stderr ip netns exec "$REQ" omerta submit --create-vpn --provider local \
-		--endpoint-host 198.51.100.1 --uplink wan --script "$who; exit 6" --description "acceptance 6"
+		--endpoint-host 198.51.100.1 --uplink wan --script "$who; printf '%s|' \"\$A\" \"\$B\"; exit 6" \
+		--description "acceptance 6" --env A=1 --env "B=x'y \$z
+w"
 	echo "$stderr"
 	[ "$status" -eq 6 ]
-	[ "$output" = 198.51.100.1 ]
+	[ "$output" = "$(printf '198.51.100.1\n1|x'"'"'y $z\nw|')" ]
 	[ -z "$(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null)" ]
 	[ "$(ip -n "$REQ" -o link show | grep -c omv || true)" -eq 0 ]
 	run ip netns exec "$REQ" omerta submit --create-vpn --provider local --endpoint-host 198.51.100.1 \
@@ -261,13 +268,16 @@ sleep 0.1; echo held "$c"; exit 3'
 	for _ in $(seq 50); do ip netns exec "$REQ" nc -z -w 1 192.0.2.2 2222 2>/dev/null && break; sleep 0.1; done
 	run --separate-stderr ip netns exec "$REQ" env OMERTA_SSH_CONFIG="$T/ssh_config" \
 		omerta submit --create-vpn --provider ssh://root@192.0.2.2:2222 --endpoint-host 198.51.100.1 \
-		--uplink wan --script "$who; echo secret-marker; exit 8" --description "over ssh"
+		--uplink wan --script "$who; echo secret-marker; printf '%s|' \"\$EPOCHS\" \"\$ODD\"; echo; cat; exit 8" \
+		--description "over ssh" --env EPOCHS=2 --env "ODD=it's \"two\"
+lines \$HOME env-marker" --stdin <<<"stdin-marker"
 	echo "$stderr"
 	[ "$status" -eq 8 ]
-	[ "$output" = "$(printf '198.51.100.1\nsecret-marker')" ]
-	# The remote command line carried options only: never the script or the config.
+	[ "$output" = "$(printf '198.51.100.1\nsecret-marker\n2|it'"'"'s "two"\nlines $HOME env-marker|\nstdin-marker')" ]
+	# The remote command line carried options only: never the script, the config or
+	# the environment.
 	cat "$T/argv.log"
 	grep -q -- '^--bundle ' "$T/argv.log"
-	run ! grep -q -e secret-marker -e PrivateKey -e 'over ssh' "$T/argv.log"
+	run ! grep -q -e secret-marker -e PrivateKey -e 'over ssh' -e env-marker -e EPOCHS -e stdin-marker "$T/argv.log"
 	[ -z "$(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null)" ]
 }
