@@ -45,7 +45,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_SETUP = 120, EX_NO
        EX_TIMEOUT = 124 };
 
 static const char usage_text[] =
-	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--user auto|UID] [--user-range LO-HI] [--remove-initrd] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD] [--stdin-fd FD]\n"
+	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--boot-timeout S] [--workload-timeout S] [--user auto|UID] [--user-range LO-HI] [--remove-initrd] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD] [--stdin-fd FD]\n"
 	"       omerta-vmboot --help | --version\n";
 
 static const char help_text[] =
@@ -54,6 +54,8 @@ static const char help_text[] =
 	"only NIC; the workload's stdout and stderr pass through and events go to\n"
 	"--events-fd; with --json the output becomes events too, on --events-fd or stdout.\n"
 	"--stdout-fd and --stderr-fd send the workload's streams elsewhere than 1 and 2.\n"
+	"--timeout S bounds the whole run; --boot-timeout S the time until the workload\n"
+	"starts; --workload-timeout S the workload's own time, from its start.\n"
 	"--stdin-fd FD streams FD to the workload's stdin, to its EOF (without it the\n"
 	"workload's stdin is empty).\n"
 	"QEMU runs as a uid and gid of its own (--user auto, the default: a free one\n"
@@ -135,6 +137,7 @@ struct opts {
 	const char *kernel, *initrd, *tap, *console;
 	pid_t parent; /* vmboot, as QEMU's parent */
 	unsigned cpu, memory, timeout, uid, gid, uid_lo, uid_hi;
+	unsigned boot_timeout, workload_timeout; /* from QEMU's start; from workload_start */
 	int kernel_fd, initrd_fd; /* vmboot's: QEMU opens them through /proc/PARENT/fd */
 	int in_fd;                /* --stdin-fd, or -1: then no omerta.in port at all */
 	int qin;                  /* QEMU's end of omerta.in's socket, in the child */
@@ -545,6 +548,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{ "no-network", no_argument, NULL, 'N' },
 		{ "mac", required_argument, NULL, 'M' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "boot-timeout", required_argument, NULL, 'b' },
+		{ "workload-timeout", required_argument, NULL, 'w' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "uid", required_argument, NULL, 'u' },
 		{ "user-range", required_argument, NULL, 'R' },
@@ -572,6 +577,10 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case 'N': a->o.no_network = true; break;
 		case 'M': a->mac = optarg; break;
 		case 'T': a->o.timeout = num_arg(optarg, 1, 604800, "--timeout must be 1 to 604800 seconds"); break;
+		case 'b': a->o.boot_timeout = num_arg(optarg, 1, 86400, "--boot-timeout must be 1 to 86400 seconds"); break;
+		case 'w':
+			a->o.workload_timeout = num_arg(optarg, 1, 604800, "--workload-timeout must be 1 to 604800 seconds");
+			break;
 		case 'u':
 			a->o.uid_auto = !strcmp(optarg, "auto");
 			if (!a->o.uid_auto)
@@ -913,7 +922,41 @@ struct run {
 	char inbuf[65536];
 	size_t in_len, in_off;
 	bool in_done; /* the source ended and all of it went in: the port has its EOF */
+	/* The limits as CLOCK_MONOTONIC deadlines in ms (0: none), on the one timer
+	 * tfd, which is armed for the nearest; and which of them ended the job. */
+	long long dl_total, dl_boot, dl_work;
+	unsigned workload_timeout;
+	bool work_started;
+	const char *timeout_kind;
 };
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The timer at the nearest deadline still in force (the boot's only until the
+ * workload starts), or off. */
+static void arm_timer(struct run *r)
+{
+	long long dl = r->dl_total;
+	struct itimerspec it = { { 0, 0 }, { 0, 0 } };
+
+	if (r->dl_boot && (!dl || r->dl_boot < dl))
+		dl = r->dl_boot;
+	if (r->dl_work && (!dl || r->dl_work < dl))
+		dl = r->dl_work;
+	if (r->tfd < 0)
+		return;
+	if (dl) {
+		it.it_value.tv_sec = dl / 1000;
+		it.it_value.tv_nsec = (dl % 1000) * 1000000;
+	}
+	timerfd_settime(r->tfd, TFD_TIMER_ABSTIME, &it, NULL);
+}
 
 /* The source's next bytes into omerta.in; its EOF, once all is written, becomes the
  * port's (a shutdown that QEMU reads as the host closing it, and the guest as EOF). A
@@ -1005,10 +1048,13 @@ static void on_ready(struct run *r, struct guest *g, const struct pollfd *p, con
 	if (r->tfd >= 0 && (p[it].revents & POLLIN) && !r->dead) {
 		uint64_t x;
 		if (read(r->tfd, &x, sizeof(x)) > 0) {
+			long long t = mono_ms();
 			/* After the exit record the workload is done: the limit only ends the
 			 * wait for a slow reader (exited: output_whole false), never turns a
 			 * completed job into a timeout. */
 			r->timed_out = g->exit_code < 0;
+			r->timeout_kind = r->dl_boot && t >= r->dl_boot ? "boot"
+					  : r->dl_work && t >= r->dl_work ? "workload" : "total";
 			syscall(SYS_pidfd_send_signal, r->pfd, SIGKILL, NULL, 0);
 		}
 	}
@@ -1020,6 +1066,14 @@ static void on_ready(struct run *r, struct guest *g, const struct pollfd *p, con
 			r->open_ch[i] = false;
 		else
 			release_files(r);
+	}
+	/* The workload started: the boot's limit is met, the workload's starts now. */
+	if (!r->work_started && g->t_start > 0) {
+		r->work_started = true;
+		r->dl_boot = 0;
+		if (r->workload_timeout)
+			r->dl_work = mono_ms() + (long long)r->workload_timeout * 1000;
+		arm_timer(r);
 	}
 	if (g->flood && !r->dead)
 		on_flood(r, g);
@@ -1126,6 +1180,8 @@ static void emit_exited(const struct run *r, const struct guest *g, const char *
 	om_json_int(j, "in", g->drops_in);
 	om_json_obj_close(j);
 	om_json_bool(j, "output_whole", g->drained);
+	if (r->timed_out)
+		om_json_str(j, "timeout", r->timeout_kind);
 	if (g->drained)
 		om_json_str(j, "qemu", "ended after the output");
 	else if (WIFSIGNALED(r->qstatus))
@@ -1192,10 +1248,13 @@ int main(int argc, char **argv)
 		err(EX_SYS, r.pfd < 0 ? "pidfd_open" : "fork");
 	}
 	r.sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	if (a.o.timeout) {
-		struct itimerspec it = { { 0, 0 }, { a.o.timeout, 0 } };
+	if (a.o.timeout || a.o.boot_timeout || a.o.workload_timeout) {
+		long long t = mono_ms();
 		r.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-		timerfd_settime(r.tfd, 0, &it, NULL);
+		r.dl_total = a.o.timeout ? t + (long long)a.o.timeout * 1000 : 0;
+		r.dl_boot = a.o.boot_timeout ? t + (long long)a.o.boot_timeout * 1000 : 0;
+		r.workload_timeout = a.o.workload_timeout;
+		arm_timer(&r);
 	}
 	if (have_events)
 		emit_started(&a.o, r.qemu);

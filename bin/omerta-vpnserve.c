@@ -53,7 +53,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_NOJOB = 5, EX_TIME
 #define MAX_ALLOW 8
 
 static const char usage_text[] =
-	"usage: omerta-vpnserve up --job ID --endpoint-host ADDR [--port N | --port-range A-B] [--subnet CIDR] [--uplink IFACE] [--dns IP] [--keepalive S] [--no-internet] [--allow-dest CIDR]... [--owner PID]\n"
+	"usage: omerta-vpnserve up --job ID --endpoint-host ADDR [--port N | --port-range A-B] [--subnet CIDR] [--uplink IFACE] [--dns IP] [--keepalive S] [--no-internet] [--allow-dest CIDR]... [--forward-dns | --forward-dns-to IP] [--owner PID]\n"
 	"       omerta-vpnserve status [--job ID] [--json]\n"
 	"       omerta-vpnserve wait --job ID [--timeout S]\n"
 	"       omerta-vpnserve down --job ID\n"
@@ -66,7 +66,9 @@ static const char help_text[] =
 	"\n"
 	"  up       create the job's WireGuard server; print the client config. The job\n"
 	"           reaches public addresses only, never this host, its subnets or private\n"
-	"           ranges, but for what --allow-dest CIDR (repeatable) names\n"
+	"           ranges, but for what --allow-dest CIDR (repeatable) names;\n"
+	"           --forward-dns: the job's DNS is the server's tunnel address, forwarded\n"
+	"           to this host's resolver (or --forward-dns-to IP)\n"
 	"  status   one record per job (tab-separated, or JSON Lines with --json)\n"
 	"  wait     exit 0 once the client has completed a handshake\n"
 	"  down     remove everything of the job (idempotent)\n"
@@ -171,7 +173,7 @@ static int default_uplink(char out[IFNAMSIZ])
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%63s %lx %*x %*x %*d %*d %*d %lx", ifn, &dst, &mask) == 3 &&
 		    dst == 0 && mask == 0 && strlen(ifn) < IFNAMSIZ) {
-			strcpy(out, ifn);
+			strcpy(out, ifn); /* forward_ifaces() checks the name */
 			found = 0;
 			break;
 		}
@@ -270,6 +272,25 @@ static const char *netns_id(void)
 	if (!*id)
 		snprintf(id, sizeof(id), "%llu",
 			 stat("/proc/self/ns/net", &st) == 0 ? (unsigned long long)st.st_ino : 0ULL);
+	return id;
+}
+
+/* This boot's id: a namespace's inode number is unique only within one boot. */
+static const char *boot_id(void)
+{
+	static char id[40];
+	int fd;
+	ssize_t n;
+
+	if (!*id) {
+		fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : read(fd, id, sizeof(id) - 1);
+		if (fd >= 0)
+			close(fd);
+		id[n > 0 ? strcspn(id, "\n") : 0] = '\0';
+		if (!*id)
+			strcpy(id, "-");
+	}
 	return id;
 }
 
@@ -429,10 +450,8 @@ static void forwarding_paths(const char *ns, const char *ifn, char knob[PATH_MAX
 /* Forwarding goes back to what it was: off again on every interface that omerta
  * turned it on for, once no other job of the namespace comes in through it. A job
  * of a namespace that is gone (gc after a reboot) leaves only its files to remove. */
-static void restore_forwarding(const char *job, const char *ns, const char *list)
+static void restore_forwarding(const char *job, const char *ns, bool here, const char *list)
 {
-	bool here = strcmp(ns, netns_id()) == 0;
-
 	char ifn[IFNAMSIZ], knob[PATH_MAX], mark[PATH_MAX];
 
 	for (const char *p = list; p && *p;) {
@@ -489,9 +508,15 @@ static void teardown(const char *job)
 		run_quiet(argv);
 	}
 	v = om_state_get(&s, "netns");
-	/* The namespace names a file: digits only, as netns_id() writes it. */
-	restore_forwarding(job, v && *v && strspn(v, "0123456789") == strlen(v) ? v : netns_id(),
-			   om_state_get(&s, "forward_ifaces"));
+	/* The namespace names a file: digits only, as netns_id() writes it. Its inode
+	 * number may be another namespace's after a reboot: only a job of this boot
+	 * in this namespace has its forwarding turned back here. */
+	{
+		const char *ns = v && *v && strspn(v, "0123456789") == strlen(v) ? v : netns_id();
+		const char *b = om_state_get(&s, "boot_id");
+		bool here = strcmp(ns, netns_id()) == 0 && (!b || strcmp(b, boot_id()) == 0);
+		restore_forwarding(job, ns, here, om_state_get(&s, "forward_ifaces"));
+	}
 	static const char *const files[] = { "state", "server.conf", "wireguard-go.log" };
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		job_path(p, sizeof(p), job, files[i]);
@@ -513,6 +538,10 @@ struct up_opts {
 	struct om_cidr allow[MAX_ALLOW]; /* --allow-dest: networks, host bits cleared */
 	size_t n_allow;
 	char fwd[OM_STATE_VAL]; /* the interfaces its packets come in on: forward_ifaces() */
+	/* --forward-dns[-to]: port 53 at the server's tunnel address goes on to this
+	 * resolver, and the client config names the tunnel address as its DNS. */
+	char dns_to[OM_IP_STRLEN];
+	bool forward_dns;
 };
 
 static bool overlaps(const struct om_cidr *a, const struct om_cidr *b)
@@ -676,12 +705,15 @@ static int blocked_elements(FILE *f)
 	return 0;
 }
 
-/* --dns names an IPv4 resolver (an IPv6 one is never reached through the tunnel). */
-static bool dns_v4(const struct up_opts *o)
+/* The resolver the job may reach on port 53: the --forward-dns target, or what --dns
+ * names when it is IPv4 (an IPv6 one is never reached through the tunnel); or NULL. */
+static const char *resolver_v4(const struct up_opts *o)
 {
 	struct om_ip ip;
 
-	return o->dns && om_ip_parse(o->dns, &ip) == 0 && ip.family == AF_INET;
+	if (o->dns_to[0])
+		return o->dns_to;
+	return o->dns && om_ip_parse(o->dns, &ip) == 0 && ip.family == AF_INET ? o->dns : NULL;
 }
 
 /* One table per job: teardown is one delete. Only this job's interface is
@@ -692,8 +724,9 @@ static bool dns_v4(const struct up_opts *o)
  * address; nothing else of the host (a service on 0.0.0.0 included).
  * forward: --allow-dest first (the requester's own choice), then the blocked set,
  * then the uplink, and nothing else. An interface whose forwarding omerta turned
- * on forwards to the jobs' tunnels only, so that the requester's host does not
- * start routing for anyone else. Each refusal counts in the counter "refused",
+ * on forwards no new connection but into the jobs' tunnels, so that the requester's
+ * host does not start routing for anyone else; replies to what its other routing
+ * (a NAT of its own, set up later) sent out still pass. Each refusal counts in the counter "refused",
  * which status prints. */
 static int nft_apply(const char *table, const char *ifn, const struct up_opts *o,
 		     const struct up_net *net, const char *fwd_ifaces)
@@ -724,15 +757,19 @@ static int nft_apply(const char *table, const char *ifn, const struct up_opts *o
 		}
 		fprintf(f, " } }\n");
 	}
+	/* No "ct state established,related accept" here: conntrack takes an ICMP error
+	 * as related to any flow of the host's that its inner header names, whoever
+	 * sends it, so the job could refuse the host's own UDP flows or shrink its TCP
+	 * paths' MTU. The host starts nothing toward the client; the rules below match
+	 * every packet of the flows the client may start. */
 	fprintf(f, " chain input {\n  type filter hook input priority filter; policy accept;\n"
-		   "  iifname \"%s\" ct state established,related accept\n"
 		   "  iifname \"%s\" ip saddr %s ip daddr %s icmp type echo-request accept\n",
-		ifn, ifn, cip, sip);
+		ifn, cip, sip);
 	/* The resolver the client config names is reached on port 53 only, wherever
 	 * it is: the server's address, another of this host's, or the requester's LAN. */
-	if (dns_v4(o))
+	if (resolver_v4(o))
 		fprintf(f, "  iifname \"%s\" ip saddr %s ip daddr %s meta l4proto { tcp, udp } th dport 53 accept\n",
-			ifn, cip, o->dns);
+			ifn, cip, resolver_v4(o));
 	if (o->n_allow)
 		fprintf(f, "  iifname \"%s\" ip saddr %s ip daddr @allowed accept\n", ifn, cip);
 	fprintf(f, "  iifname \"%s\" counter name \"refused\" drop\n }\n", ifn);
@@ -741,9 +778,9 @@ static int nft_apply(const char *table, const char *ifn, const struct up_opts *o
 		   "  oifname \"%s\" drop\n", ifn, ifn);
 	if (o->n_allow)
 		fprintf(f, "  iifname \"%s\" ip saddr %s ip daddr @allowed accept\n", ifn, cip);
-	if (dns_v4(o))
+	if (resolver_v4(o))
 		fprintf(f, "  iifname \"%s\" ip saddr %s ip daddr %s meta l4proto { tcp, udp } th dport 53 accept\n",
-			ifn, cip, o->dns);
+			ifn, cip, resolver_v4(o));
 	fprintf(f, "  iifname \"%s\" ip daddr @blocked counter name \"refused\" drop\n", ifn);
 	if (o->internet)
 		fprintf(f, "  iifname \"%s\" oifname \"%s\" ip saddr %s accept\n", ifn, o->uplink, cip);
@@ -756,11 +793,18 @@ static int nft_apply(const char *table, const char *ifn, const struct up_opts *o
 			x[n] = '\0';
 			forwarding_paths(netns_id(), x, knob, mark);
 			if (access(mark, F_OK) == 0)
-				fprintf(f, "  iifname \"%s\" oifname != \"omv*\" drop\n", x);
+				fprintf(f, "  iifname \"%s\" oifname != \"omv*\" ct state new,invalid,untracked drop\n", x);
 		}
 		p += n + (p[n] == ' ');
 	}
-	fprintf(f, " }\n chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n"
+	/* --forward-dns: the job asks the server's tunnel address, and the requester's
+	 * resolver answers, whichever network it sits on. */
+	fprintf(f, " }\n");
+	if (o->forward_dns)
+		fprintf(f, " chain prerouting {\n  type nat hook prerouting priority dstnat; policy accept;\n"
+			   "  iifname \"%s\" ip saddr %s ip daddr %s meta l4proto { tcp, udp } th dport 53 dnat ip to %s\n }\n",
+			ifn, cip, sip, o->dns_to);
+	fprintf(f, " chain postrouting {\n  type nat hook postrouting priority srcnat; policy accept;\n"
 		   "  oifname != \"%s\" ip saddr %s masquerade\n }\n}\n", ifn, cip);
 	if (fclose(f) == 0 && om_run(argv, rules, len, NULL, 0) == 0)
 		r = 0;
@@ -848,6 +892,7 @@ static int claim_job(const struct up_opts *o, struct om_state *s, const char *if
 	om_state_set(s, "job_id", o->job);
 	om_state_set(s, "role", "requester");
 	om_state_set(s, "netns", netns_id());
+	om_state_set(s, "boot_id", boot_id());
 	om_state_set(s, "interface", ifn);
 	om_state_set(s, "nft_table", table);
 	om_state_set(s, "internet", o->internet ? "1" : "0");
@@ -859,6 +904,7 @@ static int claim_job(const struct up_opts *o, struct om_state *s, const char *if
 				 i ? "," : "", a, o->allow[i].prefix);
 		}
 		om_state_set(s, "allow_dest", list);
+		om_state_set(s, "dns_forward", o->dns_to);
 	}
 	snprintf(b, sizeof(b), "%lld", (long long)time(NULL));
 	om_state_set(s, "created", b);
@@ -956,6 +1002,10 @@ static int make_keys(struct up_keys *k)
 static int forward_ifaces(const struct up_opts *o, char *out, size_t n)
 {
 	out[0] = '\0';
+	if (o->internet && !ifname_ok(o->uplink)) {
+		warnx("the uplink's name '%s' cannot go into a filter rule (want [A-Za-z0-9_.-]); give --uplink", o->uplink);
+		return -1;
+	}
 	if (o->internet)
 		snprintf(out, n, "%s", o->uplink);
 	for (size_t i = 0; i < o->n_allow; i++) {
@@ -965,16 +1015,26 @@ static int forward_ifaces(const struct up_opts *o, char *out, size_t n)
 			warnx("--allow-dest %s/%u: no route to it", a, o->allow[i].prefix);
 			return -1;
 		}
+		/* The name goes into the nft text and names a sysctl: a quote or a '*'
+		 * (which Linux allows) would change the rule, and a name the restore
+		 * refuses would leave forwarding on. */
+		if (!ifname_ok(dev)) {
+			om_ip_format(&o->allow[i].ip, a);
+			warnx("--allow-dest %s/%u: the way there, '%s', is a name that cannot go into a filter rule (want [A-Za-z0-9_.-])",
+			      a, o->allow[i].prefix, dev);
+			return -1;
+		}
 		if (!has_word(out, dev) && strlen(out) + strlen(dev) + 2 < n)
 			snprintf(out + strlen(out), n - strlen(out), "%s%s", *out ? " " : "", dev);
 	}
 	/* The resolver's way, when it has one here (the server's own tunnel address,
 	 * not made yet, has none and needs none). */
-	if (dns_v4(o)) {
+	if (resolver_v4(o)) {
 		char dev[IFNAMSIZ];
 		struct om_ip ip;
-		om_ip_parse(o->dns, &ip);
-		if (route_dev(&ip, dev) == 0 && !has_word(out, dev) && strlen(out) + strlen(dev) + 2 < n)
+		om_ip_parse(resolver_v4(o), &ip);
+		if (route_dev(&ip, dev) == 0 && ifname_ok(dev) && !has_word(out, dev) &&
+		    strlen(out) + strlen(dev) + 2 < n)
 			snprintf(out + strlen(out), n - strlen(out), "%s%s", *out ? " " : "", dev);
 	}
 	return 0;
@@ -1068,6 +1128,7 @@ static int print_client_conf(const struct up_opts *o, const struct up_keys *k,
 {
 	char buf[1024], priv[OM_KEY_B64_LEN + 1], pub[OM_KEY_B64_LEN + 1], psk[OM_KEY_B64_LEN + 1];
 	bool v6 = strchr(o->endpoint_host, ':') != NULL;
+	const char *dns = o->forward_dns ? n->server_ip : o->dns;
 	int len, r = -1;
 
 	om_key_to_b64(priv, k->cpriv);
@@ -1077,8 +1138,8 @@ static int print_client_conf(const struct up_opts *o, const struct up_keys *k,
 		       "[Interface]\nPrivateKey = %s\nAddress = %s/%u\n%s%s%s"
 		       "\n[Peer]\nPublicKey = %s\nPresharedKey = %s\nEndpoint = %s%s%s:%u\n"
 		       "AllowedIPs = 0.0.0.0/0\nPersistentKeepalive = %u\n",
-		       priv, n->client_ip, n->sub.prefix, o->dns ? "DNS = " : "", o->dns ? o->dns : "",
-		       o->dns ? "\n" : "", pub, psk, v6 ? "[" : "", o->endpoint_host, v6 ? "]" : "",
+		       priv, n->client_ip, n->sub.prefix, dns ? "DNS = " : "", dns ? dns : "",
+		       dns ? "\n" : "", pub, psk, v6 ? "[" : "", o->endpoint_host, v6 ? "]" : "",
 		       n->port, o->keepalive);
 	if (len < 0 || (size_t)len >= sizeof(buf))
 		warnx("the client config does not fit in %zu bytes", sizeof(buf));
@@ -1162,7 +1223,7 @@ out:
 
 struct status {
 	char job[OM_JOBID_MAX + 1];
-	const char *ifn, *server_ip, *client_ip, *port, *allow;
+	const char *ifn, *server_ip, *client_ip, *port, *allow, *dns_forward;
 	long long handshake;
 	unsigned long long rx, tx, refused;
 	bool alive, connected, elsewhere; /* elsewhere: in a namespace we cannot enter */
@@ -1244,6 +1305,7 @@ static void query_here(const struct om_state *s, struct status *st, bool counts)
 	st->client_ip = (v = om_state_get(s, "client_ip")) ? v : "-";
 	st->port = (v = om_state_get(s, "listen_port")) ? v : "-";
 	st->allow = (v = om_state_get(s, "allow_dest")) ? v : "";
+	st->dns_forward = (v = om_state_get(s, "dns_forward")) && *v ? v : NULL;
 	if (!ifname_ok(st->ifn) || !link_exists(st->ifn))
 		return;
 	if (wg_show(st->ifn, "latest-handshakes", &hs, &unused) < 0)
@@ -1283,6 +1345,7 @@ static void print_status(const struct status *st, bool json)
 			p += n + (p[n] == ',');
 		}
 		om_json_arr_close(&j);
+		om_json_str(&j, "dns_forward", st->dns_forward);
 		om_json_obj_close(&j);
 		om_json_end(&j);
 	} else
@@ -1467,7 +1530,7 @@ enum cmd { UP, STATUS, WAIT, DOWN, GC };
 struct args {
 	enum cmd cmd;
 	struct up_opts o;
-	const char *port, *range, *subnet, *owner, *timeout;
+	const char *port, *range, *subnet, *owner, *timeout, *dns_to;
 	bool json;
 	char uplink[IFNAMSIZ];
 };
@@ -1506,6 +1569,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{ "no-internet", no_argument, NULL, 'N' },
 		{ "owner", required_argument, NULL, 'O' },
 		{ "allow-dest", required_argument, NULL, 'A' },
+		{ "forward-dns", no_argument, NULL, 'F' },
+		{ "forward-dns-to", required_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1533,6 +1598,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case 'K': o->keepalive = num_or_die("--keepalive", optarg, 0, 65535); break;
 		case 'N': o->internet = false; break;
 		case 'O': a->owner = optarg; break;
+		case 'F': o->forward_dns = true; break;
+		case 'f': o->forward_dns = true; a->dns_to = optarg; break;
 		case 'A':
 			if (o->n_allow == MAX_ALLOW) {
 				warnx("--allow-dest: at most %d", MAX_ALLOW);
@@ -1567,7 +1634,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		usage(EX_USAGE_);
 	}
 	if (a->cmd != UP && (o->endpoint_host || a->port || a->range || a->subnet || o->uplink ||
-			     o->dns || !o->internet || a->owner || o->keepalive != 25 || o->n_allow)) {
+			     o->dns || !o->internet || a->owner || o->keepalive != 25 || o->n_allow ||
+			     o->forward_dns)) {
 		warnx("these options go with up");
 		usage(EX_USAGE_);
 	}
@@ -1613,6 +1681,45 @@ static int check_up_ports(struct args *a)
 	return EX_OK;
 }
 
+/* The resolver --forward-dns sends the job's queries to: --forward-dns-to's, or the
+ * first IPv4 nameserver of /etc/resolv.conf (in a namespace of its own, ip netns exec
+ * shows /etc/netns/NAME/resolv.conf there). Never one on loopback: a forwarded
+ * packet cannot be delivered to 127/8 (systemd-resolved's 127.0.0.53 is one), nor
+ * an address no destination may have, but a resolver on the requester's LAN is
+ * fine (port 53 only). 0, or -1 after a message. */
+static int pick_resolver(const char *given, char out[OM_IP_STRLEN])
+{
+	struct om_ip ip;
+	char line[256], a[OM_IP_STRLEN];
+	FILE *f;
+
+	if (given) {
+		if (om_ip_parse(given, &ip) < 0 || ip.family != AF_INET || ip.a[0] == 127 ||
+		    ip.a[0] == 0 || ip.a[0] >= 224) {
+			warnx("--forward-dns-to must be an IPv4 unicast address off loopback");
+			return -1;
+		}
+		om_ip_format(&ip, out);
+		return 0;
+	}
+	f = fopen("/etc/resolv.conf", "re");
+	if (!f) {
+		warn("--forward-dns: /etc/resolv.conf");
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " nameserver %45s", a) == 1 && om_ip_parse(a, &ip) == 0 &&
+		    ip.family == AF_INET && ip.a[0] != 127 && ip.a[0] != 0 && ip.a[0] < 224) {
+			om_ip_format(&ip, out);
+			fclose(f);
+			return 0;
+		}
+	}
+	fclose(f);
+	warnx("--forward-dns: /etc/resolv.conf names no IPv4 resolver off loopback (127.0.0.53 cannot be forwarded to); give --forward-dns-to IP");
+	return -1;
+}
+
 /* up's subnet, DNS, owner and uplink. EX_OK or EX_INPUT; exits on bad usage. */
 static int check_up_net(struct args *a)
 {
@@ -1631,6 +1738,12 @@ static int check_up_net(struct args *a)
 		warnx("--dns must be an IP address");
 		return EX_INPUT;
 	}
+	if (o->forward_dns && (o->dns || !o->internet)) {
+		warnx(o->dns ? "--dns and --forward-dns exclude each other" : "--forward-dns needs the internet (not --no-internet)");
+		usage(EX_USAGE_);
+	}
+	if (o->forward_dns && pick_resolver(a->dns_to, o->dns_to) < 0)
+		return EX_INPUT;
 	if (a->owner) {
 		unsigned pid = num_or_die("--owner", a->owner, 1, 4194304);
 		o->owner = (pid_t)pid;

@@ -29,6 +29,7 @@ teardown() {
 		ip netns exec "$REQ" omerta-vpnserve down --job "$j" >/dev/null 2>&1 || true
 	done
 	for p in $listeners; do kill "$p" 2>/dev/null || true; done
+	rm -rf "/etc/netns/$REQ"
 	assert_no_leftovers
 	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.ip_forward)" = 0 ]
 	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.wan.forwarding)" = 0 ]
@@ -464,4 +465,100 @@ attack() {
 	grep -qx 'udp 192.168.77.1' "$T/dns.log"
 	[ -z "$(attack 192.168.77.254 8082)" ]
 	[ ! -s "$T/lan.log" ]
+}
+
+@test "vpnserve --forward-dns: the job's DNS is the server's tunnel address, answered by the requester's resolver, on the internet or its LAN" {
+	T=$BATS_TEST_TMPDIR
+	# The internet host's resolver answers every name with 203.0.113.10.
+	vs up --job n1 --endpoint-host 198.51.100.1 --forward-dns-to 203.0.113.10 --owner $$ >"$T/c.conf"
+	sip=$(vs status --job n1 --json | jq -r .server_ip)
+	grep -qx "DNS = $sip" "$T/c.conf"
+	[ "$(vs status --job n1 --json | jq -r .dns_forward)" = 203.0.113.10 ]
+	client_up "$PROV" omtc0 "$T/c.conf"
+	vs wait --job n1 --timeout 10
+	run ip netns exec "$PROV" timeout 10 busybox nslookup example.com "$sip"
+	echo "$output"
+	[ "$status" -eq 0 ] && [[ "$output" == *"Address: 203.0.113.10"* ]]
+	client_down "$PROV" omtc0
+	clients=
+	vs down --job n1
+	# A resolver on the requester's LAN: the query arrives there, from the LAN side.
+	listen "$LAN" 192.168.77.254 53 lan53
+	vs up --job n2 --endpoint-host 198.51.100.1 --forward-dns-to 192.168.77.254 --owner $$ >"$T/c.conf"
+	sip=$(vs status --job n2 --json | jq -r .server_ip)
+	client_up "$PROV" omtc0 "$T/c.conf"
+	vs wait --job n2 --timeout 10
+	ip netns exec "$PROV" timeout 3 busybox nslookup example.com "$sip" || true
+	grep -qx 'udp 192.168.77.1' "$T/lan53.log"
+	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.lan.forwarding)" = 1 ]
+	client_down "$PROV" omtc0
+	clients=
+	vs down --job n2
+	# --forward-dns takes the first resolver of the namespace's resolv.conf that is
+	# not on loopback, and refuses when there is none.
+	mkdir -p "/etc/netns/$REQ"
+	printf 'nameserver 127.0.0.53\nnameserver 203.0.113.10\n' >"/etc/netns/$REQ/resolv.conf"
+	vs up --job n3 --endpoint-host 198.51.100.1 --forward-dns --owner $$ >/dev/null
+	[ "$(vs status --job n3 --json | jq -r .dns_forward)" = 203.0.113.10 ]
+	vs down --job n3
+	printf 'nameserver 127.0.0.53\n' >"/etc/netns/$REQ/resolv.conf"
+	run --separate-stderr vs up --job n4 --endpoint-host 198.51.100.1 --forward-dns --owner $$
+	[ "$status" -eq 1 ] && [ -z "$output" ]
+	[ "$stderr" = "omerta-vpnserve: --forward-dns: /etc/resolv.conf names no IPv4 resolver off loopback (127.0.0.53 cannot be forwarded to); give --forward-dns-to IP" ]
+	rm -rf "/etc/netns/$REQ"
+	run --separate-stderr vs up --job n4 --endpoint-host 198.51.100.1 --forward-dns-to 127.0.0.1 --owner $$
+	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-vpnserve: --forward-dns-to must be an IPv4 unicast address off loopback" ]
+	run vs up --job n4 --endpoint-host 198.51.100.1 --forward-dns --dns 192.0.2.53 --owner $$
+	[ "$status" -eq 2 ]
+	run vs up --job n4 --endpoint-host 198.51.100.1 --forward-dns --no-internet --owner $$
+	[ "$status" -eq 2 ]
+	[ ! -e "$OMERTA_RUN_DIR/vpn/n4" ]
+}
+
+# victim PORT: a UDP flow of the requester's own, 192.168.77.1:PORT to the LAN host's
+# 7777 (which never answers), in the background; its verdict lands in $T/victim-PORT.
+victim() {
+	ip netns exec "$REQ" python3 "$BATS_TEST_DIRNAME/../lib/udp-victim.py" 192.168.77.1 "$1" 192.168.77.254 7777 6 \
+		"$T/ready-$1" >"$T/victim-$1" &
+	listeners="$listeners $!"
+	for _ in $(seq 100); do [ -e "$T/ready-$1" ] && return 0; sleep 0.05; done
+	return 1
+}
+
+@test "vpnserve: the job cannot forge ICMP errors into the requester's own flows (conntrack's 'related' is no way in)" {
+	T=$BATS_TEST_TMPDIR
+	listen "$LAN" 192.168.77.254 7777 peer
+	vs up --job ic --endpoint-host 198.51.100.1 --owner $$ >"$T/c.conf"
+	client_up "$PROV" omtc0 "$T/c.conf"
+	vs wait --job ic --timeout 10
+	# From the job, through the tunnel: the flow must not notice.
+	victim 5555
+	ip netns exec "$PROV" python3 "$BATS_TEST_DIRNAME/../lib/icmp-inject.py" 192.168.77.1 192.168.77.1 5555 192.168.77.254 7777
+	# The same error from the LAN, where the flow's peer is, does end a flow: the
+	# test can tell the two apart.
+	victim 5556
+	ip netns exec "$LAN" python3 "$BATS_TEST_DIRNAME/../lib/icmp-inject.py" 192.168.77.1 192.168.77.1 5556 192.168.77.254 7777
+	for _ in $(seq 80); do [ -s "$T/victim-5555" ] && [ -s "$T/victim-5556" ] && break; sleep 0.1; done
+	echo "from the job: $(cat "$T/victim-5555"); from the LAN: $(cat "$T/victim-5556")"
+	[ "$(cat "$T/victim-5555")" = timeout ]
+	[ "$(cat "$T/victim-5556")" = refused ]
+}
+
+@test "vpnserve: an uplink whose name cannot go into a filter rule is refused, and nothing is turned on" {
+	ns=omt-$TAG-odd
+	ip netns add "$ns"
+	ip -n "$ns" link add 'up+1' type veth peer name odd0
+	ip -n "$ns" addr add 198.51.100.77/24 dev 'up+1'
+	ip -n "$ns" link set 'up+1' up
+	ip -n "$ns" link set odd0 up
+	ip -n "$ns" route add default via 198.51.100.254 dev 'up+1'
+	run --separate-stderr ip netns exec "$ns" omerta-vpnserve up --job odd --endpoint-host 198.51.100.77 --owner $$
+	f=$(ip netns exec "$ns" sysctl -n 'net.ipv4.conf.up+1.forwarding')
+	ip netns del "$ns"
+	echo "$status $stderr"
+	[ "$status" -eq 1 ] && [ -z "$output" ]
+	[ "$stderr" = "omerta-vpnserve: the uplink's name 'up+1' cannot go into a filter rule (want [A-Za-z0-9_.-]); give --uplink" ]
+	[ "$f" = 0 ]
+	[ ! -e "$OMERTA_RUN_DIR/vpn/odd" ]
+	[ -z "$(ls -A "$OMERTA_RUN_DIR/vpn" 2>/dev/null | grep -v '^\.lock$')" ]
 }

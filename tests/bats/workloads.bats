@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# Issue 16, the parts that are done: the workload's environment (--env) and its
-# stdin (--stdin), through real jobs (execute and submit, local and over SSH).
+# Issue 16, the parts that are done: the workload's environment (--env), its DNS
+# by default (submit --create-vpn) and its stdin (--stdin), through real jobs.
 
 load ../lib/common
 
@@ -13,6 +13,7 @@ setup() {
 }
 
 teardown() {
+	rm -rf "/etc/netns/$REQ"
 	vm_teardown
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 }
@@ -58,4 +59,78 @@ vpn() {
 	[ "$status" -eq 125 ]
 	[ "$stderr" = "omerta submit: --env wants NAME=VALUE, NAME of letters, digits and _ (not first a digit), at most 128 bytes" ]
 	[ -z "$(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null)" ]
+}
+
+@test "execute --bundle: a hostile environment part (no NUL end, a bad name, too big, cut short) is refused with one line, 125, and leaves nothing" {
+	vpn b1
+	c=$T/b1.conf
+	printf 'true\n' >"$T/w"
+	bundle() { # bundle ENV_BYTES_FIELD ENV_FILE
+		printf 'omerta-bundle 1 %s %s 0 %s\n' "$(wc -c <"$c")" "$(wc -c <"$T/w")" "$1"
+		cat "$c" "$T/w" "$2"
+	}
+	printf 'A=1' >"$T/e1"
+	printf '9A=1\0' >"$T/e2"
+	printf 'A=1\0' >"$T/e3"
+	printf '$(touch /tmp/omerta-pwned)=1\0' >"$T/e4"
+	n=0
+	while IFS='|' read -r field file want; do
+		bundle "$field" "$T/$file" >"$T/bundle"
+		run --separate-stderr ip netns exec "$PROV" omerta execute --bundle <"$T/bundle"
+		echo "$field $file: $status $stderr"
+		[ "$status" -eq 125 ] && [ "$(grep -c . <<<"$stderr")" -eq 1 ]
+		[[ "$stderr" == "omerta execute: "*"$want"* ]]
+		n=$((n + 1))
+	done <<-EOF
+	3|e1|an entry does not end in a NUL byte
+	5|e2|--env wants NAME=VALUE
+	99999|e3|bundle environment size must be a number from 0 to 65792
+	8|e3|stdin ended early
+	x|e3|bundle environment size must be a number
+	29|e4|--env wants NAME=VALUE
+	EOF
+	[ "$n" -eq 6 ]
+	[ ! -e /tmp/omerta-pwned ]
+	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
+}
+
+@test "submit --create-vpn: names resolve in the job by default (python's getaddrinfo, busybox nslookup), through the tunnel" {
+	# The requester's resolver: the internet host's, which answers every name with
+	# 203.0.113.10. ip netns exec shows this file as the namespace's resolv.conf.
+	mkdir -p "/etc/netns/$REQ"
+	printf 'nameserver 203.0.113.10\n' >"/etc/netns/$REQ/resolv.conf"
+	run --separate-stderr ip netns exec "$REQ" omerta submit --create-vpn --provider local \
+		--endpoint-host 198.51.100.1 --uplink wan --language python --memory 256 \
+		--script 'import socket, subprocess
+print(socket.getaddrinfo("files.example", 80, socket.AF_INET)[0][4][0])
+print(open("/etc/resolv.conf").read().split()[1].startswith("10.200."))'
+	rm -rf "/etc/netns/$REQ"
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '203.0.113.10\nTrue')" ]
+}
+
+@test "execute --timeout counts the workload's own time and --boot-timeout the rest; the result says which ended the job" {
+	vpn t1
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/t1.conf" --json --timeout 3 \
+		--script 'echo started; sleep 60'
+	echo "$output"
+	[ "$status" -eq 124 ]
+	r=$(jq -c 'select(.event=="result")' <<<"$output")
+	[ "$(jq -r .status <<<"$r")" = timeout ] && [ "$(jq -r .timeout_phase <<<"$r")" = workload ]
+	[ "$(jq -c .timeouts_s <<<"$r")" = '{"boot":300,"workload":3}' ]
+	[ "$(jq -r 'select(.event=="output").data' <<<"$output")" = started ]
+	# The workload had its 3 s, whatever the boot took, and not much more.
+	w=$(jq -r .timings_ms.workload <<<"$r")
+	[ "$w" -ge 3000 ] && [ "$w" -lt 10000 ]
+	vpn t2
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/t2.conf" --json --boot-timeout 1 \
+		--script 'echo never'
+	echo "$output"
+	[ "$status" -eq 124 ]
+	r=$(jq -c 'select(.event=="result")' <<<"$output")
+	[ "$(jq -r .timeout_phase <<<"$r")" = boot ] && [ "$(jq -c .timeouts_s <<<"$r")" = '{"boot":1,"workload":null}' ]
+	[ -z "$(jq -r 'select(.event=="output").data' <<<"$output")" ]
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/t2.conf" --boot-timeout 0 --script true
+	[ "$status" -eq 125 ] && [ "$stderr" = "omerta execute: --boot-timeout must be a number from 1 to 86400, not '0'" ]
 }
