@@ -132,6 +132,12 @@ procstate() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
 	jailed s1 51901 sh -c "$(guest_cmd 3)"
 	until_line "$T/s1.out" ready
 	grep -qx handshake "$T/s1.out"
+	# The door takes the junk datagram in its own time (a loaded machine): wait
+	# until it has, up to 5 s, then read once.
+	for _ in $(seq 50); do
+		[ "$(omerta-jail status --job s1 --json | jq -r .rogue_datagrams)" = 1 ] && break
+		sleep 0.1
+	done
 	run omerta-jail status --job s1 --json
 	[ "$status" -eq 0 ]
 	echo "$output"

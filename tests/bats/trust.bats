@@ -24,14 +24,6 @@ teardown() {
 	[ "$(ip netns exec "$REQ" sysctl -n net.ipv4.conf.lan.forwarding)" = 0 ]
 }
 
-# listen NS ADDR PORT NAME: a TCP+UDP target that logs who reached it in $T/NAME.log.
-listen() {
-	ip netns exec "$1" python3 "$OM_ROOT/tests/lib/listen.py" "$2" "$3" "$T/$4.log" &
-	listeners="$listeners $!"
-	for _ in $(seq 100); do [ -e "$T/$4.log" ] && return 0; sleep 0.05; done
-	return 1
-}
-
 # The workload: for each ADDR:PORT, a TCP connect (the service says hello), a UDP
 # datagram (busybox's nc has no -u: a TFTP read request) and a ping; it prints "ADDR tcp" / "ADDR icmp" for what answered.
 attack='try() {

@@ -323,14 +323,6 @@ whoami_from() {
 	[ ! -e "$OMERTA_RUN_DIR/vpn/rb1" ]
 }
 
-# listen NS ADDR PORT NAME: a TCP+UDP target that logs who reached it in $T/NAME.log.
-listen() {
-	ip netns exec "$1" python3 "$BATS_TEST_DIRNAME/../lib/listen.py" "$2" "$3" "$BATS_TEST_TMPDIR/$4.log" &
-	listeners="$listeners $!"
-	for _ in $(seq 100); do [ -e "$BATS_TEST_TMPDIR/$4.log" ] && return 0; sleep 0.05; done
-	return 1
-}
-
 # attack ADDR PORT: the client, as root, tries ADDR by TCP, UDP and ICMP. Prints
 # what answered: "tcp" when the TCP service said hello, "icmp" for an echo reply.
 attack() {

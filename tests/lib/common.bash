@@ -76,3 +76,13 @@ wg_userspace() {
 	echo "wireguard-go $2 in $1 never answered on its socket" >&2
 	return 1
 }
+
+# listen NS ADDR PORT NAME: a TCP+UDP target (tests/lib/listen.py) that logs who
+# reached it in $BATS_TEST_TMPDIR/NAME.log; its PID joins $listeners, which the
+# suite's teardown kills.
+listen() {
+	ip netns exec "$1" python3 "$OM_ROOT/tests/lib/listen.py" "$2" "$3" "$BATS_TEST_TMPDIR/$4.log" &
+	listeners="${listeners:-} $!"
+	for _ in $(seq 100); do [ -e "$BATS_TEST_TMPDIR/$4.log" ] && return 0; sleep 0.05; done
+	return 1
+}
