@@ -177,8 +177,9 @@ sleep 0.1; echo held "$c"; exit 3'
 	--vpn-config $c --script true --env OMERTA_OUT=x
 	--vpn-config $c --script true --env A=1 --env A=2
 	--bundle --env A=1
+	--vpn-config $c --script true --language python --memory 128
 	EOF
-	[ "$n" -eq 19 ]
+	[ "$n" -eq 20 ]
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 	[ ! -d "$OMERTA_CACHE_DIR" ] || [ -z "$(find "$OMERTA_CACHE_DIR" -name '*.tmp.*')" ]
 }

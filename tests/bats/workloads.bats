@@ -94,13 +94,13 @@ vpn() {
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 }
 
-@test "submit --create-vpn: names resolve in the job by default (python's getaddrinfo, busybox nslookup), through the tunnel" {
+@test "submit --create-vpn: names resolve in the job by default (python's getaddrinfo), through the tunnel; python gets the memory it needs by default" {
 	# The requester's resolver: the internet host's, which answers every name with
 	# 203.0.113.10. ip netns exec shows this file as the namespace's resolv.conf.
 	mkdir -p "/etc/netns/$REQ"
 	printf 'nameserver 203.0.113.10\n' >"/etc/netns/$REQ/resolv.conf"
 	run --separate-stderr ip netns exec "$REQ" omerta submit --create-vpn --provider local \
-		--endpoint-host 198.51.100.1 --uplink wan --language python --memory 256 \
+		--endpoint-host 198.51.100.1 --uplink wan --language python \
 		--script 'import socket, subprocess
 print(socket.getaddrinfo("files.example", 80, socket.AF_INET)[0][4][0])
 print(open("/etc/resolv.conf").read().split()[1].startswith("10.200."))'
@@ -133,4 +133,14 @@ print(open("/etc/resolv.conf").read().split()[1].startswith("10.200."))'
 	[ -z "$(jq -r 'select(.event=="output").data' <<<"$output")" ]
 	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/t2.conf" --boot-timeout 0 --script true
 	[ "$status" -eq 125 ] && [ "$stderr" = "omerta execute: --boot-timeout must be a number from 1 to 86400, not '0'" ]
+}
+
+@test "execute --memory below what the language needs is refused, naming the need" {
+	vpn m1
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/m1.conf" --language python --memory 200 --script 'print(1)'
+	[ "$status" -eq 125 ]
+	[ "$stderr" = "omerta execute: --memory 200 is below what python needs: 256 MiB" ]
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/m1.conf" --language sh --memory 100 --script true
+	[ "$stderr" = "omerta execute: --memory 100 is below what sh needs: 128 MiB" ]
+	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 }
