@@ -419,6 +419,34 @@ static bool has_word(const char *list, const char *w)
 	return false;
 }
 
+/* w at the end of the space-separated list out (of size n), unless it is there. */
+static void add_word(char *out, size_t n, const char *w)
+{
+	size_t len = strlen(out);
+
+	if (!has_word(out, w) && len + strlen(w) + 2 < n)
+		snprintf(out + len, n - len, "%s%s", len ? " " : "", w);
+}
+
+/* The next interface name of a space-separated list into ifn, moving *p past it;
+ * false at the end. A word too long for a name is skipped. */
+static bool next_ifname(const char **p, char ifn[IFNAMSIZ])
+{
+	while (*p && **p) {
+		size_t n;
+		while (**p == ' ')
+			(*p)++;
+		n = strcspn(*p, " ");
+		*p += n;
+		if (n && n < IFNAMSIZ) {
+			memcpy(ifn, *p - n, n);
+			ifn[n] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Whether a job of namespace ns other than except forwards through ifn. */
 static bool forwarding_needed_elsewhere(const char *except, const char *ns, const char *ifn)
 {
@@ -454,23 +482,13 @@ static void restore_forwarding(const char *job, const char *ns, bool here, const
 {
 	char ifn[IFNAMSIZ], knob[PATH_MAX], mark[PATH_MAX];
 
-	for (const char *p = list; p && *p;) {
-		size_t n;
-		while (*p == ' ')
-			p++;
-		n = strcspn(p, " ");
-		if (n && n < IFNAMSIZ) {
-			memcpy(ifn, p, n);
-			ifn[n] = '\0';
-			forwarding_paths(ns, ifn, knob, mark);
-			if (ifname_ok(ifn) && access(mark, F_OK) == 0 &&
-			    !forwarding_needed_elsewhere(job, ns, ifn)) {
-				if (here && link_exists(ifn))
-					om_write_knob(knob, "0");
-				unlink(mark);
-			}
+	for (const char *p = list; next_ifname(&p, ifn);) {
+		forwarding_paths(ns, ifn, knob, mark);
+		if (ifname_ok(ifn) && access(mark, F_OK) == 0 && !forwarding_needed_elsewhere(job, ns, ifn)) {
+			if (here && link_exists(ifn))
+				om_write_knob(knob, "0");
+			unlink(mark);
 		}
-		p += n;
 	}
 }
 
@@ -785,17 +803,13 @@ static int nft_apply(const char *table, const char *ifn, const struct up_opts *o
 	if (o->internet)
 		fprintf(f, "  iifname \"%s\" oifname \"%s\" ip saddr %s accept\n", ifn, o->uplink, cip);
 	fprintf(f, "  iifname \"%s\" counter name \"refused\" drop\n", ifn);
-	for (const char *p = fwd_ifaces; *p;) {
-		size_t n = strcspn(p, " ");
+	{
 		char x[IFNAMSIZ], knob[PATH_MAX], mark[PATH_MAX];
-		if (n && n < IFNAMSIZ) {
-			memcpy(x, p, n);
-			x[n] = '\0';
+		for (const char *p = fwd_ifaces; next_ifname(&p, x);) {
 			forwarding_paths(netns_id(), x, knob, mark);
 			if (access(mark, F_OK) == 0)
 				fprintf(f, "  iifname \"%s\" oifname != \"omv*\" ct state new,invalid,untracked drop\n", x);
 		}
-		p += n + (p[n] == ' ');
 	}
 	/* --forward-dns: the job asks the server's tunnel address, and the requester's
 	 * resolver answers, whichever network it sits on. */
@@ -1024,8 +1038,7 @@ static int forward_ifaces(const struct up_opts *o, char *out, size_t n)
 			      a, o->allow[i].prefix, dev);
 			return -1;
 		}
-		if (!has_word(out, dev) && strlen(out) + strlen(dev) + 2 < n)
-			snprintf(out + strlen(out), n - strlen(out), "%s%s", *out ? " " : "", dev);
+		add_word(out, n, dev);
 	}
 	/* The resolver's way, when it has one here (the server's own tunnel address,
 	 * not made yet, has none and needs none). */
@@ -1033,9 +1046,8 @@ static int forward_ifaces(const struct up_opts *o, char *out, size_t n)
 		char dev[IFNAMSIZ];
 		struct om_ip ip;
 		om_ip_parse(resolver_v4(o), &ip);
-		if (route_dev(&ip, dev) == 0 && ifname_ok(dev) && !has_word(out, dev) &&
-		    strlen(out) + strlen(dev) + 2 < n)
-			snprintf(out + strlen(out), n - strlen(out), "%s%s", *out ? " " : "", dev);
+		if (route_dev(&ip, dev) == 0 && ifname_ok(dev))
+			add_word(out, n, dev);
 	}
 	return 0;
 }
@@ -1049,24 +1061,17 @@ static int enable_forwarding(const char *ifn, const char *list, bool mark_only)
 {
 	char x[IFNAMSIZ], knob[PATH_MAX], mark[PATH_MAX];
 
-	for (const char *p = list; *p;) {
-		size_t n = strcspn(p, " ");
-		if (n && n < IFNAMSIZ) {
-			int fd;
-			memcpy(x, p, n);
-			x[n] = '\0';
-			forwarding_paths(netns_id(), x, knob, mark);
-			if (mark_only) {
-				if (read_sysctl(knob) != 1 &&
-				    (fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0)
-					close(fd);
-			} else if (access(mark, F_OK) == 0 && read_sysctl(knob) != 1 &&
-				   om_write_knob(knob, "1") < 0) {
-				warn("cannot enable %s", knob);
-				return -1;
-			}
+	for (const char *p = list; next_ifname(&p, x);) {
+		int fd;
+		forwarding_paths(netns_id(), x, knob, mark);
+		if (mark_only) {
+			if (read_sysctl(knob) != 1 &&
+			    (fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0)
+				close(fd);
+		} else if (access(mark, F_OK) == 0 && read_sysctl(knob) != 1 && om_write_knob(knob, "1") < 0) {
+			warn("cannot enable %s", knob);
+			return -1;
 		}
-		p += n + (p[n] == ' ');
 	}
 	if (!mark_only) {
 		forwarding_paths(netns_id(), ifn, knob, mark);
