@@ -45,7 +45,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_SETUP = 120, EX_NO
        EX_TIMEOUT = 124 };
 
 static const char usage_text[] =
-	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--boot-timeout S] [--workload-timeout S] [--user auto|UID] [--user-range LO-HI] [--remove-initrd] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD] [--stdin-fd FD]\n"
+	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--boot-timeout S] [--workload-timeout S] [--user auto|UID] [--user-range LO-HI] [--remove-initrd] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD] [--stdin-fd FD] [--disk NAME=PATH]... [--disk-ro NAME=PATH]...\n"
 	"       omerta-vmboot --help | --version\n";
 
 static const char help_text[] =
@@ -58,6 +58,8 @@ static const char help_text[] =
 	"starts; --workload-timeout S the workload's own time, from its start.\n"
 	"--stdin-fd FD streams FD to the workload's stdin, to its EOF (without it the\n"
 	"workload's stdin is empty).\n"
+	"--disk NAME=PATH attaches a raw image as a disk (--disk-ro: read-only) with the\n"
+	"serial omerta-NAME; at most 4.\n"
 	"QEMU runs as a uid and gid of its own (--user auto, the default: a free one\n"
 	"of --user-range, 61000-61999 by default, in the started event); --remove-initrd\n"
 	"removes the image (it holds the job's key) as soon as it is open.\n"
@@ -133,6 +135,8 @@ static unsigned cpu_mhz(void)
 	return (unsigned)mhz;
 }
 
+#define DISK_MAX 4
+
 struct opts {
 	const char *kernel, *initrd, *tap, *console;
 	pid_t parent; /* vmboot, as QEMU's parent */
@@ -143,6 +147,14 @@ struct opts {
 	int qin;                  /* QEMU's end of omerta.in's socket, in the child */
 	bool kvm, no_network, uid_auto, remove_initrd;
 	char mac[18];
+	/* --disk and --disk-ro: raw images the guest sees as virtio-blk disks, each
+	 * with the serial "omerta-NAME" (initramfs/init finds them by it). */
+	struct disk {
+		const char *name, *path;
+		bool ro;
+		int fd;
+	} disk[DISK_MAX];
+	unsigned ndisk;
 };
 
 /* ---- the guest's channels ----------------------------------------------------------- */
@@ -359,6 +371,18 @@ static size_t qemu_devices(const struct opts *o, const int qfd[CH_N], struct qbu
 			argv[n++] = b->dev[i];
 		}
 	}
+	/* The disks, through vmboot's descriptors as the kernel and image are. */
+	for (unsigned i = 0; i < o->ndisk; i++) {
+		static char drv[DISK_MAX][128], bdev[DISK_MAX][96];
+		snprintf(drv[i], sizeof(drv[i]),
+			 "file=/proc/%d/fd/%d,if=none,id=d%u,format=raw,readonly=%s,cache=unsafe%s", (int)o->parent,
+			 o->disk[i].fd, i, o->disk[i].ro ? "on" : "off", o->disk[i].ro ? "" : ",discard=unmap");
+		snprintf(bdev[i], sizeof(bdev[i]), "virtio-blk-device,drive=d%u,serial=omerta-%s", i, o->disk[i].name);
+		argv[n++] = "-drive";
+		argv[n++] = drv[i];
+		argv[n++] = "-device";
+		argv[n++] = bdev[i];
+	}
 	/* --stdin-fd: a fourth port, host to guest, that the workload reads as its
 	 * stdin (initramfs/init); vmboot ends it with EOF when the source ends. */
 	if (o->in_fd >= 0) {
@@ -374,9 +398,9 @@ static size_t qemu_devices(const struct opts *o, const int qfd[CH_N], struct qbu
 
 static void exec_qemu(const struct opts *o, const int qfd[CH_N])
 {
-	char path[PATH_MAX], mem[16], smp[16], append[256], kpath[48], ipath[48], runas[32];
+	char path[PATH_MAX], mem[16], smp[16], append[320], kpath[48], ipath[48], runas[32];
 	struct qbuf qb;
-	const char *argv[64];
+	const char *argv[64 + 4 * DISK_MAX];
 	size_t n = 0;
 	unsigned mhz = cpu_mhz();
 	struct rlimit core = { 0, 0 }, nofile = { 64, 64 };
@@ -410,6 +434,10 @@ static void exec_qemu(const struct opts *o, const int qfd[CH_N])
 		 o->in_fd >= 0 ? " omerta.stdin=1" : "");
 	if (mhz)
 		snprintf(append + strlen(append), sizeof(append) - strlen(append), " tsc_early_khz=%u000", mhz);
+	/* omerta.disks=NAME,...: the guest loads virtio_blk and waits for these. */
+	for (unsigned i = 0; i < o->ndisk; i++)
+		snprintf(append + strlen(append), sizeof(append) - strlen(append), "%s%s",
+			 i ? "," : " omerta.disks=", o->disk[i].name);
 	argv[n++] = "qemu-system-x86_64";
 	argv[n++] = "-M";
 	argv[n++] = "microvm";
@@ -536,6 +564,29 @@ bad:
 	exit(EX_INPUT);
 }
 
+/* --disk NAME=PATH: NAME is 1 to 8 of [a-z], given once. */
+static void disk_arg(struct opts *o, char *v, bool ro)
+{
+	char *eq = strchr(v, '=');
+	size_t nl = eq ? (size_t)(eq - v) : 0;
+
+	if (!eq || nl < 1 || nl > 8 || strspn(v, "abcdefghijklmnopqrstuvwxyz") != nl || !eq[1]) {
+		warnx("--disk wants NAME=PATH, NAME 1 to 8 of a-z");
+		exit(EX_USAGE_);
+	}
+	if (o->ndisk == DISK_MAX) {
+		warnx("at most %d disks", DISK_MAX);
+		exit(EX_USAGE_);
+	}
+	*eq = '\0';
+	for (unsigned i = 0; i < o->ndisk; i++)
+		if (!strcmp(o->disk[i].name, v)) {
+			warnx("--disk %s given twice", v);
+			exit(EX_USAGE_);
+		}
+	o->disk[o->ndisk++] = (struct disk){ v, eq + 1, ro, -1 };
+}
+
 static void parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option lopts[] = {
@@ -560,6 +611,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		{ "stdout-fd", required_argument, NULL, 'O' },
 		{ "stderr-fd", required_argument, NULL, 'E' },
 		{ "stdin-fd", required_argument, NULL, 'I' },
+		{ "disk", required_argument, NULL, 'K' },
+		{ "disk-ro", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -595,6 +648,8 @@ static void parse_args(int argc, char **argv, struct args *a)
 		case 'O': a->out_fd = fd_arg("--stdout-fd", optarg, 1); break;
 		case 'E': a->err_fd = fd_arg("--stderr-fd", optarg, 1); break;
 		case 'I': a->o.in_fd = fd_arg("--stdin-fd", optarg, 0); break;
+		case 'K':
+		case 'r': disk_arg(&a->o, optarg, c == 'r'); break;
 		case 'h': usage(EX_OK); break;
 		case 'V': puts("omerta-vmboot " OMERTA_VERSION); exit(EX_OK);
 		default: usage(EX_USAGE_);
@@ -651,7 +706,7 @@ static int check_args(struct args *a)
 }
 
 /* The kernel, the image and the output paths: 0, or the exit status. */
-static int open_files(const struct args *a, struct guest *g, int *kernel_fd, int *initrd_fd)
+static int open_files(struct args *a, struct guest *g, int *kernel_fd, int *initrd_fd)
 {
 	struct stat st;
 
@@ -667,6 +722,16 @@ static int open_files(const struct args *a, struct guest *g, int *kernel_fd, int
 	if (*initrd_fd < 0 || fstat(*initrd_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		warn("%s", a->o.initrd);
 		return EX_INPUT;
+	}
+	/* The disks: regular files, not links, opened here as the image is; QEMU opens
+	 * them through these descriptors while it is still root. */
+	for (unsigned i = 0; i < a->o.ndisk; i++) {
+		struct disk *d = &a->o.disk[i];
+		d->fd = open(d->path, (d->ro ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
+		if (d->fd < 0 || fstat(d->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			warnx("--disk %s: %s: %s", d->name, d->path, d->fd < 0 ? strerror(errno) : "not a file");
+			return EX_INPUT;
+		}
 	}
 	/* --remove-initrd: the image holds the job's WireGuard key; once it is open here
 	 * nothing needs its name (QEMU reads it through this descriptor), so it leaves
