@@ -440,6 +440,18 @@ static int cmd_extract(const struct om_ext2_limits *lim, const char *dir)
 			continue;
 		if (!strcmp(line, "e")) {
 			commit(0777 & ~um);
+			stage_fd = -1; /* committed: nothing to remove on a late error */
+			/* What follows the tree is the job's stdout again (over SSH, the
+			 * result record): frames, to the end. */
+			while (get_line(line, sizeof(line)))
+				if (line[0] == 's' && line[1] == ' ') {
+					unsigned long long n = num(line + 2, 10, "frame size");
+					if (n > (1u << 20))
+						x_refuse("a frame of %llu bytes", n);
+					copy_bytes(STDOUT_FILENO, n, "the job's stdout");
+				} else if (strcmp(line, "omerta-files 1") != 0) {
+					x_refuse("a record after the end of the tree");
+				}
 			return 0;
 		}
 		if (line[0] == 'x' && line[1] == ' ') {
@@ -453,7 +465,6 @@ static int cmd_extract(const struct om_ext2_limits *lim, const char *dir)
 			unsigned long long n = num(line + 2, 10, "frame size");
 			if (n > (1u << 20))
 				x_refuse("a frame of %llu bytes", n);
-			fflush(stdout);
 			copy_bytes(STDOUT_FILENO, n, "the job's stdout");
 			continue;
 		}

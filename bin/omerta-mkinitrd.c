@@ -76,7 +76,11 @@ static const struct lang langs[] = {
  * RNG device is attached), the NIC, the serial ports, WireGuard and nf_tables. Each
  * module costs the boot 10-80 ms under TCG. */
 static const char *const want_modules[] = { "virtio_mmio", "virtio_net", "virtio_console",
-					     "wireguard", "nf_tables" };
+					     "wireguard", "nf_tables",
+					     /* only for a job with disks (--input, --output):
+					      * lib/modules/order.disk, loaded only then */
+					     "virtio_blk" };
+#define N_CORE_MODULES 5
 
 struct kernel {
 	char image[PATH_MAX], version[128], moddir[160];
@@ -132,7 +136,7 @@ static int find_kernel(const char *opt, struct kernel *k)
 /* The modules to load, in load order (dependencies first), as paths relative to
  * moddir. modules.dep lists each module's full dependency closure, nearest first. */
 struct modlist {
-	size_t n;
+	size_t n, ncore; /* [0, ncore) always loaded; the rest for disks only */
 	char path[64][256];
 };
 
@@ -181,6 +185,8 @@ static int resolve_modules(const struct kernel *k, struct modlist *m)
 	m->n = 0;
 	for (size_t w = 0; w < sizeof(want_modules) / sizeof(want_modules[0]); w++) {
 		const char *line = NULL;
+		if (w == N_CORE_MODULES)
+			m->ncore = m->n;
 		for (char *p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
 			char *colon = strchr(p, ':'), *nl = strchr(p, '\n');
 			if (!colon || (nl && colon > nl))
@@ -450,6 +456,10 @@ static int add_modules(struct om_cpio *c, const struct base_in *b)
 	char order[64 * 64] = "", dst[PATH_MAX], src[PATH_MAX];
 
 	for (size_t i = 0; i < b->mods.n; i++) {
+		if (i == b->mods.ncore) {
+			om_cpio_file(c, "lib/modules/order", 0644, 0, 0, order, strlen(order));
+			order[0] = '\0';
+		}
 		const char *name = strrchr(b->mods.path[i], '/');
 		char mod[256], *mb;
 		size_t ml;
@@ -466,7 +476,7 @@ static int add_modules(struct om_cpio *c, const struct base_in *b)
 		strcat(order, mod);
 		strcat(order, "\n");
 	}
-	om_cpio_file(c, "lib/modules/order", 0644, 0, 0, order, strlen(order));
+	om_cpio_file(c, "lib/modules/order.disk", 0644, 0, 0, order, strlen(order));
 	return 0;
 }
 
@@ -491,6 +501,9 @@ static int write_base(const struct base_in *b, FILE *f)
 	}
 	om_cpio_dir(&c, "tmp", 01777, 0, 0);
 	om_cpio_dir(&c, "home/job", 0700, JOB_UID, JOB_UID);
+	/* $OMERTA_OUT: what the job leaves here comes back with --output (its own
+	 * disk is mounted over it then); without, it stays in the VM. */
+	om_cpio_dir(&c, "home/job/out", 0755, JOB_UID, JOB_UID);
 	om_cpio_chardev(&c, "dev/console", 0600, 5, 1);
 	om_cpio_chardev(&c, "dev/null", 0666, 1, 3);
 	om_cpio_file(&c, "etc/passwd", 0644, 0, 0, passwd, sizeof(passwd) - 1);

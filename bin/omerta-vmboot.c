@@ -727,8 +727,9 @@ static int open_files(struct args *a, struct guest *g, int *kernel_fd, int *init
 	 * them through these descriptors while it is still root. */
 	for (unsigned i = 0; i < a->o.ndisk; i++) {
 		struct disk *d = &a->o.disk[i];
+		struct stat ds;
 		d->fd = open(d->path, (d->ro ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC);
-		if (d->fd < 0 || fstat(d->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (d->fd < 0 || fstat(d->fd, &ds) < 0 || !S_ISREG(ds.st_mode)) {
 			warnx("--disk %s: %s: %s", d->name, d->path, d->fd < 0 ? strerror(errno) : "not a file");
 			return EX_INPUT;
 		}

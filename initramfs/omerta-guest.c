@@ -54,6 +54,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/wireguard.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
@@ -158,13 +159,13 @@ static void talk(int fd, struct om_nlmsg *m, uint32_t first, uint32_t last, repl
 
 /* ---- modules --------------------------------------------------------------------- */
 
-static int cmd_modules(const char *dir)
+static int cmd_modules(const char *dir, const char *order)
 {
 	char path[512], name[128];
 	FILE *f;
 
 	step = "modules";
-	snprintf(path, sizeof(path), "%s/order", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, order);
 	f = fopen(path, "re");
 	if (!f)
 		die("%s", path);
@@ -836,7 +837,7 @@ static char **job_env(char *const fixed[], size_t n_fixed)
 static int cmd_as_root(char **argv)
 {
 	static char *fixed[] = { "HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/sh",
-				 "PATH=/bin:/sbin:/usr/bin:/usr/sbin" };
+				 "PATH=/bin:/sbin:/usr/bin:/usr/sbin", "OMERTA_OUT=/home/job/out" };
 
 	step = "as-root";
 	execve(argv[0], argv, job_env(fixed, sizeof(fixed) / sizeof(fixed[0])));
@@ -847,7 +848,7 @@ static int cmd_as_root(char **argv)
 static int cmd_as_job(char **argv)
 {
 	static char *fixed[] = { "HOME=/home/job", "USER=job", "LOGNAME=job", "SHELL=/bin/sh",
-				 "PATH=/bin:/sbin:/usr/bin:/usr/sbin" };
+				 "PATH=/bin:/sbin:/usr/bin:/usr/sbin", "OMERTA_OUT=/home/job/out" };
 	char **env;
 
 	step = "as-job";
@@ -1118,6 +1119,133 @@ static bool cmdline_has(const char *w)
 	return false;
 }
 
+/* The value of the kernel command line's word "key=value" into out, or false. */
+static bool cmdline_value(const char *key, char *out, size_t outlen)
+{
+	char b[1024], *save = NULL;
+	size_t kl = strlen(key);
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, b, sizeof(b) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	b[n] = '\0';
+	for (char *t = strtok_r(b, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+		if (!strncmp(t, key, kl) && t[kl] == '=') {
+			snprintf(out, outlen, "%s", t + kl + 1);
+			return true;
+		}
+	return false;
+}
+
+/* ---- the job's disks ------------------------------------------------------------- */
+
+/* The disk whose virtio serial is "omerta-NAME", as /dev/vdX; waits up to 5 s for the
+ * driver to find it. */
+static void find_disk(const char *name, char dev[32])
+{
+	char want[32], p[64], serial[64];
+
+	snprintf(want, sizeof(want), "omerta-%s", name);
+	for (int tries = 0; tries < 500; tries++) {
+		DIR *d = opendir("/sys/block");
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			int fd;
+			ssize_t n;
+			if (strncmp(e->d_name, "vd", 2) || strlen(e->d_name) > 8)
+				continue;
+			snprintf(p, sizeof(p), "/sys/block/%s/serial", e->d_name);
+			fd = open(p, O_RDONLY | O_CLOEXEC);
+			n = fd < 0 ? -1 : read(fd, serial, sizeof(serial) - 1);
+			if (fd >= 0)
+				close(fd);
+			if (n <= 0)
+				continue;
+			serial[n] = '\0';
+			serial[strcspn(serial, "\n")] = '\0';
+			if (!strcmp(serial, want)) {
+				snprintf(dev, 32, "/dev/%s", e->d_name);
+				closedir(d);
+				return;
+			}
+		}
+		if (d)
+			closedir(d);
+		struct timespec nap = { 0, 10 * 1000 * 1000 };
+		nanosleep(&nap, NULL);
+	}
+	errno = 0;
+	die("no_disk_%s", name);
+}
+
+static int own_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st, (void)flag, (void)f;
+	if (lchown(p, JOB_ID, JOB_ID) < 0)
+		die("chown");
+	return 0;
+}
+
+static void write_sysctl(const char *path, const char *v)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, v, strlen(v)) < 0) {
+			/* a default writeback is slower, not wrong */
+		}
+		close(fd);
+	}
+}
+
+/* omerta.disks=in,out (omerta-vmboot --disk): the job's input disk (ext4, made per
+ * job by omerta-execute) becomes its work directory, /home/job, owned by the job's
+ * user; its output disk (ext2, read back by omerta-files on the host, never
+ * mounted there) is /home/job/out. Done after the tunnel is verified: nothing the
+ * disks hold is touched before. */
+static void setup_disks(void)
+{
+	char list[64], dev[32], *save = NULL;
+	bool in = false, out = false;
+
+	if (!cmdline_value("omerta.disks", list, sizeof(list)))
+		return;
+	step = "disks";
+	cmd_modules("/lib/modules", "order.disk");
+	step = "disks";
+	for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(t, "in"))
+			in = true;
+		else if (!strcmp(t, "out"))
+			out = true;
+	}
+	if (in) {
+		find_disk("in", dev);
+		if (mount(dev, "/home/job", "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, "noinit_itable") < 0)
+			die("mount_input");
+		if (nftw("/home/job", own_cb, 16, FTW_PHYS | FTW_MOUNT) < 0)
+			die("chown_input");
+		if (mkdir("/home/job/out", 0755) < 0 && errno != EEXIST)
+			die("mkdir_out");
+		if (lchown("/home/job/out", JOB_ID, JOB_ID) < 0 || chmod("/home/job", 0700) < 0)
+			die("chown_out");
+	}
+	if (out) {
+		find_disk("out", dev);
+		if (mount(dev, "/home/job/out", "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, "noinit_itable") < 0)
+			die("mount_output");
+		rmdir("/home/job/out/lost+found");
+		if (chown("/home/job/out", JOB_ID, JOB_ID) < 0 || chmod("/home/job/out", 0755) < 0)
+			die("chown_output");
+		/* What the job writes reaches the disk within about 1.5 s, so a VM that is
+		 * ended (a timeout, a dead tunnel) loses at most that. */
+		write_sysctl("/proc/sys/vm/dirty_expire_centisecs", "100");
+		write_sysctl("/proc/sys/vm/dirty_writeback_centisecs", "50");
+	}
+}
+
 static int cmd_boot(void)
 {
 	static const char *const names[4] = { "omerta.ctl", "omerta.out", "omerta.err", "omerta.in" };
@@ -1143,7 +1271,7 @@ static int cmd_boot(void)
 	 * host how much output to wait for before it ends the VM. Without it (a kernel
 	 * with no debugfs) /init powers off as it always did. */
 	mount("debugfs", "/sys/kernel/debug", "debugfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700");
-	cmd_modules("/lib/modules");
+	cmd_modules("/lib/modules", "order");
 	/* The fourth port, the workload's stdin, only when the host made one
 	 * (omerta-vmboot --stdin-fd); else the workload reads /dev/null. */
 	if (cmdline_has("omerta.stdin=1"))
@@ -1206,6 +1334,8 @@ static int cmd_boot(void)
 			die("no_reply_from_%s", j.server_ip);
 		}
 	close(fd);
+	setup_disks();
+	step = "verify";
 	report("vpn_up verify_ms=%lld tries=%d", now_ms() - t0, n);
 	close(ctl);
 	/* What /init needs for the workload and the heartbeat, after the three ports:
@@ -1286,7 +1416,7 @@ static int cmd_heartbeat(const char *server_s, const char *period_s, const char 
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "modules"))
-		return cmd_modules(argv[2]);
+		return cmd_modules(argv[2], "order");
 	if (argc >= 3 && !strcmp(argv[1], "ports"))
 		return cmd_ports(argv + 2, argc - 2);
 	if (argc == 4 && !strcmp(argv[1], "killswitch"))

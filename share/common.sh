@@ -84,3 +84,85 @@ om_env_file() {
 	eval "set -- $1"
 	for om_e; do printf '%s\0' "$om_e"; done >"$om_f"
 }
+
+# om_size NAME VALUE MAX_BYTES: VALUE (bytes, or with a K, M or G suffix: KiB, MiB,
+# GiB) in om_bytes, from 1 to MAX_BYTES, or die.
+om_size() {
+	om_n=${2%[KkMmGg]} om_mul=1
+	case $2 in
+	*[Kk]) om_mul=1024 ;;
+	*[Mm]) om_mul=1048576 ;;
+	*[Gg]) om_mul=1073741824 ;;
+	esac
+	case $om_n in '' | *[!0-9]* | 0?*) om_die "$1 must be a size (bytes, or 512M, 2G), not '$2'" ;; esac
+	[ "${#om_n}" -le 13 ] || om_die "$1: at most $3 bytes"
+	om_bytes=$((om_n * om_mul))
+	[ "$om_bytes" -ge 1 ] && [ "$om_bytes" -le "$3" ] || om_die "$1: from 1 byte to $3 bytes, not '$2'"
+}
+
+# om_input_ok SPEC: an --input PATH[:GUESTPATH], as om_in_src (here) and om_in_dst
+# (below /home/job in the guest; PATH's own name by default), or die. A SPEC that
+# names a file as a whole is a PATH, even with a ':' in it.
+om_input_ok() {
+	om_in_src=$1 om_in_dst=
+	if [ ! -e "$1" ]; then
+		case $1 in *:*) om_in_src=${1%:*} om_in_dst=${1##*:} ;; esac
+	fi
+	[ -e "$om_in_src" ] || om_die "--input $1: no such file or directory"
+	[ -f "$om_in_src" ] || [ -d "$om_in_src" ] || om_die "--input $1: not a file or a directory"
+	[ -r "$om_in_src" ] || om_die "--input $1: cannot read it"
+	[ -n "$om_in_dst" ] || om_in_dst=$(basename -- "$om_in_src")
+	case $om_in_dst in /home/job/?*) om_in_dst=${om_in_dst#/home/job/} ;; esac
+	while :; do case $om_in_dst in */) om_in_dst=${om_in_dst%/} ;; *) break ;; esac; done
+	case $om_in_dst in
+	'' | /* | . | .. | ./* | ../* | */. | */.. | *'/./'* | *'/../'* | *//*)
+		om_die "--input $1: the guest path must be relative to /home/job, without '.' or '..' (give PATH:GUESTPATH)" ;;
+	out | out/*) om_die "--input $1: out is the job's output directory" ;;
+	esac
+	case $om_in_dst in *[[:cntrl:]]*) om_die "--input $1: a control character in the guest path" ;; esac
+	[ "${#om_in_dst}" -le 1024 ] || om_die "--input $1: the guest path is longer than 1024 bytes"
+}
+
+# om_input_disk IMG STAGE QUOTED: the job's input disk, an ext4 image at IMG of the
+# --input SPECs in QUOTED (om_quote's words), each at its guest path; the guest
+# mounts it as /home/job. STAGE, a directory made here and removed, holds the tree
+# for mkfs.ext4 -d: hard links to the inputs where the file system allows, so that
+# the bytes are copied once, into the image; else copies. The image is sparse, with
+# room for the job's own files (a quarter more, and 256 MiB). Run in a subshell.
+om_input_disk() {
+	om_img=$1 om_stage=$2
+	eval "set -- $3"
+	PATH=$PATH:/sbin:/usr/sbin
+	command -v mkfs.ext4 >/dev/null || om_die "mkfs.ext4 is missing (apt-get install e2fsprogs)"
+	mkdir -m 0700 "$om_stage" || om_die "cannot make $om_stage"
+	for om_s; do
+		om_input_ok "$om_s"
+		om_d=$om_stage/$om_in_dst
+		[ ! -e "$om_d" ] && [ ! -L "$om_d" ] || om_die "--input $om_s: $om_in_dst is given twice"
+		mkdir -p -- "$(dirname -- "$om_d")" 2>/dev/null || om_die "--input $om_s: $om_in_dst lies inside a file given before"
+		om_src=$(readlink -f -- "$om_in_src")
+		if ! cp -al -- "$om_src" "$om_d" 2>/dev/null; then
+			rm -rf -- "$om_d"
+			cp -a --no-preserve=ownership -- "$om_src" "$om_d" || om_die "--input $om_s: cannot copy it"
+		fi
+	done
+	om_b=$(du -s -B1 --apparent-size -- "$om_stage" | cut -f1)
+	om_f=$(find "$om_stage" | wc -l)
+	om_mib=$(((om_b + om_f * 4096) / 1048576 * 5 / 4 + 256))
+	truncate -s "${om_mib}M" "$om_img" || om_die "cannot make the input disk"
+	om_err=$(mkfs.ext4 -q -F -O ^has_journal -m 0 -N $((om_f + 4096)) \
+		-E nodiscard,lazy_itable_init=1,root_owner=1000:1000 -d "$om_stage" "$om_img" 2>&1) ||
+		om_die "the input disk: $(printf '%s' "$om_err" | head -n 1)"
+	rm -rf -- "$om_stage"
+}
+
+# om_output_disk IMG MAX_BYTES MAX_FILES: the job's output disk, a sparse ext2 image
+# (block maps, no journal: what omerta-files pack reads) with room for MAX_BYTES in
+# MAX_FILES files and 64 MiB of its own.
+om_output_disk() {
+	PATH=$PATH:/sbin:/usr/sbin
+	truncate -s $(($2 + $3 * 1024 + 67108864)) "$1" || om_die "cannot make the output disk"
+	om_err=$(mkfs.ext4 -q -F -O none,filetype,sparse_super,large_file,uninit_bg -I 256 -N $(($3 + 16)) \
+		-m 0 -b 4096 -E nodiscard,lazy_itable_init=1,root_owner=1000:1000 "$1" 2>&1) ||
+		om_die "the output disk: $(printf '%s' "$om_err" | head -n 1)"
+}
