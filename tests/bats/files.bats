@@ -14,6 +14,7 @@ setup() {
 }
 
 teardown() {
+	sshd_down
 	vm_teardown
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 	[ -z "$(ls "$OMERTA_DISK_DIR" 2>/dev/null)" ]
@@ -49,4 +50,152 @@ vpn() {
 	[ "$(find "$T/out" | wc -l)" -eq 5 ]
 	# The inputs are the job's copy: the requester's files did not change.
 	[ ! -e "$T/data/new" ]
+}
+
+@test "--output: every hostile tree a root workload plants (kill switch flushed) is refused by name, and nothing lands in or beside DIR" {
+	flush=$(sh "$OM_ROOT/tests/lib/nft-flush.sh")
+	mkdir "$T/victim"
+	# case~what the job plants in $OMERTA_OUT~the reason's words
+	while IFS='~' read -r name plant want; do
+		[ -n "$name" ] || continue
+		vpn "h$name"
+		run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/h$name.conf" --timeout 300 \
+			--root --output "$T/out-$name" --output-max 1M --output-max-files 20 \
+			--script "$flush; cd \"\$OMERTA_OUT\" && mkdir ok && echo fine >ok/file && $plant && sync"
+		echo "$name: $status $stderr"
+		[ "$status" -eq 125 ]
+		[[ "$stderr" == *"omerta execute: output refused: $want"* ]]
+		[ ! -e "$T/out-$name" ]
+		[ -z "$(ls -A "$T/victim")" ]
+		[ "$(ls -A "$T" | grep -c 'partial')" -eq 0 ]
+	done <<-CASES
+	symlink~ln -s $T/victim evil~a symbolic link: evil
+	hardlink~ln ok/file twin~a hard link: ok/file
+	fifo~mkfifo pipe~a FIFO: pipe
+	device~mknod disk b 8 0~a device node: disk
+	setuid~touch s && chmod 4755 s~a setuid, setgid or sticky bit (mode 4755): s
+	setgid~mkdir g && chmod 2755 g~a setuid, setgid or sticky bit (mode 2755): g
+	control~touch "\$(printf 'a\\033]52;c;x\\007b')"~a name with a control character: a\\x1b]52;c;x\\x07b
+	toobig~head -c 2000000 /dev/zero >big~more than 1048576 bytes
+	toomany~for i in \$(seq 30); do : >f\$i; done~more than 20 files and directories
+	garbage~d=\$(grep -l omerta-out /sys/block/vd*/serial | cut -d/ -f4) && cd / && umount /home/job/out && head -c 4000000 /dev/urandom >/dev/\$d~not an ext2 filesystem
+	CASES
+}
+
+@test "--output after a timeout: what the job wrote comes back, and the result says so; after a rogue connection nothing does" {
+	vpn t1
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/t1.conf" --timeout 8 --json \
+		--output "$T/out" --script 'echo partial >"$OMERTA_OUT/result.txt"; sleep 600'
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 124 ]
+	[ "$(cat "$T/out/result.txt")" = partial ]
+	[ "$(tail -n 1 <<<"$output" | jq -r .output.status)" = returned ]
+	vpn t2
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/t2.conf" --timeout 300 --json --root \
+		--output "$T/out2" --script "$(sh "$OM_ROOT/tests/lib/nft-flush.sh"); echo x >\"\$OMERTA_OUT/x\"; sync; ip route replace default via 10.66.0.1 dev eth0; ping -c 1 -W 1 203.0.113.10"
+	[ "$status" -eq 121 ]
+	[ ! -e "$T/out2" ]
+	[ "$(tail -n 1 <<<"$output" | jq -c .output)" = '{"status":"not_returned","reason":"the job ended rogue_connection_detected"}' ]
+}
+
+@test "submit --input --output over ssh://: a python job reads its code and data and its out/ arrives byte-exact; the disk and the files never go on a command line" {
+	sshd_up
+	mkdir -p "$T/data"
+	head -c 2000000 /dev/urandom >"$T/data/part1"
+	printf 'secret-data-marker\n' >"$T/data/part2"
+	cat >"$T/train.py" <<-'PY'
+	import hashlib, os
+	h = hashlib.sha256()
+	for name in sorted(os.listdir("data")):
+	    with open(os.path.join("data", name), "rb") as f:
+	        h.update(f.read())
+	epochs = int(os.environ["EPOCHS"])
+	out = os.environ["OMERTA_OUT"]
+	with open(os.path.join(out, "model.bin"), "wb") as f:
+	    f.write(h.digest() * epochs)
+	print("trained", epochs)
+	PY
+	want=$(cat "$T/data/part1" "$T/data/part2" | sha256sum | cut -d' ' -f1)
+	for provider in local ssh://root@192.0.2.2:2222; do
+		rm -rf "$T/out"
+		run --separate-stderr ip netns exec "$REQ" env OMERTA_SSH_CONFIG="$T/ssh_config" \
+			omerta submit --create-vpn --provider "$provider" --endpoint-host 198.51.100.1 --uplink wan \
+			--language python --input "$T/train.py" --input "$T/data/" --output "$T/out/" --env EPOCHS=2 \
+			--script-file "$T/train.py"
+		echo "$provider: $output"; echo "$stderr"
+		[ "$status" -eq 0 ]
+		[ "$output" = "trained 2" ]
+		[ "$(od -An -tx1 -v "$T/out/model.bin" | tr -d ' \n')" = "$want$want" ]
+		[ "$(ls "$T/out")" = model.bin ]
+	done
+	run ! grep -q secret-data-marker "$T/sshd.log"
+	[ -z "$(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null)" ]
+}
+
+@test "omerta-files extract: a hostile stream (from a provider) is refused by name, and DIR gets nothing of it" {
+	x() { printf "$1" | omerta-files extract "$T/o"; }
+	while IFS='~' read -r stream want; do
+		[ -n "$stream" ] || continue
+		run --separate-stderr x "$stream"
+		echo "$stream: $status $stderr"
+		[ "$status" -eq 1 ]
+		[ "$stderr" = "omerta-files: output refused: $want" ]
+		[ ! -e "$T/o" ]
+		[ -z "$(ls -A "$T" | grep partial || true)" ]
+	done <<-'CASES'
+	omerta-files 1\nf 644 0 3 ../x\nabc\ne\n~a '.' or '..' in a path: ../x
+	omerta-files 1\nd 755 0 a\nf 644 0 3 a/../../x\nabc\ne\n~a '.' or '..' in a path: a/../../x
+	omerta-files 1\nf 644 0 3 /etc/x\nabc\ne\n~an absolute path: /etc/x
+	omerta-files 1\nf 644 0 3 a//b\nabc\ne\n~an empty name in a path: a//b
+	omerta-files 1\nf 644 0 3 nodir/x\nabc\ne\n~nodir/x: its directory did not come first
+	omerta-files 1\nf 4755 0 3 x\nabc\ne\n~a setuid, setgid or sticky bit (mode 4755): x
+	omerta-files 1\nf 644 0 3 x\nabcf 644 0 3 x\nabc\ne\n~x: named twice
+	omerta-files 1\nf 644 0 3 a\033b\nabc\ne\n~a name with a control character: a\x1bb
+	omerta-files 1\nf 644 0 10 x\nabc~the stream ended inside x
+	omerta-files 1\nd 755 0 a\nf 644 0 3 a/x\nabc~the stream ended before its end record (the job's output did not all arrive)
+	omerta-files 1\nl 777 0 x\ne\n~an unknown record
+	omerta-files 1\nf 644 0 -3 x\n~a bad size
+	omerta-files 1\nf 644 0 99999999999 x\n~more than 1073741824 bytes
+	omerta-files 1\ns 9999999\n~a frame of 9999999 bytes
+	omerta-files 1\nx not returned: the job ended error\n~not returned: the job ended error
+	CASES
+	# A name DIR holds already is a refusal, not an overwrite, and nothing is moved.
+	mkdir "$T/o2"
+	echo mine >"$T/o2/keep"
+	run --separate-stderr bash -c 'printf "omerta-files 1\nf 644 0 3 new\nabcf 644 0 5 keep\ntheire\n" | omerta-files extract "$1"' _ "$T/o2"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-files: output refused: $T/o2/keep exists already (nothing was written)" ]
+	[ "$(ls -A "$T/o2")" = keep ] && [ "$(cat "$T/o2/keep")" = mine ]
+	# The job's stdout frames pass through, before and after the tree.
+	run --separate-stderr bash -c 'printf "omerta-files 1\ns 4\nout\nd 700 0 d\nf 600 100 2 d/f\nhie\ns 3\nend" | omerta-files extract "$1"' _ "$T/o3"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'out\nend')" ]
+	[ "$(cat "$T/o3/d/f")" = hi ] && [ "$(stat -c '%a %Y' "$T/o3/d/f")" = "600 100" ] && [ "$(stat -c %a "$T/o3/d")" = 700 ]
+}
+
+@test "execute --input and --output: bad paths get one line and 125 before anything is built" {
+	vpn b1
+	e() { ip netns exec "$PROV" omerta execute --vpn-config "$T/b1.conf" --script true "$@"; }
+	touch "$T/f"
+	while IFS='~' read -r args want; do
+		[ -n "$args" ] || continue
+		eval "set -- $args"
+		run --separate-stderr e "$@"
+		echo "$args: $status $stderr"
+		[ "$status" -eq 125 ]
+		[ "$stderr" = "omerta execute: $want" ]
+	done <<-CASES
+	--input $T/nope~--input $T/nope: no such file or directory
+	--input $T/f:../x~--input $T/f:../x: the guest path must be relative to /home/job, without '.' or '..' (give PATH:GUESTPATH)
+	--input $T/f:/etc/x~--input $T/f:/etc/x: the guest path must be relative to /home/job, without '.' or '..' (give PATH:GUESTPATH)
+	--input $T/f:out~--input $T/f:out: out is the job's output directory
+	--input /dev/null~--input /dev/null: not a file or a directory
+	--output $T/f~--output $T/f: not a directory
+	--output $T/no/such~--output $T/no/such: its parent is not a directory
+	--output $T/o --output-max 0~--output-max: from 1 byte to 1099511627776 bytes, not '0'
+	--output $T/o --output-max 12Q~--output-max must be a size (bytes, or 512M, 2G), not '12Q'
+	--output $T/o --output-max-files 0~--output-max-files must be a number from 1 to 10000000, not '0'
+	--output -~--output - is for --bundle; give a directory
+	CASES
+	[ -z "$(ls -A "$OMERTA_DISK_DIR" 2>/dev/null)" ]
 }

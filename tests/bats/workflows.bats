@@ -14,7 +14,7 @@ setup() {
 
 teardown() {
 	[ -z "${refpid:-}" ] || kill "$refpid" 2>/dev/null || true
-	[ -z "${sshpid:-}" ] || { kill "$sshpid" 2>/dev/null; wait "$sshpid" 2>/dev/null || true; }
+	sshd_down
 	ip -n "$REQ" link del omtref0 2>/dev/null || true
 	ip netns exec "$REQ" nft delete table ip omtref 2>/dev/null || true
 	vm_teardown
@@ -235,38 +235,11 @@ w"
 }
 
 @test "submit --provider ssh://: a real sshd on the provider; config and script travel on stdin" {
-	command -v sshd >/dev/null || [ -x /usr/sbin/sshd ]
-	mkdir -p /run/sshd
-	ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
-	ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"
-	cp "$T/client_key.pub" "$T/authorized_keys"
-	cat >"$T/sshd_config" <<-CONF
-	ListenAddress 192.0.2.2
-	Port 2222
-	HostKey $T/host_key
-	AuthorizedKeysFile $T/authorized_keys
-	PermitRootLogin prohibit-password
-	PasswordAuthentication no
-	KbdInteractiveAuthentication no
-	UsePAM no
-	StrictModes no
-	PidFile none
-	SetEnv PATH=$T/wrap:$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR
-	CONF
 	# On the provider, omerta-execute is wrapped to record its command line.
 	mkdir "$T/wrap"
 	printf '#!/bin/sh\nprintf "%%s\\n" "$*" >>"%s/argv.log"\nexec "%s/bin/omerta-execute" "$@"\n' "$T" "$OM_ROOT" >"$T/wrap/omerta-execute"
 	chmod 755 "$T/wrap/omerta-execute"
-	cat >"$T/ssh_config" <<-CONF
-	Host 192.0.2.2
-	  IdentityFile $T/client_key
-	  IdentitiesOnly yes
-	  UserKnownHostsFile $T/known_hosts
-	  StrictHostKeyChecking accept-new
-	CONF
-	ip netns exec "$PROV" /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log" &
-	sshpid=$!
-	for _ in $(seq 50); do ip netns exec "$REQ" nc -z -w 1 192.0.2.2 2222 2>/dev/null && break; sleep 0.1; done
+	sshd_up "$T/wrap"
 	run --separate-stderr ip netns exec "$REQ" env OMERTA_SSH_CONFIG="$T/ssh_config" \
 		omerta submit --create-vpn --provider ssh://root@192.0.2.2:2222 --endpoint-host 198.51.100.1 \
 		--uplink wan --script "$who; echo secret-marker; printf '%s|' \"\$EPOCHS\" \"\$ODD\"; echo; cat; exit 8" \

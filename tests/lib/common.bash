@@ -86,3 +86,43 @@ listen() {
 	for _ in $(seq 100); do [ -e "$BATS_TEST_TMPDIR/$4.log" ] && return 0; sleep 0.05; done
 	return 1
 }
+
+# sshd_up [PATH_PREFIX]: a real sshd in the provider's namespace on 192.0.2.2:2222,
+# root's key login only, for the requester's ssh with OMERTA_SSH_CONFIG=$T/ssh_config;
+# the provider's PATH starts with PATH_PREFIX, then the checkout's bin. sshd_down
+# (in teardown) stops it by its PID.
+sshd_up() {
+	command -v sshd >/dev/null || [ -x /usr/sbin/sshd ]
+	mkdir -p /run/sshd
+	ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
+	ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"
+	cp "$T/client_key.pub" "$T/authorized_keys"
+	cat >"$T/sshd_config" <<-CONF
+	ListenAddress 192.0.2.2
+	Port 2222
+	HostKey $T/host_key
+	AuthorizedKeysFile $T/authorized_keys
+	PermitRootLogin prohibit-password
+	PasswordAuthentication no
+	KbdInteractiveAuthentication no
+	UsePAM no
+	StrictModes no
+	PidFile none
+	SetEnv PATH=${1:+$1:}$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR OMERTA_DISK_DIR=${OMERTA_DISK_DIR:-/var/tmp/omerta}
+	CONF
+	cat >"$T/ssh_config" <<-CONF
+	Host 192.0.2.2
+	  IdentityFile $T/client_key
+	  IdentitiesOnly yes
+	  UserKnownHostsFile $T/known_hosts
+	  StrictHostKeyChecking accept-new
+	CONF
+	ip netns exec "$PROV" /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log" &
+	sshpid=$!
+	for _ in $(seq 50); do ip netns exec "$REQ" nc -z -w 1 192.0.2.2 2222 2>/dev/null && break; sleep 0.1; done
+}
+
+sshd_down() {
+	[ -z "${sshpid:-}" ] || { kill "$sshpid" 2>/dev/null; wait "$sshpid" 2>/dev/null || true; }
+	sshpid=''
+}
