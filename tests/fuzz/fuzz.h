@@ -12,5 +12,6 @@ int fuzz_frame(const uint8_t *data, size_t size);
 int fuzz_num(const uint8_t *data, size_t size);
 int fuzz_kmod(const uint8_t *data, size_t size);
 int fuzz_jrec(const uint8_t *data, size_t size);
+int fuzz_ext2(const uint8_t *data, size_t size);
 
 #endif
