@@ -312,7 +312,7 @@ static int walk_dir(struct fs *f, const struct inode *dir, char *path, size_t pl
 	struct dirbuf d = { NULL, 0 };
 	int rc = 0;
 
-	if (dir->size > DIR_MAX_BYTES || dir->size % f->bs)
+	if (dir->size > DIR_MAX_BYTES || dir->size > f->size || dir->size % f->bs)
 		return fail(f, "a directory of %llu bytes", (unsigned long long)dir->size);
 	d.p = malloc(dir->size ? dir->size : 1);
 	if (!d.p)
@@ -386,6 +386,10 @@ int om_ext2_walk(int fd, uint64_t size, const struct om_ext2_limits *lim, const 
 		return fail(&f, "an impossible inode layout");
 	if (f.blocks == 0 || (uint64_t)f.blocks * f.bs > size || f.first_data > 1)
 		return fail(&f, "a block count the image cannot hold");
+	/* Every inode has its place in a table inside the image: so their count (and
+	 * the bitmap of the ones seen, one bit each) is bounded by the image's size. */
+	if ((uint64_t)f.inodes * f.isz > size)
+		return fail(&f, "an inode count the image cannot hold");
 	f.ngroups = f.inodes / f.ipg;
 	f.desc_size = 32;
 	f.gdt_off = (uint64_t)(f.first_data + 1) * f.bs;

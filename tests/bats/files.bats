@@ -10,7 +10,6 @@ teardown_file() { world_down; }
 setup() {
 	mkdir -p "$OMERTA_RUN_DIR"
 	T=$BATS_TEST_TMPDIR
-	export OMERTA_DISK_DIR=$T/disks
 }
 
 teardown() {

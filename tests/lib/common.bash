@@ -4,6 +4,7 @@ OM_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 export PATH="$OM_ROOT/bin:$PATH"
 export OMERTA_RUN_DIR="$BATS_FILE_TMPDIR/run"
 export OMERTA_CACHE_DIR="$BATS_FILE_TMPDIR/cache"
+export OMERTA_DISK_DIR="$BATS_FILE_TMPDIR/disks"
 
 # om_leftovers: what omerta or a suite left (tests/lib/leftovers.sh).
 . "$OM_ROOT/tests/lib/leftovers.sh"
@@ -108,7 +109,7 @@ sshd_up() {
 	UsePAM no
 	StrictModes no
 	PidFile none
-	SetEnv PATH=${1:+$1:}$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR OMERTA_DISK_DIR=${OMERTA_DISK_DIR:-/var/tmp/omerta}
+	SetEnv PATH=${1:+$1:}$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR OMERTA_DISK_DIR=$OMERTA_DISK_DIR
 	CONF
 	cat >"$T/ssh_config" <<-CONF
 	Host 192.0.2.2

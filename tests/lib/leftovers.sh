@@ -22,5 +22,9 @@ om_leftovers() {
 	[ -z "${OMERTA_RUN_DIR:-}" ] || _st=$(cd "$OMERTA_RUN_DIR" 2>/dev/null && find . -mindepth 1 ! -path './*/.lock' \
 		! \( -type d ! -path './*/*' \) | tr '\n' ' ')
 	[ -z "$_st" ] || echo "state $_st"
+	# The jobs' disks (--input, --output), where a suite names the folder.
+	_st=''
+	[ -z "${OMERTA_DISK_DIR:-}" ] || _st=$(ls -A "$OMERTA_DISK_DIR" 2>/dev/null | tr '\n' ' ')
+	[ -z "$_st" ] || echo "disks $_st"
 	return 0
 }
