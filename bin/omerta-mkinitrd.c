@@ -39,7 +39,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_MISSING = 4 };
 #define JOB_UID 1000
 
 static const char usage_text[] =
-	"usage: omerta-mkinitrd --vpn-config FILE|- (--script STR | --script-file FILE|-) [--language sh|bash|python] [--root] [--endpoint HOST:PORT] [--server-ip IP] [--door IP:PORT] [--guest-addr CIDR] [--heartbeat S] [--verify-tries N] [--allow-private-endpoint] [--env NAME=VALUE]... [--env-file FILE] [--kernel PATH] [-o FILE]\n"
+	"usage: omerta-mkinitrd --vpn-config FILE|- (--script STR | --script-file FILE|-) [--language sh|bash|python] [--root] [--endpoint HOST:PORT] [--server-ip IP] [--door IP:PORT] [--guest-addr CIDR] [--heartbeat S] [--verify-tries N] [--allow-private-endpoint] [--env NAME=VALUE]... [--env-file FILE] [--image] [--kernel PATH] [-o FILE]\n"
 	"       omerta-mkinitrd --base [--language sh|bash|python] [--kernel PATH]\n"
 	"       omerta-mkinitrd --help | --version\n";
 
@@ -79,8 +79,11 @@ static const char *const want_modules[] = { "virtio_mmio", "virtio_net", "virtio
 					     "wireguard", "nf_tables",
 					     /* only for a job with disks (--input, --output):
 					      * lib/modules/order.disk, loaded only then */
-					     "virtio_blk" };
+					     "virtio_blk",
+					     /* only for a job with an image: order.image */
+					     "squashfs", "overlay" };
 #define N_CORE_MODULES 5
+#define N_DISK_MODULES 1
 
 struct kernel {
 	char image[PATH_MAX], version[128], moddir[160];
@@ -136,7 +139,7 @@ static int find_kernel(const char *opt, struct kernel *k)
 /* The modules to load, in load order (dependencies first), as paths relative to
  * moddir. modules.dep lists each module's full dependency closure, nearest first. */
 struct modlist {
-	size_t n, ncore; /* [0, ncore) always loaded; the rest for disks only */
+	size_t n, ncore, ndisk; /* [0, ncore) always loaded; [ncore, ndisk) for disks; the rest for an image */
 	char path[64][256];
 };
 
@@ -187,6 +190,8 @@ static int resolve_modules(const struct kernel *k, struct modlist *m)
 		const char *line = NULL;
 		if (w == N_CORE_MODULES)
 			m->ncore = m->n;
+		if (w == N_CORE_MODULES + N_DISK_MODULES)
+			m->ndisk = m->n;
 		for (char *p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
 			char *colon = strchr(p, ':'), *nl = strchr(p, '\n');
 			if (!colon || (nl && colon > nl))
@@ -456,8 +461,9 @@ static int add_modules(struct om_cpio *c, const struct base_in *b)
 	char order[64 * 64] = "", dst[PATH_MAX], src[PATH_MAX];
 
 	for (size_t i = 0; i < b->mods.n; i++) {
-		if (i == b->mods.ncore) {
-			om_cpio_file(c, "lib/modules/order", 0644, 0, 0, order, strlen(order));
+		if (i == b->mods.ncore || i == b->mods.ndisk) {
+			om_cpio_file(c, i == b->mods.ncore ? "lib/modules/order" : "lib/modules/order.disk", 0644, 0, 0,
+				     order, strlen(order));
 			order[0] = '\0';
 		}
 		const char *name = strrchr(b->mods.path[i], '/');
@@ -476,7 +482,7 @@ static int add_modules(struct om_cpio *c, const struct base_in *b)
 		strcat(order, mod);
 		strcat(order, "\n");
 	}
-	om_cpio_file(c, "lib/modules/order.disk", 0644, 0, 0, order, strlen(order));
+	om_cpio_file(c, "lib/modules/order.image", 0644, 0, 0, order, strlen(order));
 	return 0;
 }
 
@@ -910,7 +916,7 @@ static int emit_job(const struct job_in *j, int fd)
 struct opts {
 	const char *cfg, *script, *script_file, *language, *endpoint, *server_ip, *door, *guest,
 		*kernel, *output, *hb, *tries;
-	bool base_only, allow_private, root;
+	bool base_only, allow_private, root, image;
 	const char *env[ENV_MAX + 1];
 	size_t n_env;
 	const char *env_file;
@@ -937,6 +943,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "env", required_argument, NULL, 'E' },
 		{ "env-file", required_argument, NULL, 'F' },
 		{ "base", no_argument, NULL, 'B' },
+		{ "image", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -950,6 +957,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		case 'S': o->script_file = optarg; break;
 		case 'l': o->language = optarg; break;
 		case 'r': o->root = true; break;
+		case 'I': o->image = true; break;
 		case 'e': o->endpoint = optarg; break;
 		case 'i': o->server_ip = optarg; break;
 		case 'd': o->door = optarg; break;
@@ -1175,6 +1183,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(langs) / sizeof(langs[0]); i++)
 		if (strcmp(o.language, langs[i].name) == 0)
 			b->lang = j.lang = &langs[i];
+	/* --image: the workload's interpreter is the image's own (at the language's
+	 * path), so the base carries none: sh's base, busybox alone, unpacks fastest. */
+	if (b->lang && o.image)
+		b->lang = &langs[0];
 	if (!b->lang) {
 		warnx("unknown language '%s' (sh, bash or python)", o.language);
 		return EX_INPUT;

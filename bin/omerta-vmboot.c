@@ -45,7 +45,7 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_SETUP = 120, EX_NO
        EX_TIMEOUT = 124 };
 
 static const char usage_text[] =
-	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--boot-timeout S] [--workload-timeout S] [--user auto|UID] [--user-range LO-HI] [--remove-initrd] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD] [--stdin-fd FD] [--disk NAME=PATH]... [--disk-ro NAME=PATH]...\n"
+	"usage: omerta-vmboot --kernel PATH --initrd PATH [--cpu N] [--memory MIB] [--accel auto|kvm|tcg] [--tap NAME | --no-network] [--mac MAC] [--timeout S] [--boot-timeout S] [--workload-timeout S] [--user auto|UID] [--user-range LO-HI] [--remove-initrd] [--console FILE] [--json] [--events-fd FD] [--stdout-fd FD] [--stderr-fd FD] [--stdin-fd FD] [--disk NAME[@OFFSET]=PATH]... [--disk-ro NAME[@OFFSET]=PATH]...\n"
 	"       omerta-vmboot --help | --version\n";
 
 static const char help_text[] =
@@ -59,7 +59,7 @@ static const char help_text[] =
 	"--stdin-fd FD streams FD to the workload's stdin, to its EOF (without it the\n"
 	"workload's stdin is empty).\n"
 	"--disk NAME=PATH attaches a raw image as a disk (--disk-ro: read-only) with the\n"
-	"serial omerta-NAME; at most 4.\n"
+	"serial omerta-NAME, from byte OFFSET with NAME@OFFSET; at most 4.\n"
 	"QEMU runs as a uid and gid of its own (--user auto, the default: a free one\n"
 	"of --user-range, 61000-61999 by default, in the started event); --remove-initrd\n"
 	"removes the image (it holds the job's key) as soon as it is open.\n"
@@ -153,6 +153,7 @@ struct opts {
 		const char *name, *path;
 		bool ro;
 		int fd;
+		unsigned long long offset; /* NAME@OFFSET: the disk starts there (an image's header) */
 	} disk[DISK_MAX];
 	unsigned ndisk;
 };
@@ -373,10 +374,11 @@ static size_t qemu_devices(const struct opts *o, const int qfd[CH_N], struct qbu
 	}
 	/* The disks, through vmboot's descriptors as the kernel and image are. */
 	for (unsigned i = 0; i < o->ndisk; i++) {
-		static char drv[DISK_MAX][128], bdev[DISK_MAX][96];
+		static char drv[DISK_MAX][160], bdev[DISK_MAX][96];
 		snprintf(drv[i], sizeof(drv[i]),
-			 "file=/proc/%d/fd/%d,if=none,id=d%u,format=raw,readonly=%s,cache=unsafe%s", (int)o->parent,
-			 o->disk[i].fd, i, o->disk[i].ro ? "on" : "off", o->disk[i].ro ? "" : ",discard=unmap");
+			 "file=/proc/%d/fd/%d,if=none,id=d%u,format=raw,offset=%llu,readonly=%s,cache=unsafe%s",
+			 (int)o->parent, o->disk[i].fd, i, o->disk[i].offset, o->disk[i].ro ? "on" : "off",
+			 o->disk[i].ro ? "" : ",discard=unmap");
 		snprintf(bdev[i], sizeof(bdev[i]), "virtio-blk-device,drive=d%u,serial=omerta-%s", i, o->disk[i].name);
 		argv[n++] = "-drive";
 		argv[n++] = drv[i];
@@ -564,15 +566,26 @@ bad:
 	exit(EX_INPUT);
 }
 
-/* --disk NAME=PATH: NAME is 1 to 8 of [a-z], given once. */
+/* --disk NAME[@OFFSET]=PATH: NAME is 1 to 8 of [a-z], given once; the disk starts at
+ * byte OFFSET of PATH (a multiple of 512). */
 static void disk_arg(struct opts *o, char *v, bool ro)
 {
-	char *eq = strchr(v, '=');
-	size_t nl = eq ? (size_t)(eq - v) : 0;
+	char *eq = strchr(v, '='), *at = strchr(v, '@'), *end;
+	size_t nl = at && at < eq ? (size_t)(at - v) : eq ? (size_t)(eq - v) : 0;
+	unsigned long long off = 0;
 
 	if (!eq || nl < 1 || nl > 8 || strspn(v, "abcdefghijklmnopqrstuvwxyz") != nl || !eq[1]) {
-		warnx("--disk wants NAME=PATH, NAME 1 to 8 of a-z");
+		warnx("--disk wants NAME[@OFFSET]=PATH, NAME 1 to 8 of a-z");
 		exit(EX_USAGE_);
+	}
+	if (at && at < eq) {
+		errno = 0;
+		off = strtoull(at + 1, &end, 10);
+		if (end != eq || at + 1 == eq || errno || off % 512 || off > (1ull << 40)) {
+			warnx("--disk %s: OFFSET must be a multiple of 512", v);
+			exit(EX_USAGE_);
+		}
+		*at = '\0';
 	}
 	if (o->ndisk == DISK_MAX) {
 		warnx("at most %d disks", DISK_MAX);
@@ -584,7 +597,7 @@ static void disk_arg(struct opts *o, char *v, bool ro)
 			warnx("--disk %s given twice", v);
 			exit(EX_USAGE_);
 		}
-	o->disk[o->ndisk++] = (struct disk){ v, eq + 1, ro, -1 };
+	o->disk[o->ndisk++] = (struct disk){ v, eq + 1, ro, -1, off };
 }
 
 static void parse_args(int argc, char **argv, struct args *a)

@@ -834,12 +834,22 @@ static char **job_env(char *const fixed[], size_t n_fixed)
 	return env;
 }
 
+/* With an image (setup_image), the workload's root is the image's overlay. */
+static void enter_image(void)
+{
+	if (access("/run/omerta/root/job", F_OK) < 0)
+		return;
+	if (chroot("/run/omerta/root") < 0 || chdir("/home/job") < 0)
+		die("chroot");
+}
+
 static int cmd_as_root(char **argv)
 {
 	static char *fixed[] = { "HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/sh",
 				 "PATH=/bin:/sbin:/usr/bin:/usr/sbin", "OMERTA_OUT=/home/job/out" };
 
 	step = "as-root";
+	enter_image();
 	execve(argv[0], argv, job_env(fixed, sizeof(fixed) / sizeof(fixed[0])));
 	die("%s", argv[0]);
 	return 1;
@@ -854,6 +864,7 @@ static int cmd_as_job(char **argv)
 	step = "as-job";
 	/* Read as root, before the drop: /job/env is root's file. */
 	env = job_env(fixed, sizeof(fixed) / sizeof(fixed[0]));
+	enter_image();
 	/* Groups first, then gid, then uid: after setuid there is no way back, and
 	 * no_new_privs means nothing the workload runs (a setuid binary, a file
 	 * capability) can gain privileges again. */
@@ -1205,10 +1216,88 @@ static void write_sysctl(const char *path, const char *v)
  * user; its output disk (ext2, read back by omerta-files on the host, never
  * mounted there) is /home/job/out. Done after the tunnel is verified: nothing the
  * disks hold is touched before. */
+/* Appends line to path unless a line there starts with prefix (the image's passwd
+ * and group learn the job's user). */
+static void add_line(const char *path, const char *prefix, const char *line)
+{
+	char b[512];
+	FILE *f = fopen(path, "re");
+
+	while (f && fgets(b, sizeof(b), f))
+		if (!strncmp(b, prefix, strlen(prefix))) {
+			fclose(f);
+			return;
+		}
+	if (f)
+		fclose(f);
+	f = fopen(path, "ae");
+	if (!f || fputs(line, f) < 0 || fclose(f) != 0)
+		die("%s", path);
+}
+
+static void copy_small(const char *from, const char *to)
+{
+	char b[4096];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out;
+	ssize_t n = in < 0 ? -1 : read(in, b, sizeof(b));
+
+	if (in >= 0)
+		close(in);
+	unlink(to); /* an image's resolv.conf may be a link (systemd-resolved's) */
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (out < 0 || (n > 0 && write(out, b, (size_t)n) != n) || close(out) < 0)
+		die("%s", to);
+}
+
+#define IMAGE_ROOT "/run/omerta/root"
+
+/* omerta.disks=image: the job's root filesystem, the image (a squashfs, read-only)
+ * under an overlay whose upper layer is in RAM; the guest's own /proc, /dev, a fresh
+ * /tmp, the work directory and /job (the script) inside it. as-job and as-root chroot
+ * into it. The image's own init, services and setuid bits never run: the workload
+ * is started by our /init, as the job's user with no_new_privs unless --root. */
+static void setup_image(void)
+{
+	static const char *const dirs[] = { IMAGE_ROOT "/proc", IMAGE_ROOT "/sys", IMAGE_ROOT "/dev",
+					    IMAGE_ROOT "/tmp", IMAGE_ROOT "/home", IMAGE_ROOT "/home/job",
+					    IMAGE_ROOT "/job", IMAGE_ROOT "/etc" };
+	char dev[32];
+
+	cmd_modules("/lib/modules", "order.image");
+	step = "image";
+	find_disk("image", dev);
+	if ((mkdir("/run/omerta", 0700) < 0 && errno != EEXIST) || mkdir("/run/omerta/lower", 0755) < 0 ||
+	    mkdir("/run/omerta/rw", 0755) < 0 || mkdir(IMAGE_ROOT, 0755) < 0)
+		die("mkdir");
+	if (mount(dev, "/run/omerta/lower", "squashfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "") < 0)
+		die("mount_image");
+	if (mount("rw", "/run/omerta/rw", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0 ||
+	    mkdir("/run/omerta/rw/upper", 0755) < 0 || mkdir("/run/omerta/rw/work", 0755) < 0)
+		die("overlay_upper");
+	if (mount("overlay", IMAGE_ROOT, "overlay", MS_NOSUID | MS_NODEV,
+		  "lowerdir=/run/omerta/lower,upperdir=/run/omerta/rw/upper,workdir=/run/omerta/rw/work") < 0)
+		die("mount_overlay");
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (mkdir(dirs[i], 0755) < 0 && errno != EEXIST)
+			die("mkdir_%s", dirs[i] + strlen(IMAGE_ROOT) + 1);
+	if (mount("proc", IMAGE_ROOT "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+	    mount("sys", IMAGE_ROOT "/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+	    mount("/dev", IMAGE_ROOT "/dev", NULL, MS_BIND, NULL) < 0 ||
+	    mount("tmp", IMAGE_ROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0 ||
+	    mount("/home/job", IMAGE_ROOT "/home/job", NULL, MS_BIND | MS_REC, NULL) < 0 ||
+	    mount("/job", IMAGE_ROOT "/job", NULL, MS_BIND, NULL) < 0)
+		die("mount_in_image");
+	if (chmod(IMAGE_ROOT "/tmp", 01777) < 0)
+		die("chmod_tmp");
+	copy_small("/etc/resolv.conf", IMAGE_ROOT "/etc/resolv.conf");
+	add_line(IMAGE_ROOT "/etc/passwd", "job:", "job:x:1000:1000:job:/home/job:/bin/sh\n");
+	add_line(IMAGE_ROOT "/etc/group", "job:", "job:x:1000:\n");
+}
+
 static void setup_disks(void)
 {
 	char list[64], dev[32], *save = NULL;
-	bool in = false, out = false;
+	bool in = false, out = false, image = false;
 
 	if (!cmdline_value("omerta.disks", list, sizeof(list)))
 		return;
@@ -1220,6 +1309,8 @@ static void setup_disks(void)
 			in = true;
 		else if (!strcmp(t, "out"))
 			out = true;
+		else if (!strcmp(t, "image"))
+			image = true;
 	}
 	if (in) {
 		find_disk("in", dev);
@@ -1244,6 +1335,9 @@ static void setup_disks(void)
 		write_sysctl("/proc/sys/vm/dirty_expire_centisecs", "100");
 		write_sysctl("/proc/sys/vm/dirty_writeback_centisecs", "50");
 	}
+	/* Last: the work directory, its inputs and output are in place to bind. */
+	if (image)
+		setup_image();
 }
 
 static int cmd_boot(void)

@@ -97,7 +97,7 @@ om_size() {
 	case $om_n in '' | *[!0-9]* | 0?*) om_die "$1 must be a size (bytes, or 512M, 2G), not '$2'" ;; esac
 	[ "${#om_n}" -le 13 ] || om_die "$1: at most $3 bytes"
 	om_bytes=$((om_n * om_mul))
-	[ "$om_bytes" -ge 1 ] && [ "$om_bytes" -le "$3" ] || om_die "$1: from 1 byte to $3 bytes, not '$2'"
+	if [ "$om_bytes" -lt 1 ] || [ "$om_bytes" -gt "$3" ]; then om_die "$1: from 1 byte to $3 bytes, not '$2'"; fi
 }
 
 # om_input_ok SPEC: an --input PATH[:GUESTPATH], as om_in_src (here) and om_in_dst
@@ -138,7 +138,7 @@ om_input_disk() {
 	for om_s; do
 		om_input_ok "$om_s"
 		om_d=$om_stage/$om_in_dst
-		[ ! -e "$om_d" ] && [ ! -L "$om_d" ] || om_die "--input $om_s: $om_in_dst is given twice"
+		if [ -e "$om_d" ] || [ -L "$om_d" ]; then om_die "--input $om_s: $om_in_dst is given twice"; fi
 		mkdir -p -- "$(dirname -- "$om_d")" 2>/dev/null || om_die "--input $om_s: $om_in_dst lies inside a file given before"
 		om_src=$(readlink -f -- "$om_in_src")
 		if ! cp -al -- "$om_src" "$om_d" 2>/dev/null; then
@@ -148,7 +148,7 @@ om_input_disk() {
 	done
 	om_b=$(du -s -B1 --apparent-size -- "$om_stage" | cut -f1)
 	om_f=$(find "$om_stage" | wc -l)
-	om_mib=$(((om_b + om_f * 4096) / 1048576 * 5 / 4 + 256))
+	om_mib=$(((om_b + om_f * 4096) * 5 / 4 / 1048576 + 256))
 	truncate -s "${om_mib}M" "$om_img" || om_die "cannot make the input disk"
 	om_err=$(mkfs.ext4 -q -F -O ^has_journal -m 0 -N $((om_f + 4096)) \
 		-E nodiscard,lazy_itable_init=1,root_owner=1000:1000 -d "$om_stage" "$om_img" 2>&1) ||
@@ -165,4 +165,35 @@ om_output_disk() {
 	om_err=$(mkfs.ext4 -q -F -O none,filetype,sparse_super,large_file,uninit_bg -I 256 -N $(($3 + 16)) \
 		-m 0 -b 4096 -E nodiscard,lazy_itable_init=1,root_owner=1000:1000 "$1" 2>&1) ||
 		om_die "the output disk: $(printf '%s' "$om_err" | head -n 1)"
+}
+
+# The default image: what `make images` builds, and what the first job that asks for
+# debian-python builds (about 30 s, from this machine's Debian mirror).
+om_default_image() {
+	omerta-mkimage --debian bookworm --packages python3,python3-pip,curl,ca-certificates --name debian-python >/dev/null
+}
+
+# om_image_resolve NAME|FILE: image_path, or die. A FILE is what names an existing
+# file or holds a '/'; a NAME is $OMERTA_IMAGE_DIR/NAME.img (default
+# /var/lib/omerta/images), and debian-python is built there the first time.
+om_image_resolve() {
+	case $1 in
+	*/*) image_path=$1 ;;
+	*)
+		if [ -f "$1" ]; then
+			image_path=$1
+		else
+			case $1 in '' | [.-]* | *[!a-z0-9._-]*)
+				om_die "--image $1: no such file, and not an image name (a-z, 0-9, '.', '_', '-')" ;;
+			esac
+			image_path=${OMERTA_IMAGE_DIR:-/var/lib/omerta/images}/$1.img
+			if [ ! -e "$image_path" ] && [ "$1" = debian-python ]; then
+				printf 'omerta: building the default image, debian-python (once)\n' >&2
+				om_default_image || om_die "--image debian-python: the build failed"
+			fi
+			[ -e "$image_path" ] || om_die "--image $1: no such image in ${OMERTA_IMAGE_DIR:-/var/lib/omerta/images} (omerta-mkimage list)"
+		fi
+		;;
+	esac
+	[ -f "$image_path" ] || om_die "--image $1: no such file"
 }

@@ -5,6 +5,7 @@ export PATH="$OM_ROOT/bin:$PATH"
 export OMERTA_RUN_DIR="$BATS_FILE_TMPDIR/run"
 export OMERTA_CACHE_DIR="$BATS_FILE_TMPDIR/cache"
 export OMERTA_DISK_DIR="$BATS_FILE_TMPDIR/disks"
+export OMERTA_IMAGE_DIR="$OM_ROOT/build/images"
 
 # om_leftovers: what omerta or a suite left (tests/lib/leftovers.sh).
 . "$OM_ROOT/tests/lib/leftovers.sh"
