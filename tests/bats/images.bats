@@ -22,6 +22,7 @@ setup() {
 }
 
 teardown() {
+	rm -rf "/etc/netns/$REQ"
 	vm_teardown
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 	[ -z "$(ls -A "$OMERTA_DISK_DIR" 2>/dev/null)" ]
@@ -45,4 +46,58 @@ print(os.path.exists("/proc/self"), os.path.exists("/dev/null"), open("/etc/pass
 	echo "$output"; echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'True 1000 /home/job /home/job\nOpenSSL\ncurl\npip\nTrue True 1')" ]
+}
+
+@test "the README's curl example, as written, in the default image: plain HTTP, and HTTPS with the test world's CA given to the job" {
+	line=$(grep -o "omerta submit --create-vpn --provider local --image debian-python --script 'curl -s https://example.com/'" "$OM_ROOT/README.md")
+	[ -n "$line" ]
+	cp "${TMPDIR:-/tmp}/omt-world-$TAG/ca.pem" "$T/ca.pem"
+	# The requester's resolver: the internet host's, which answers every name with
+	# 203.0.113.10 (ip netns exec shows this file as the namespace's resolv.conf).
+	mkdir -p "/etc/netns/$REQ"
+	printf 'nameserver 203.0.113.10\n' >"/etc/netns/$REQ/resolv.conf"
+	# HTTPS: the job trusts the test CA it is given (an --input and curl's own variable).
+	run --separate-stderr ip netns exec "$REQ" sh -c "$line --input '$T/ca.pem' --env CURL_CA_BUNDLE=/home/job/ca.pem"
+	echo "status $status: $output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$output" = "hello from the internet host" ]
+	# Without the CA the same request fails as TLS must (curl's 60).
+	run --separate-stderr ip netns exec "$REQ" sh -c "${line%\'}; echo curl=\$?'"
+	[ "$output" = "curl=60" ]
+	# Plain HTTP, the same line with http://.
+	run --separate-stderr ip netns exec "$REQ" sh -c "${line/https:/http:}"
+	[ "$status" -eq 0 ]
+	[ "$output" = "hello from the internet host" ]
+	[ -z "$(ls "$OMERTA_RUN_DIR/vpn" 2>/dev/null)" ]
+}
+
+@test "pip install of a wheel served by the internet host works inside the job, and the package imports" {
+	www=${TMPDIR:-/tmp}/omt-world-$TAG/www
+	python3 - "$www/omertatest-1.0-py3-none-any.whl" <<-'PY'
+	import base64, hashlib, sys, zipfile
+	files = {
+	    "omertatest/__init__.py": b'VALUE = "wheel-ok"\n',
+	    "omertatest-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: omertatest\nVersion: 1.0\n",
+	    "omertatest-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: omerta-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+	}
+	record = ""
+	for name, data in files.items():
+	    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+	    record += f"{name},sha256={digest},{len(data)}\n"
+	record += "omertatest-1.0.dist-info/RECORD,,\n"
+	with zipfile.ZipFile(sys.argv[1], "w") as z:
+	    for name, data in files.items():
+	        z.writestr(name, data)
+	    z.writestr("omertatest-1.0.dist-info/RECORD", record)
+	PY
+	vpn p1
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/p1.conf" --timeout 300 \
+		--image debian-python --script '
+		pip install --quiet --user --break-system-packages --no-index --disable-pip-version-check \
+			http://203.0.113.10/omertatest-1.0-py3-none-any.whl &&
+		python3 -c "import omertatest; print(omertatest.VALUE)"'
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$output" = "wheel-ok" ]
+	rm -f "$www/omertatest-1.0-py3-none-any.whl"
 }

@@ -23,7 +23,7 @@ lan=omt-$tag-lan
 state=${TMPDIR:-/tmp}/omt-world-$tag
 
 down() {
-	for p in dns sink; do
+	for p in dns sink https; do
 		[ ! -f "$state/$p.pid" ] || kill "$(cat "$state/$p.pid")" 2>/dev/null || true
 	done
 	if [ -f "$state/httpd.pid" ]; then
@@ -77,6 +77,18 @@ up)
 	# A DNS server on the internet host: every name is 203.0.113.10.
 	ip netns exec "$inet" python3 "$(dirname "$0")/dns.py" 203.0.113.10 &
 	echo $! >"$state/dns.pid"
+	# HTTPS on 203.0.113.10:443 for example.com, from a test CA of this world's own
+	# ($state/ca.pem, which a job must be given to trust it).
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=omerta-test-ca \
+		-keyout "$state/ca.key" -out "$state/ca.pem" 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=example.com \
+		-keyout "$state/tls.key" -out "$state/tls.csr" 2>/dev/null
+	printf 'subjectAltName=DNS:example.com,DNS:*.example.com,IP:203.0.113.10\n' >"$state/tls.ext"
+	openssl x509 -req -in "$state/tls.csr" -CA "$state/ca.pem" -CAkey "$state/ca.key" -CAcreateserial -days 2 \
+		-extfile "$state/tls.ext" -out "$state/tls.pem" 2>/dev/null
+	printf 'hello from the internet host\n' >"$state/www/index.html"
+	ip netns exec "$inet" python3 "$(dirname "$0")/https.py" 203.0.113.10 "$state/tls.pem" "$state/tls.key" "$state/www" &
+	echo $! >"$state/https.pid"
 	# An upload sink on 203.0.113.10:5001 (bench).
 	ip netns exec "$inet" python3 "$(dirname "$0")/sink.py" 203.0.113.10 &
 	echo $! >"$state/sink.pid"

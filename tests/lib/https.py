@@ -1,0 +1,17 @@
+#!/usr/bin/env python3
+"""The test world's HTTPS server: DIR's files on ADDRESS:443 with a certificate for
+example.com (and *.example.com) that the world's own test CA signed.
+usage: https.py ADDRESS CERT KEY DIR (in the inet namespace)"""
+import functools
+import http.server
+import ssl
+import sys
+
+addr, cert, key, root = sys.argv[1:5]
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+handler.log_message = lambda *a: None
+httpd = http.server.ThreadingHTTPServer((addr, 443), handler)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+httpd.serve_forever()
