@@ -97,7 +97,9 @@ vpn() {
 	[ "$(tail -n 1 <<<"$output" | jq -c .output)" = '{"status":"not_returned","reason":"the job ended rogue_connection_detected"}' ]
 }
 
-@test "submit --input --output over ssh://: a python job reads its code and data and its out/ arrives byte-exact; the disk and the files never go on a command line" {
+@test "submit --input --output --image debian-python, local and over ssh://: a python job reads its code and data and its out/ arrives byte-exact; the disk and the files never go on a command line" {
+	[ -e "$OMERTA_IMAGE_DIR/debian-python.img" ] || omerta-mkimage --debian bookworm \
+		--packages python3,python3-pip,curl,ca-certificates --name debian-python >/dev/null 2>&1
 	sshd_up
 	mkdir -p "$T/data"
 	head -c 2000000 /dev/urandom >"$T/data/part1"
@@ -119,8 +121,8 @@ vpn() {
 		rm -rf "$T/out"
 		run --separate-stderr ip netns exec "$REQ" env OMERTA_SSH_CONFIG="$T/ssh_config" \
 			omerta submit --create-vpn --provider "$provider" --endpoint-host 198.51.100.1 --uplink wan \
-			--language python --input "$T/train.py" --input "$T/data/" --output "$T/out/" --env EPOCHS=2 \
-			--script-file "$T/train.py"
+			--input "$T/train.py" --input "$T/data/" --output "$T/out/" --env EPOCHS=2 \
+			--image debian-python --script 'python3 train.py'
 		echo "$provider: $output"; echo "$stderr"
 		[ "$status" -eq 0 ]
 		[ "$output" = "trained 2" ]

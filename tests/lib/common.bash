@@ -110,7 +110,7 @@ sshd_up() {
 	UsePAM no
 	StrictModes no
 	PidFile none
-	SetEnv PATH=${1:+$1:}$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR OMERTA_DISK_DIR=$OMERTA_DISK_DIR
+	SetEnv PATH=${1:+$1:}$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR OMERTA_DISK_DIR=$OMERTA_DISK_DIR OMERTA_IMAGE_DIR=$OMERTA_IMAGE_DIR
 	CONF
 	cat >"$T/ssh_config" <<-CONF
 	Host 192.0.2.2
