@@ -101,3 +101,69 @@ print(os.path.exists("/proc/self"), os.path.exists("/dev/null"), open("/etc/pass
 	[ "$output" = "wheel-ok" ]
 	rm -f "$www/omertatest-1.0-py3-none-any.whl"
 }
+
+@test "mkimage --from-tar: a tarball's root (busybox) runs a job; the same inputs give the same bytes; over ssh:// the image FILE travels after the bundle" {
+	mkdir -p "$T/root/bin" "$T/root/etc"
+	cp /bin/busybox "$T/root/bin/busybox"
+	ln -s busybox "$T/root/bin/sh"
+	ln -s busybox "$T/root/bin/cat"
+	printf 'tiny-image-marker\n' >"$T/root/etc/marker"
+	touch -d @1600000000 "$T/root/etc/marker" "$T/root/bin/busybox"
+	tar -C "$T/root" --owner=0 --group=0 --numeric-owner --mtime=@1600000000 --sort=name -cf "$T/root.tar" .
+	run --separate-stderr omerta-mkimage --from-tar "$T/root.tar" --memory 128 -o "$T/tiny.img"
+	echo "$stderr"
+	[ "$status" -eq 0 ] && [ "$output" = "$T/tiny.img" ]
+	[[ "$stderr" == *"omerta-mkimage: built "* ]]
+	run omerta-mkimage info "$T/tiny.img"
+	[ "$(awk -F'\t' '$1=="memory"{print $2}' <<<"$output")" = 128 ]
+	# A second build is the cache's; with the cache emptied, the same bytes again.
+	sum=$(sha256sum <"$T/tiny.img")
+	run --separate-stderr omerta-mkimage --from-tar - --memory 128 -o "$T/tiny2.img" <"$T/root.tar"
+	[ "$status" -eq 0 ] && [[ "$stderr" == *"cached"* ]]
+	rm -rf "$OMERTA_CACHE_DIR/images"
+	run --separate-stderr omerta-mkimage --from-tar "$T/root.tar" --memory 128 -o "$T/tiny3.img"
+	[ "$status" -eq 0 ] && [[ "$stderr" == *"built"* ]]
+	[ "$(sha256sum <"$T/tiny3.img")" = "$sum" ] && [ "$(sha256sum <"$T/tiny2.img")" = "$sum" ]
+	# A job in it, over SSH, the image sent by the requester.
+	sshd_up
+	run --separate-stderr ip netns exec "$REQ" env OMERTA_SSH_CONFIG="$T/ssh_config" \
+		omerta submit --create-vpn --provider ssh://root@192.0.2.2:2222 --endpoint-host 198.51.100.1 --uplink wan \
+		--image "$T/tiny.img" --script 'cat /etc/marker; id -u'
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'tiny-image-marker\n1000')" ]
+	run ! grep -q tiny-image-marker "$T/sshd.log"
+	sshd_down
+}
+
+@test "bad images: no header, a forged header, memory below the image's need, no such name: one line and 125, nothing built" {
+	vpn b1
+	e() { ip netns exec "$PROV" omerta execute --vpn-config "$T/b1.conf" --script true "$@"; }
+	head -c 8192 /dev/urandom >"$T/junk.img"
+	{ printf 'omerta-image 1\nfs squashfs\nmemory 128\nhooks /bin/evil\n'; head -c 8192 /dev/zero; } | head -c 8192 >"$T/forged.img"
+	{ printf 'omerta-image 1\nfs ext4\nmemory 128\n'; head -c 8192 /dev/zero; } | head -c 8192 >"$T/ext4.img"
+	while IFS='~' read -r args want; do
+		[ -n "$args" ] || continue
+		eval "set -- $args"
+		run --separate-stderr e "$@"
+		echo "$args: $status $stderr"
+		[ "$status" -eq 125 ]
+		[ "$stderr" = "omerta execute: $want" ]
+	done <<-CASES
+	--image $T/junk.img~--image $T/junk.img: $T/junk.img: not an omerta image (no 'omerta-image 1' header)
+	--image $T/forged.img~--image $T/forged.img: $T/forged.img: an unknown key in the image header
+	--image $T/ext4.img~--image $T/ext4.img: $T/ext4.img: the image's fs must be squashfs, once
+	--image $T/nope.img~--image $T/nope.img: no such file
+	--image no-such-image~--image no-such-image: no such image in $OMERTA_IMAGE_DIR (omerta-mkimage list)
+	--image debian-python --memory 128~--memory 128 is below what the image debian-python needs: 256 MiB
+	--image ../x~--image ../x: no such file
+	CASES
+	[ -z "$(ls -A "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
+	run --separate-stderr omerta-mkimage --debian 'bookworm;rm' -o "$T/x.img"
+	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkimage: --debian: 'bookworm;rm' is not a suite name (bookworm, trixie, ...)" ]
+	run --separate-stderr omerta-mkimage --debian bookworm --packages 'curl,-oops' -o "$T/x.img"
+	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkimage: --packages: '-oops' is not a Debian package name" ]
+	run --separate-stderr omerta-mkimage --from-tar "$T/junk.img" --name ../evil
+	[ "$status" -eq 1 ]
+	[ ! -e "$T/x.img" ]
+}
