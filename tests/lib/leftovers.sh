@@ -24,7 +24,7 @@ om_leftovers() {
 	[ -z "$_st" ] || echo "state $_st"
 	# The jobs' disks (--input, --output), where a suite names the folder.
 	_st=''
-	[ -z "${OMERTA_DISK_DIR:-}" ] || _st=$(ls -A "$OMERTA_DISK_DIR" 2>/dev/null | tr '\n' ' ')
+	[ -z "${OMERTA_DISK_DIR:-}" ] || _st=$(find "$OMERTA_DISK_DIR" -mindepth 1 -maxdepth 1 2>/dev/null | tr '\n' ' ')
 	[ -z "$_st" ] || echo "disks $_st"
 	return 0
 }
