@@ -635,6 +635,7 @@ struct job_in {
 	unsigned door_port;
 	struct om_cidr guest;
 	struct om_ip server;
+	bool by_handshake; /* no server address: verified by the handshake */
 	unsigned heartbeat, verify_tries;
 };
 
@@ -663,8 +664,9 @@ static int pick_server(const struct om_wgconf *w, const char *opt, struct om_ip 
 	}
 	if (om_wgconf_server_ip(w, out) == 0)
 		return 0;
-	warnx("cannot tell the server's tunnel address from the config (Address is a /32 and no DNS lies in the tunnel); give --server-ip");
-	return -1;
+	/* A config with no server address omerta can know (a commercial VPN's): the
+	 * guest verifies the tunnel by a completed handshake instead of a ping. */
+	return 1;
 }
 
 
@@ -710,8 +712,12 @@ static int wg_conf_text(const struct job_in *j, struct tbuf *t)
 		tb_printf(t, "PresharedKey = %s\n", k);
 	}
 	tb_printf(t, "Endpoint = %s:%u\nAllowedIPs = 0.0.0.0/0\n", door, j->door_port);
+	/* Verified by the handshake: a keepalive interval makes the kernel start one at
+	 * once, with nothing sent to any address, and keep the tunnel talking. */
 	if (w->has_keepalive && w->keepalive)
 		tb_printf(t, "PersistentKeepalive = %u\n", w->keepalive);
+	else if (j->by_handshake)
+		tb_printf(t, "PersistentKeepalive = %u\n", 25u);
 	sodium_memzero(k, sizeof(k));
 	return t->over ? -1 : 0;
 }
@@ -739,10 +745,13 @@ static int job_text(const struct job_in *j, struct tbuf *t)
 		om_ip_format(&w->dns[i], a);
 		tb_printf(t, "%s%s", n++ ? "," : "", a);
 	}
-	om_ip_format(&j->server, a);
-	tb_printf(t, "\nmtu=%u\nserver_ip=%s\nverify_tries=%u\nheartbeat=%u\nroot=%d\ninterpreter=%s\n",
-		  w->has_mtu ? w->mtu : 1420, a, j->verify_tries, j->heartbeat, j->root ? 1 : 0,
-		  j->lang->interpreter);
+	if (j->by_handshake)
+		strcpy(a, "-");
+	else
+		om_ip_format(&j->server, a);
+	tb_printf(t, "\nmtu=%u\nserver_ip=%s\nverify=%s\nverify_tries=%u\nheartbeat=%u\nroot=%d\ninterpreter=%s\n",
+		  w->has_mtu ? w->mtu : 1420, a, j->by_handshake ? "handshake" : "ping", j->verify_tries, j->heartbeat,
+		  j->root ? 1 : 0, j->lang->interpreter);
 	/* The kill switch's one way out: UDP to the door (omerta-guest killswitch). */
 	tb_printf(t, "door=%s\ndoor_port=%u\n", door, j->door_port);
 	return t->over ? -1 : 0;
@@ -1209,8 +1218,12 @@ int main(int argc, char **argv)
 		ret = load_script(&o, &j, &scriptbuf, &scriptlen);
 	if (ret == EX_OK)
 		ret = load_conf(&o, &j, &cfgbuf, &cfglen);
-	if (ret == EX_OK && pick_server(j.conf, o.server_ip, &j.server) < 0)
-		ret = EX_INPUT;
+	if (ret == EX_OK) {
+		int p = pick_server(j.conf, o.server_ip, &j.server);
+		if (p < 0)
+			ret = EX_INPUT;
+		j.by_handshake = p == 1;
+	}
 	if (ret == EX_OK && find_kernel(o.kernel, &b->k) < 0)
 		ret = EX_MISSING;
 	if (ret == EX_OK)

@@ -691,25 +691,102 @@ static void family_reply(const struct nlmsghdr *h, void *arg)
 		om_nl_each_attr((const uint8_t *)h + hl, h->nlmsg_len - hl, family_attr, arg);
 }
 
+static uint16_t wg_family(int fd, struct om_nlmsg *m)
+{
+	struct genlmsghdr g = { .cmd = CTRL_CMD_GETFAMILY, .version = 1 };
+	uint16_t family = 0;
+
+	om_nl_begin(m, GENL_ID_CTRL, NLM_F_ACK, &g, sizeof(g));
+	om_nl_attr_str(m, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
+	talk(fd, m, m->seq, m->seq, family_reply, &family);
+	m->len = m->nmsg = 0;
+	if (!family) {
+		errno = ENOENT;
+		die("no wireguard netlink family");
+	}
+	return family;
+}
+
+/* Whether wg0's peer has completed a handshake (its last handshake time is set). */
+static void hs_peer_attr(const struct nlattr *a, void *arg)
+{
+	int64_t sec = 0;
+
+	if (om_nla_type(a) == WGPEER_A_LAST_HANDSHAKE_TIME && om_nla_len(a) >= 16) {
+		memcpy(&sec, om_nla_data(a), sizeof(sec));
+		if (sec)
+			*(bool *)arg = true;
+	}
+}
+
+static void hs_peers_attr(const struct nlattr *a, void *arg)
+{
+	om_nl_each_attr(om_nla_data(a), om_nla_len(a), hs_peer_attr, arg);
+}
+
+static void hs_dev_attr(const struct nlattr *a, void *arg)
+{
+	if (om_nla_type(a) == WGDEVICE_A_PEERS)
+		om_nl_each_attr(om_nla_data(a), om_nla_len(a), hs_peers_attr, arg);
+}
+
+static void hs_reply(const struct nlmsghdr *h, void *arg)
+{
+	size_t hl = NLMSG_SPACE(GENL_HDRLEN);
+
+	if (h->nlmsg_len > hl)
+		om_nl_each_attr((const uint8_t *)h + hl, h->nlmsg_len - hl, hs_dev_attr, arg);
+}
+
+static bool wg_handshaken(void)
+{
+	static struct om_nlmsg m;
+	struct genlmsghdr g = { .cmd = WG_CMD_GET_DEVICE, .version = WG_GENL_VERSION };
+	int fd = nl_open(NETLINK_GENERIC);
+	uint16_t family = wg_family(fd, &m);
+	bool done = false;
+
+	om_nl_begin(&m, family, NLM_F_DUMP, &g, sizeof(g));
+	om_nl_attr_str(&m, WGDEVICE_A_IFNAME, "wg0");
+	talk(fd, &m, m.seq, m.seq, hs_reply, &done);
+	m.len = m.nmsg = 0;
+	close(fd);
+	return done;
+}
+
+/* One DNS query (". NS", 17 bytes of question) to server:53 through the tunnel: the
+ * verify step's trigger for a handshake and the heartbeat's liveness signal when
+ * the config names no server address (a commercial VPN's: its resolver answers). */
+static void dns_probe(int fd, struct in_addr server, uint16_t id)
+{
+	unsigned char q[17] = { 0 };
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(53), .sin_addr = server };
+
+	q[0] = (unsigned char)(id >> 8), q[1] = (unsigned char)id;
+	q[2] = 0x01;            /* recursion desired */
+	q[5] = 1;               /* one question */
+	q[12] = 0;              /* the root name */
+	q[14] = 2, q[16] = 1;   /* type NS, class IN */
+	if (sendto(fd, q, sizeof(q), MSG_DONTWAIT, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		/* the next beat tries again */
+	}
+	/* Answers are not read: that they arrive is what counts (the door hears them). */
+	for (char b[512]; recv(fd, b, sizeof(b), MSG_DONTWAIT) > 0;)
+		;
+}
+
 static void wg_set(const struct wgconf *c)
 {
 	static struct om_nlmsg m;
-	struct genlmsghdr g = { .cmd = CTRL_CMD_GETFAMILY, .version = 1 };
-	uint16_t family = 0;
+	struct genlmsghdr g = { 0 };
+	uint16_t family;
 	uint32_t flags = WGDEVICE_F_REPLACE_PEERS, pflags = WGPEER_F_REPLACE_ALLOWEDIPS;
 	uint16_t af = AF_INET;
 	uint8_t zero[4] = { 0 }, mask = 0;
 	size_t peers, peer, ips, ip;
 	int fd = nl_open(NETLINK_GENERIC);
 
-	om_nl_begin(&m, GENL_ID_CTRL, NLM_F_ACK, &g, sizeof(g));
-	om_nl_attr_str(&m, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
-	talk(fd, &m, m.seq, m.seq, family_reply, &family);
-	m.len = m.nmsg = 0;
-	if (!family) {
-		errno = ENOENT;
-		die("no wireguard netlink family");
-	}
+	family = wg_family(fd, &m);
 	g.cmd = WG_CMD_SET_DEVICE;
 	g.version = WG_GENL_VERSION;
 	om_nl_begin(&m, family, NLM_F_ACK, &g, sizeof(g));
@@ -992,7 +1069,7 @@ static void boot_fail(const char *why)
 }
 
 struct job {
-	char guest_addr[32], tunnel_addrs[160], dns[160], mtu[8], server_ip[32], verify_tries[8],
+	char guest_addr[32], tunnel_addrs[160], dns[160], mtu[8], server_ip[32], verify[16], verify_tries[8],
 		door[32], door_port[8], heartbeat[8], root[4], interpreter[64];
 };
 
@@ -1005,7 +1082,7 @@ static void read_job(struct job *j)
 		size_t off, size;
 	} keys[] = {
 #define K(f) { #f, offsetof(struct job, f), sizeof(((struct job *)0)->f) }
-		K(guest_addr), K(tunnel_addrs), K(dns), K(mtu), K(server_ip), K(verify_tries), K(door), K(door_port),
+		K(guest_addr), K(tunnel_addrs), K(dns), K(mtu), K(server_ip), K(verify), K(verify_tries), K(door), K(door_port),
 		K(heartbeat), K(root), K(interpreter),
 #undef K
 	};
@@ -1416,18 +1493,43 @@ static int cmd_boot(void)
 	step = "verify";
 	errno = 0;
 	tries = strtoul(j.verify_tries, &end, 10);
-	if (inet_pton(AF_INET, j.server_ip, &server) != 1 || *end || tries < 1 || tries > 1000)
-		die("bad_server_ip_or_tries");
-	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
-	if (fd < 0)
-		die("icmp_socket");
+	if (*end || tries < 1 || tries > 1000)
+		die("bad_verify_tries");
 	t0 = now_ms();
-	for (n = 1; !echo_once(fd, server, (uint16_t)getpid(), (uint16_t)n); n++)
-		if ((unsigned long)n >= tries) {
-			errno = 0;
-			die("no_reply_from_%s", j.server_ip);
+	if (!strcmp(j.verify, "handshake")) {
+		/* No server address to ping (a commercial VPN's config): the tunnel is
+		 * verified by a completed handshake, which the keepalive interval that
+		 * omerta-mkinitrd set makes the kernel start at once; the host believes
+		 * it only once the door has seen the server's response too. One second
+		 * a try, at most verify_tries of them. */
+		for (n = 1; !wg_handshaken(); n++) {
+			struct timespec nap = { 0, 100 * 1000 * 1000 };
+			if ((unsigned long)n >= tries * 10) {
+				errno = 0;
+				die("no_handshake_from_the_server");
+			}
+			nanosleep(&nap, NULL);
 		}
-	close(fd);
+		n = (n + 9) / 10;
+		/* The heartbeat's target: the config's resolver, asked by DNS (its answers
+		 * are the tunnel's sign of life), or none. */
+		if (ndns > 0)
+			snprintf(j.server_ip, sizeof(j.server_ip), "dns:%.20s", dns[0]);
+		else
+			strcpy(j.server_ip, "none");
+	} else {
+		if (inet_pton(AF_INET, j.server_ip, &server) != 1)
+			die("bad_server_ip");
+		fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
+		if (fd < 0)
+			die("icmp_socket");
+		for (n = 1; !echo_once(fd, server, (uint16_t)getpid(), (uint16_t)n); n++)
+			if ((unsigned long)n >= tries) {
+				errno = 0;
+				die("no_reply_from_%s", j.server_ip);
+			}
+		close(fd);
+	}
 	setup_disks();
 	step = "verify";
 	report("vpn_up verify_ms=%lld tries=%d", now_ms() - t0, n);
@@ -1472,24 +1574,32 @@ static int cmd_heartbeat(const char *server_s, const char *period_s, const char 
 	char last[64] = "out=0 in=0", d[64];
 	unsigned long period;
 	char *end;
-	int fd;
+	int fd, mode = 0; /* 0 ICMP echo, 1 DNS query, 2 nothing */
 
 	step = "heartbeat";
 	errno = 0;
 	period = strtoul(period_s, &end, 10);
+	/* SERVER_IP, or dns:IP (a DNS query to the config's resolver a beat), or none. */
+	if (!strncmp(server_s, "dns:", 4))
+		mode = 1, server_s += 4;
+	else if (!strcmp(server_s, "none"))
+		mode = 2, server_s = "0.0.0.0";
 	if (inet_pton(AF_INET, server_s, &server) != 1 || *end || !*period_s || period < 1 || period > 3600)
-		die("usage: heartbeat SERVER_IP SECONDS CTL");
+		die("usage: heartbeat SERVER_IP|dns:IP|none SECONDS CTL");
 	sigaction(SIGTERM, &sa, NULL); /* no SA_RESTART: a sleep or a poll ends at once */
-	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
-	if (fd < 0)
-		die("icmp_socket");
+	fd = mode == 2 ? -1 : socket(AF_INET, (mode ? SOCK_DGRAM : SOCK_RAW) | SOCK_CLOEXEC, mode ? 0 : IPPROTO_ICMP);
+	if (fd < 0 && mode != 2)
+		die("heartbeat_socket");
 	for (uint16_t seq = 1000; !hb_stop; seq++) {
 		struct timespec nap = { (time_t)period, 0 };
 		while (!hb_stop && nanosleep(&nap, &nap) < 0 && errno == EINTR)
 			;
 		if (hb_stop)
 			break;
-		echo_once(fd, server, (uint16_t)getpid(), seq);
+		if (mode == 0)
+			echo_once(fd, server, (uint16_t)getpid(), seq);
+		else if (mode == 1)
+			dns_probe(fd, server, seq);
 		drops_string(d);
 		if (strcmp(d, last) != 0) {
 			/* Opened for each record: /init opens the port too. */

@@ -144,3 +144,33 @@ print(open("/etc/resolv.conf").read().split()[1].startswith("10.200."))'
 	[ "$stderr" = "omerta execute: --memory 100 is below what sh needs: 128 MiB" ]
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 }
+
+@test "a commercial-style config (Address a /32 and an IPv6 /128, its resolver outside them, AllowedIPs 0.0.0.0/0 and ::/0) runs with no --server-ip, verified by the handshake; a server that never answers gives vpn_setup_failed and the workload never runs" {
+	mkdir -p "/etc/netns/$REQ"
+	printf 'nameserver 203.0.113.10\n' >"/etc/netns/$REQ/resolv.conf"
+	ip netns exec "$REQ" omerta-vpnserve up --job c1 --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ \
+		--forward-dns >"$T/c1.conf"
+	srv=$(omerta-wgconf show "$T/c1.conf" | awk -F'\t' '$1=="server_ip"{print $2}')
+	addr=$(sed -n 's/^Address = \([0-9.]*\)\/.*/\1/p' "$T/c1.conf")
+	# The same keys and endpoint, written as a commercial VPN writes its configs.
+	sed -e "s|^Address = .*|Address = $addr/32, fc00:bbbb:bbbb:bb01::1:2/128|" -e "s|^DNS = .*|DNS = $srv|" \
+		-e 's|^AllowedIPs = .*|AllowedIPs = 0.0.0.0/0, ::/0|' "$T/c1.conf" >"$T/commercial.conf"
+	grep -q '^DNS = ' "$T/commercial.conf" || sed -i "s|^\[Peer\]|DNS = $srv\n\n[Peer]|" "$T/commercial.conf"
+	cat "$T/commercial.conf" | grep -v Key
+	[ "$(omerta-wgconf show "$T/commercial.conf" | awk -F'\t' '$1=="server_ip"{print $2}')" = - ]
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/commercial.conf" --json --timeout 120 \
+		--script 'nslookup example.com >/dev/null && echo resolved; echo ran'
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	res=$(tail -n 1 <<<"$output")
+	[ "$(jq -r .tunnel.verified_by <<<"$res")" = handshake ]
+	[ "$(jq -r 'select(.event == "output") | .data' <<<"$output" | tr -d '\n')" = resolvedran ]
+	# The server gone: no handshake ever completes.
+	ip netns exec "$REQ" omerta-vpnserve down --job c1
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/commercial.conf" --json --timeout 120 \
+		--script 'echo workload-ran'
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 120 ]
+	[ "$(tail -n 1 <<<"$output" | jq -r .status)" = vpn_setup_failed ]
+	run ! grep -q workload-ran <<<"$output"
+}
