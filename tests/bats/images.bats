@@ -167,3 +167,13 @@ print(os.path.exists("/proc/self"), os.path.exists("/dev/null"), open("/etc/pass
 	[ "$status" -eq 1 ]
 	[ ! -e "$T/x.img" ]
 }
+
+@test "submit --create-vpn --image debian-python: getent hosts and python's getaddrinfo resolve through the tunnel by default" {
+	mkdir -p "/etc/netns/$REQ"
+	printf 'nameserver 203.0.113.10\n' >"/etc/netns/$REQ/resolv.conf"
+	run --separate-stderr ip netns exec "$REQ" omerta submit --create-vpn --provider local --image debian-python \
+		--script 'getent hosts files.example | cut -d" " -f1; python3 -c "import socket; print(socket.getaddrinfo(\"pypi.example\", 443, socket.AF_INET)[0][4][0])"'
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '203.0.113.10\n203.0.113.10')" ]
+}

@@ -104,10 +104,18 @@ vpn() {
 		--script 'import socket, subprocess
 print(socket.getaddrinfo("files.example", 80, socket.AF_INET)[0][4][0])
 print(open("/etc/resolv.conf").read().split()[1].startswith("10.200."))'
-	rm -rf "/etc/netns/$REQ"
 	echo "$output"; echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf '203.0.113.10\nTrue')" ]
+	# DNS by default opens no way around the tunnel: a root workload, kill switch
+	# flushed, that asks the internet host's resolver directly is still caught.
+	run --separate-stderr ip netns exec "$REQ" omerta submit --create-vpn --provider local \
+		--endpoint-host 198.51.100.1 --uplink wan --root --json \
+		--script "$FLUSH; ip route replace default via 10.66.0.1 dev eth0; nslookup files.example 203.0.113.10; echo escaped"
+	rm -rf "/etc/netns/$REQ"
+	[ "$status" -eq 121 ]
+	[ "$(tail -n 1 <<<"$output" | jq -r .status)" = rogue_connection_detected ]
+	run ! grep -q escaped <<<"$output"
 }
 
 @test "execute --timeout counts the workload's own time and --boot-timeout the rest; the result says which ended the job" {
