@@ -1343,13 +1343,20 @@ static void setup_image(void)
 	cmd_modules("/lib/modules", "order.image");
 	step = "image";
 	find_disk("image", dev);
-	if ((mkdir("/run/omerta", 0700) < 0 && errno != EEXIST) || mkdir("/run/omerta/lower", 0755) < 0 ||
+	if ((mkdir("/run/omerta", 0755) < 0 && errno != EEXIST) || mkdir("/run/omerta/lower", 0755) < 0 ||
 	    mkdir("/run/omerta/rw", 0755) < 0 || mkdir(IMAGE_ROOT, 0755) < 0)
 		die("mkdir");
 	if (mount(dev, "/run/omerta/lower", "squashfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "") < 0)
 		die("mount_image");
-	if (mount("rw", "/run/omerta/rw", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0 ||
-	    mkdir("/run/omerta/rw/upper", 0755) < 0 || mkdir("/run/omerta/rw/work", 0755) < 0)
+	/* The overlay's writable layer: the scratch disk with --disk, else RAM. */
+	if (access("/run/omerta/scratch", F_OK) == 0) {
+		if (mkdir("/run/omerta/scratch/overlay", 0755) < 0 ||
+		    mount("/run/omerta/scratch/overlay", "/run/omerta/rw", NULL, MS_BIND, NULL) < 0)
+			die("overlay_upper");
+	} else if (mount("rw", "/run/omerta/rw", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0) {
+		die("overlay_upper");
+	}
+	if (mkdir("/run/omerta/rw/upper", 0755) < 0 || mkdir("/run/omerta/rw/work", 0755) < 0)
 		die("overlay_upper");
 	if (mount("overlay", IMAGE_ROOT, "overlay", MS_NOSUID | MS_NODEV,
 		  "lowerdir=/run/omerta/lower,upperdir=/run/omerta/rw/upper,workdir=/run/omerta/rw/work") < 0)
@@ -1374,7 +1381,7 @@ static void setup_image(void)
 static void setup_disks(void)
 {
 	char list[64], dev[32], *save = NULL;
-	bool in = false, out = false, image = false;
+	bool in = false, out = false, image = false, scratch = false;
 
 	if (!cmdline_value("omerta.disks", list, sizeof(list)))
 		return;
@@ -1388,6 +1395,8 @@ static void setup_disks(void)
 			out = true;
 		else if (!strcmp(t, "image"))
 			image = true;
+		else if (!strcmp(t, "scratch"))
+			scratch = true;
 	}
 	if (in) {
 		find_disk("in", dev);
@@ -1399,6 +1408,22 @@ static void setup_disks(void)
 			die("mkdir_out");
 		if (lchown("/home/job/out", JOB_ID, JOB_ID) < 0 || chmod("/home/job", 0700) < 0)
 			die("chown_out");
+	}
+	/* --disk: a scratch disk (ext4, the job's, deleted after it) for the work
+	 * directory (when no input disk is it) and an image's overlay. */
+	if (scratch) {
+		find_disk("scratch", dev);
+		if ((mkdir("/run/omerta", 0755) < 0 && errno != EEXIST) || mkdir("/run/omerta/scratch", 0755) < 0 ||
+		    mount(dev, "/run/omerta/scratch", "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, "noinit_itable") < 0)
+			die("mount_scratch");
+		if (!in) {
+			if ((mkdir("/run/omerta/scratch/home", 0700) < 0 && errno != EEXIST) ||
+			    (mkdir("/run/omerta/scratch/home/out", 0755) < 0 && errno != EEXIST) ||
+			    lchown("/run/omerta/scratch/home", JOB_ID, JOB_ID) < 0 ||
+			    lchown("/run/omerta/scratch/home/out", JOB_ID, JOB_ID) < 0 ||
+			    mount("/run/omerta/scratch/home", "/home/job", NULL, MS_BIND, NULL) < 0)
+				die("scratch_home");
+		}
 	}
 	if (out) {
 		find_disk("out", dev);

@@ -200,3 +200,27 @@ vpn() {
 	CASES
 	[ -z "$(ls -A "$OMERTA_DISK_DIR" 2>/dev/null)" ]
 }
+
+@test "--disk MIB: the work directory and an image's overlay go on a scratch disk, so a job at --memory 128 writes 300 MiB; without it they are RAM" {
+	vpn d1
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/d1.conf" --timeout 600 --memory 128 \
+		--disk 1024 --script 'head -c 314572800 /dev/zero >/home/job/big && wc -c </home/job/big && df -m /home/job | tail -n 1 | awk "{print (\$2 > 900)}"'
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '314572800\n1')" ]
+	# Without --disk the same write cannot fit the guest's RAM.
+	vpn d2
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/d2.conf" --timeout 600 --memory 128 \
+		--script 'head -c 314572800 /dev/zero >/home/job/big; echo "rc=$?"'
+	echo "$output"
+	[ "$output" != "rc=0" ]
+	# An image's overlay on it: 200 MiB written under /usr/local (root's), at --memory 256.
+	vpn d3
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/d3.conf" --timeout 600 \
+		--image debian-python --disk 512 --root --script 'head -c 209715200 /dev/zero >/usr/local/big && wc -c </usr/local/big'
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$output" = 209715200 ]
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/d3.conf" --script true --disk 8
+	[ "$status" -eq 125 ] && [ "$stderr" = "omerta execute: --disk must be a number from 16 to 1048576, not '8'" ]
+}
