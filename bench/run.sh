@@ -254,6 +254,10 @@ ip netns exec "$req" omerta-vpnserve down --job door
 # What an honest tunnel asks of the door's rate limits: a 100 MiB download and a
 # 10 MiB upload with the limits off (bench/door-rate.sh), in this world.
 sh bench/door-rate.sh "$tag" >"$t/door-rate.md" 2>"$t/door-rate.err" || cat "$t/door-rate.err" >&2
+# Files in and out (bench/files.sh: --input, --output, stdout and a host cp of the same
+# BENCH_FILES_MIB) and what an image costs a job (bench/images.sh), in this world.
+sh bench/files.sh "$tag" >"$t/files.md" 2>"$t/files.err" || cat "$t/files.err" >&2
+sh bench/images.sh "$tag" >"$t/images.md" 2>"$t/images.err" || cat "$t/images.err" >&2
 
 tput() { # tput FILE: "down_MBps up_MBps rtt_ms"
 	awk '/^down/{d=$3-$2; u=$6-$5; printf "%.1f %.1f %s", (d>0?10/d:0), (u>0?10/u:0), $8}' "$1"
@@ -331,5 +335,9 @@ tput() { # tput FILE: "down_MBps up_MBps rtt_ms"
 	echo "| through a jail's door | ${4:-?} | ${5:-?} | ${6:-?} |"
 	echo
 	cat "$t/door-rate.md"
+	echo
+	cat "$t/files.md" 2>/dev/null
+	echo
+	cat "$t/images.md" 2>/dev/null
 } >"$out"
 cat "$out"

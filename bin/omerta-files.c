@@ -116,8 +116,13 @@ static int cmd_pack(const struct om_ext2_limits *lim)
 	if (om_ext2_walk(STDIN_FILENO, (uint64_t)st.st_size, lim, &cb, NULL, err, sizeof(err)) < 0) {
 		/* What was written so far is worthless to extract: the x record says why,
 		 * after the rest of a file cut short, so that the reader is in step. */
-		for (; file_left; file_left--)
-			putc(0, out);
+		static const char zeros[65536];
+		while (file_left) {
+			size_t k = file_left < sizeof(zeros) ? (size_t)file_left : sizeof(zeros);
+			if (fwrite(zeros, 1, k, out) != k)
+				break;
+			file_left -= k;
+		}
 		fprintf(out, "x %s\n", err);
 		fflush(out);
 		refuse("%s", err);
@@ -171,7 +176,14 @@ static size_t ndirs, cap_dirs;
 
 static void rm_tree_at(int dfd, const char *name)
 {
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd;
+
+	/* A directory of ours whose mode is already the stream's (0 perhaps): ours to
+	 * open again. fchmodat follows no link here: only directories are ours. */
+	if (fchmodat(dfd, name, 0700, 0) < 0) {
+		/* not a directory, or gone: the open below says which */
+	}
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *d;
 	struct dirent *e;
 
@@ -179,7 +191,6 @@ static void rm_tree_at(int dfd, const char *name)
 		unlinkat(dfd, name, 0);
 		return;
 	}
-	fchmod(fd, 0700);
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
@@ -244,6 +255,7 @@ static void check_path(const char *p)
 {
 	char s[256];
 	const char *c = p;
+	int depth;
 
 	shown(p, s, sizeof(s));
 	if (!*p)
@@ -255,9 +267,11 @@ static void check_path(const char *p)
 	for (; *c; c++)
 		if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f)
 			x_refuse("a name with a control character: %s", s);
-	for (c = p;;) {
+	for (c = p, depth = 0;; depth++) {
 		const char *sl = strchr(c, '/');
 		size_t len = sl ? (size_t)(sl - c) : strlen(c);
+		if (depth > 65)
+			x_refuse("a path deeper than 65 names: %s", s);
 		if (len == 0)
 			x_refuse("an empty name in a path: %s", s);
 		if ((len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
@@ -271,18 +285,18 @@ static void check_path(const char *p)
 /* Opens PATH's parent below the staging directory, one name at a time, never
  * following a link (there are none: this tool made every directory). *base gets the
  * last name. */
-static int open_parent(char *path, char **base)
+static int open_parent_at(int root, char *path, char **base)
 {
 	char *sl = strrchr(path, '/');
 	int fd;
 
 	if (!sl) {
 		*base = path;
-		return dup(stage_fd);
+		return dup(root);
 	}
 	*sl = '\0';
 	*base = sl + 1;
-	fd = dup(stage_fd);
+	fd = dup(root);
 	for (char *c = path, *next; fd >= 0 && c; c = next) {
 		next = strchr(c, '/');
 		if (next)
@@ -295,6 +309,11 @@ static int open_parent(char *path, char **base)
 	}
 	*sl = '/';
 	return fd;
+}
+
+static int open_parent(char *path, char **base)
+{
+	return open_parent_at(stage_fd, path, base);
 }
 
 static unsigned long long num(const char *s, int base, const char *what)
@@ -380,51 +399,85 @@ static void make_stage(const char *dir)
 		x_refuse("%s: %s", stage_path, strerror(errno));
 }
 
-/* The tree is whole: directories get their modes and times (deepest first, so that
- * a read-only one is not closed before its children), then it moves into place. */
-static void commit(unsigned root_mode_default)
+/* The directories' modes and times, deepest first (a read-only one must not close
+ * before its children are done), below root: where the tree now is. */
+static void set_dir_modes(int root)
 {
 	for (size_t i = ndirs; i-- > 0;) {
 		char *base, p[4096];
 		snprintf(p, sizeof(p), "%s", dirs[i].path);
-		int fd = open_parent(p, &base);
+		int fd = open_parent_at(root, p, &base);
 		struct timespec ts[2] = { { dirs[i].mtime, 0 }, { dirs[i].mtime, 0 } };
 		if (fd < 0 || fchmodat(fd, base, dirs[i].mode, 0) < 0 || utimensat(fd, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
-			x_refuse("cannot set %s's mode: %s", dirs[i].path, strerror(errno));
+			refuse("cannot set %s's mode: %s", dirs[i].path, strerror(errno));
 		close(fd);
 	}
+}
+
+/* The tree is whole: it moves into place while every directory is still ours
+ * (0700), and only then do the directories get their modes and times. */
+static void commit(unsigned root_mode_default)
+{
+	char **names = NULL, s[256];
+	size_t n = 0, cap = 0, moved = 0;
+	DIR *d;
+	struct dirent *e;
+	struct stat st;
+	int dfd;
+
 	if (!dest_existed) {
-		fchmod(stage_fd, root_mode_default);
-		if (rename(stage_path, dest) < 0)
+		/* RENAME_NOREPLACE: a DIR made meanwhile, even empty, is not replaced. */
+		if (renameat2(AT_FDCWD, stage_path, AT_FDCWD, dest, RENAME_NOREPLACE) < 0)
 			x_refuse("cannot move the output to %s: %s", dest, strerror(errno));
+		stage_fd = -1;
+		dfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0 || fchmod(dfd, root_mode_default) < 0)
+			refuse("%s: %s", dest, strerror(errno));
+		set_dir_modes(dfd);
+		close(dfd);
 		return;
 	}
-	/* Into an existing DIR: first every name is checked, then moved without replacing
-	 * anything (RENAME_NOREPLACE), so a name DIR holds is a refusal. */
-	DIR *d = fdopendir(dup(stage_fd));
-	struct dirent *e;
-	int dfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct stat st;
-	char s[256];
-
+	/* Into an existing DIR: the top-level names first, all of them, then each
+	 * checked, then moved without replacing anything (RENAME_NOREPLACE); a move
+	 * that fails puts back the ones already moved. */
+	d = fdopendir(dup(stage_fd));
+	dfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (!d || dfd < 0)
 		x_refuse("%s: %s", dest, strerror(errno));
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-		    fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			shown(e->d_name, s, sizeof(s));
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			names = realloc(names, cap * sizeof(*names));
+			if (!names)
+				x_refuse("out of memory");
+		}
+		if (!(names[n++] = strdup(e->d_name)))
+			x_refuse("out of memory");
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++)
+		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			shown(names[i], s, sizeof(s));
 			x_refuse("%s/%s exists already (nothing was written)", dest, s);
 		}
-	rewinddir(d);
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-		    renameat2(stage_fd, e->d_name, dfd, e->d_name, RENAME_NOREPLACE) < 0) {
-			shown(e->d_name, s, sizeof(s));
-			x_refuse("cannot move %s into %s: %s", s, dest, strerror(errno));
-		}
-	closedir(d);
+	for (; moved < n; moved++)
+		if (renameat2(stage_fd, names[moved], dfd, names[moved], RENAME_NOREPLACE) < 0)
+			break;
+	if (moved < n) {
+		int err = errno;
+		shown(names[moved], s, sizeof(s));
+		while (moved-- > 0)
+			renameat2(dfd, names[moved], stage_fd, names[moved], RENAME_NOREPLACE);
+		x_refuse("cannot move %s into %s: %s (nothing was written)", s, dest, strerror(err));
+	}
+	set_dir_modes(dfd);
 	close(dfd);
-	rm_tree_at(parent_fd, strrchr(stage_path, '/') + 1);
+	/* Empty now: a plain rmdir, which would fail rather than lose anything. */
+	if (unlinkat(parent_fd, strrchr(stage_path, '/') + 1, AT_REMOVEDIR) < 0)
+		refuse("%s: %s", stage_path, strerror(errno));
+	stage_fd = -1;
 }
 
 static int cmd_extract(const struct om_ext2_limits *lim, const char *dir)
@@ -439,8 +492,7 @@ static int cmd_extract(const struct om_ext2_limits *lim, const char *dir)
 		if (!strcmp(line, "omerta-files 1"))
 			continue;
 		if (!strcmp(line, "e")) {
-			commit(0777 & ~um);
-			stage_fd = -1; /* committed: nothing to remove on a late error */
+			commit(0777 & ~um); /* committed: nothing to remove on a late error */
 			/* What follows the tree is the job's stdout again (over SSH, the
 			 * result record): frames, to the end. */
 			while (get_line(line, sizeof(line)))
@@ -457,8 +509,8 @@ static int cmd_extract(const struct om_ext2_limits *lim, const char *dir)
 		if (line[0] == 'x' && line[1] == ' ') {
 			/* The sender's reason, escaped already by an honest one. */
 			for (char *c = line + 2; *c; c++)
-				if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f)
-					*c = '?';
+				if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+					*c = '?'; /* not for a terminal: C0, DEL, C1 and all of UTF-8 */
 			x_refuse("%.300s", line + 2);
 		}
 		if (line[0] == 's' && line[1] == ' ') {
@@ -497,7 +549,9 @@ static int cmd_extract(const struct om_ext2_limits *lim, const char *dir)
 			dirs[ndirs].path = strdup(path);
 			if (!dirs[ndirs].path)
 				x_refuse("out of memory");
-			dirs[ndirs].mode = (unsigned)mode, dirs[ndirs++].mtime = mtime;
+			/* The sender's modes, less our umask: a stranger does not make our
+			 * files writable by everyone. */
+			dirs[ndirs].mode = (unsigned)mode & ~um, dirs[ndirs++].mtime = mtime;
 		} else {
 			unsigned long long size = num(w[2], 10, "size");
 			if (size > lim->max_bytes - bytes)
@@ -508,7 +562,7 @@ static int cmd_extract(const struct om_ext2_limits *lim, const char *dir)
 				x_refuse("%s: %s", s, errno == EEXIST ? "named twice" : strerror(errno));
 			copy_bytes(fd, size, s);
 			struct timespec ts[2] = { { mtime, 0 }, { mtime, 0 } };
-			if (fchmod(fd, (mode_t)mode) < 0 || futimens(fd, ts) < 0 || close(fd) < 0)
+			if (fchmod(fd, (mode_t)mode & ~um) < 0 || futimens(fd, ts) < 0 || close(fd) < 0)
 				x_refuse("%s: %s", s, strerror(errno));
 		}
 		close(pfd);

@@ -227,21 +227,6 @@ static int seen(struct fs *f, uint32_t ino)
 
 static int walk_dir(struct fs *f, const struct inode *dir, char *path, size_t plen, int depth);
 
-struct dirbuf {
-	unsigned char *p;
-	size_t n;
-};
-
-static int collect(struct fs *f, const void *p, size_t n, void *arg)
-{
-	struct dirbuf *d = arg;
-
-	memcpy(d->p + d->n, p, n);
-	d->n += n;
-	(void)f;
-	return 0;
-}
-
 /* One entry of a directory: its checks, then it is reported (and walked). */
 static int entry(struct fs *f, uint32_t ino, const char *name, char *path, size_t plen, int depth)
 {
@@ -307,23 +292,35 @@ static int entry(struct fs *f, uint32_t ino, const char *name, char *path, size_
 	return walk_dir(f, &in, path, plen, depth + 1);
 }
 
+/* A directory, one block at a time: a level of the walk holds one block and one
+ * block map (four blocks in all), never the whole directory, and a directory's
+ * size counts against the byte limit as a file's does, so that directories of
+ * forged sizes (every block the same one) cost no more than that much reading. */
 static int walk_dir(struct fs *f, const struct inode *dir, char *path, size_t plen, int depth)
 {
-	struct dirbuf d = { NULL, 0 };
+	unsigned char *buf;
+	struct map m;
 	int rc = 0;
 
 	if (dir->size > DIR_MAX_BYTES || dir->size > f->size || dir->size % f->bs)
 		return fail(f, "a directory of %llu bytes", (unsigned long long)dir->size);
-	d.p = malloc(dir->size ? dir->size : 1);
-	if (!d.p)
+	if (dir->size > f->lim->max_bytes - f->bytes)
+		return fail(f, "more than %llu bytes", (unsigned long long)f->lim->max_bytes);
+	f->bytes += dir->size;
+	buf = malloc(4 * (size_t)f->bs);
+	if (!buf)
 		return fail(f, "out of memory");
-	if (read_data(f, dir, collect, &d) < 0) {
-		free(d.p);
-		return -1;
-	}
-	for (size_t blk = 0; blk < d.n && rc == 0; blk += f->bs) {
+	m = (struct map){ { 0, 0, 0 }, { buf + f->bs, buf + 2 * f->bs, buf + 3 * f->bs } };
+	for (uint64_t lbn = 0; lbn < dir->size / f->bs && rc == 0; lbn++) {
+		uint32_t pb = 0;
+		if (map_block(f, dir, &m, lbn, &pb) < 0 || (pb && rd_block(f, pb, buf) < 0)) {
+			rc = -1;
+			break;
+		}
+		if (pb == 0)
+			continue; /* a hole: no entries */
 		for (size_t o = 0; o < f->bs && rc == 0;) {
-			const unsigned char *e = d.p + blk + o;
+			const unsigned char *e = buf + o;
 			uint32_t ino, rec, nlen;
 			char name[256];
 
@@ -351,7 +348,7 @@ static int walk_dir(struct fs *f, const struct inode *dir, char *path, size_t pl
 			path[plen] = '\0';
 		}
 	}
-	free(d.p);
+	free(buf);
 	return rc;
 }
 

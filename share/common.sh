@@ -14,7 +14,7 @@ om_uint() {
 	case $2 in
 	'' | *[!0-9]* | 0?*) om_die "$1 must be a number from $3 to $4, not '$2'" ;;
 	esac
-	[ "${#2}" -le 12 ] || om_die "$1 must be a number from $3 to $4"
+	[ "${#2}" -le 13 ] || om_die "$1 must be a number from $3 to $4"
 	if [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
 		om_die "$1 must be a number from $3 to $4, not '$2'"
 	fi
@@ -140,6 +140,13 @@ om_input_disk() {
 		om_d=$om_stage/$om_in_dst
 		if [ -e "$om_d" ] || [ -L "$om_d" ]; then om_die "--input $om_s: $om_in_dst is given twice"; fi
 		mkdir -p -- "$(dirname -- "$om_d")" 2>/dev/null || om_die "--input $om_s: $om_in_dst lies inside a file given before"
+		# An earlier input may hold a link that this guest path goes through: its
+		# folder must still be inside the staging tree, or nothing is copied.
+		case $(readlink -f -- "$(dirname -- "$om_d")")/ in
+		"$(readlink -f -- "$om_stage")"/*) ;;
+		*) om_die "--input $om_s: $om_in_dst goes through a link of an input given before" ;;
+		esac
+		[ ! -L "$om_d" ] || om_die "--input $om_s: $om_in_dst is given twice"
 		om_src=$(readlink -f -- "$om_in_src")
 		if ! cp -al -- "$om_src" "$om_d" 2>/dev/null; then
 			rm -rf -- "$om_d"

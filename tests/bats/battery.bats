@@ -139,7 +139,8 @@ ctl() { printf 'for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name)" = omer
 	[ "$(jq -r 'select(.event=="output").data' <<<"$output")" != survived ]
 	# The host's tools are unharmed: the next job runs.
 	run ip netns exec "$PROV" omerta execute --vpn-config "$BATS_FILE_TMPDIR/battery.conf" --script 'echo fine'
-	[ "$status" -eq 0 ] && [ "$output" = fine ]
+	[ "$status" -eq 0 ]
+	[ "$output" = fine ]
 }
 
 @test "battery: traffic from a process the workload leaves behind as it exits" {

@@ -195,7 +195,8 @@ oversized_py() { # LEN ETH_MTU
 	# second while the flood lasted (a few seconds under TCG); the rest was dropped
 	# and counted.
 	echo "initiations at the endpoint: $n" >&2
-	[ "$n" -ge 1 ] && [ "$n" -le 40 ]
+	[ "$n" -ge 1 ]
+	[ "$n" -le 40 ]
 	[ "$(jq -r 'select(.event=="jail_ready").handshakes_per_min' "$T/fl.jail")" = 60 ]
 	[ "$(jq -r 'select(.event=="rate_limited").limit' "$T/fl.jail")" = handshakes ]
 	[ "$(door_last fl .handshake_drops)" -ge 9960 ]

@@ -72,7 +72,8 @@ world() {
 	lines=$(grep -v -e '^#' -e '^PATH=' -e '^$' "$OM_ROOT/examples/crontab")
 	[ "$(wc -l <<<"$lines")" -eq 2 ]
 	while read -r m h dom mon dow user cmd; do
-		[ "$user" = root ] && [[ "$cmd" == omerta\ * ]]
+		[ "$user" = root ]
+		[[ "$cmd" == omerta\ * ]]
 		for f in "$m" "$h" "$dom" "$mon" "$dow"; do [[ "$f" =~ ^[0-9*/,-]+$ ]]; done
 	done <<<"$lines"
 	run sh -c "$(grep 'omerta gc' "$OM_ROOT/examples/crontab" | cut -d' ' -f7-)"

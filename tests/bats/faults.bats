@@ -26,7 +26,9 @@ teardown() {
 	[ -z "${small:-}" ] || umount "$small" 2>/dev/null || true
 	for _ in $(seq 50); do [ -z "$(pgrep -x qemu-system-x86)" ] && break; sleep 0.1; done
 	[ -z "$(pgrep -x qemu-system-x86)" ]
-	[ -z "$(pgrep -x omerta-watch)" ] && [ -z "$(pgrep -x omerta-vmboot)" ] && [ -z "$(pgrep -x omerta-jail)" ]
+	[ -z "$(pgrep -x omerta-watch)" ]
+	[ -z "$(pgrep -x omerta-vmboot)" ]
+	[ -z "$(pgrep -x omerta-jail)" ]
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" "$OMERTA_RUN_DIR/jail" 2>/dev/null | grep -v ':$' | grep . || true)" ]
 	[ -z "$(ls /run/netns | grep '^omerta-' || true)" ]
 	[ -z "$(find "$OMERTA_CACHE_DIR" -name '*.tmp*' 2>/dev/null)" ]
@@ -158,11 +160,13 @@ until_event() {
 	done
 	wait "$e" || true
 	ip netns del omerta-reboot
-	[ -d "$OMERTA_RUN_DIR/exec/reboot" ] && [ -d "$OMERTA_RUN_DIR/jail/reboot" ]
+	[ -d "$OMERTA_RUN_DIR/exec/reboot" ]
+	[ -d "$OMERTA_RUN_DIR/jail/reboot" ]
 	run ip netns exec "$PROV" omerta gc
 	show
 	[ "$status" -eq 0 ]
-	[ ! -e "$OMERTA_RUN_DIR/exec/reboot" ] && [ ! -e "$OMERTA_RUN_DIR/jail/reboot" ]
+	[ ! -e "$OMERTA_RUN_DIR/exec/reboot" ]
+	[ ! -e "$OMERTA_RUN_DIR/jail/reboot" ]
 	run ip netns exec "$PROV" omerta execute --vpn-config "$C" --job-id reboot --script 'echo again'
 	[ "$status" -eq 0 ]
 	[ "$output" = again ]

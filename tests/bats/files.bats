@@ -166,18 +166,24 @@ vpn() {
 	run --separate-stderr bash -c 'printf "omerta-files 1\nf 644 0 3 new\nabcf 644 0 5 keep\ntheire\n" | omerta-files extract "$1"' _ "$T/o2"
 	[ "$status" -eq 1 ]
 	[ "$stderr" = "omerta-files: output refused: $T/o2/keep exists already (nothing was written)" ]
-	[ "$(ls -A "$T/o2")" = keep ] && [ "$(cat "$T/o2/keep")" = mine ]
+	[ "$(ls -A "$T/o2")" = keep ]
+	[ "$(cat "$T/o2/keep")" = mine ]
 	# The job's stdout frames pass through, before and after the tree.
 	run --separate-stderr bash -c 'printf "omerta-files 1\ns 4\nout\nd 700 0 d\nf 600 100 2 d/f\nhie\ns 3\nend" | omerta-files extract "$1"' _ "$T/o3"
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'out\nend')" ]
-	[ "$(cat "$T/o3/d/f")" = hi ] && [ "$(stat -c '%a %Y' "$T/o3/d/f")" = "600 100" ] && [ "$(stat -c %a "$T/o3/d")" = 700 ]
+	[ "$(cat "$T/o3/d/f")" = hi ]
+	[ "$(stat -c '%a %Y' "$T/o3/d/f")" = "600 100" ]
+	[ "$(stat -c %a "$T/o3/d")" = 700 ]
 }
 
 @test "execute --input and --output: bad paths get one line and 125 before anything is built" {
 	vpn b1
 	e() { ip netns exec "$PROV" omerta execute --vpn-config "$T/b1.conf" --script true "$@"; }
 	touch "$T/f"
+	# An input holding a link that a later guest path would go through.
+	mkdir "$T/src" "$T/victim"
+	ln -s "$T/victim" "$T/src/l"
 	while IFS='~' read -r args want; do
 		[ -n "$args" ] || continue
 		eval "set -- $args"
@@ -197,8 +203,10 @@ vpn() {
 	--output $T/o --output-max 12Q~--output-max must be a size (bytes, or 512M, 2G), not '12Q'
 	--output $T/o --output-max-files 0~--output-max-files must be a number from 1 to 10000000, not '0'
 	--output -~--output - is for --bundle; give a directory
+	--input $T/src --input $T/f:src/l/planted~--input $T/f:src/l/planted: src/l/planted goes through a link of an input given before
 	CASES
 	[ -z "$(ls -A "$OMERTA_DISK_DIR" 2>/dev/null)" ]
+	[ -z "$(ls -A "$T/victim")" ]
 }
 
 @test "--disk MIB: the work directory and an image's overlay go on a scratch disk, so a job at --memory 128 writes 300 MiB; without it they are RAM" {
@@ -222,5 +230,37 @@ vpn() {
 	[ "$status" -eq 0 ]
 	[ "$output" = 209715200 ]
 	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/d3.conf" --script true --disk 8
-	[ "$status" -eq 125 ] && [ "$stderr" = "omerta execute: --disk must be a number from 16 to 1048576, not '8'" ]
+	[ "$status" -eq 125 ]
+	[ "$stderr" = "omerta execute: --disk must be a number from 16 to 1048576, not '8'" ]
+}
+
+@test "omerta-files extract: the sender's modes less our umask; a read-only directory still lands in an existing DIR; a C1 control in a reason is not passed on; 66 names deep is refused" {
+	run --separate-stderr bash -c 'umask 022; printf "omerta-files 1\nd 777 0 ww\nf 666 0 1 ww/f\nxe\n" | omerta-files extract "$1"' _ "$T/m"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %a "$T/m/ww") $(stat -c %a "$T/m/ww/f")" = "755 644" ]
+	# Existing DIR, a read-only directory in the tree: the tree moves in first, then
+	# gets its modes; a refusal after part of it would have moved puts it all back.
+	mkdir "$T/e"
+	run --separate-stderr bash -c 'printf "omerta-files 1\nd 555 0 ro\nf 644 0 1 ro/y\nyd 000 0 zero\nf 644 0 1 zero/z\nze\n" | omerta-files extract "$1"' _ "$T/e"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$T/e/ro/y")" = y ]
+	[ "$(stat -c %a "$T/e/ro") $(stat -c %a "$T/e/zero")" = "555 0" ]
+	[ -z "$(ls -A "$T/e" | grep partial || true)" ]
+	mkdir "$T/e2"
+	mkdir "$T/e2/b"
+	run --separate-stderr bash -c 'printf "omerta-files 1\nd 000 0 a\nf 644 0 1 a/x\nxd 755 0 b\ne\n" | omerta-files extract "$1"' _ "$T/e2"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-files: output refused: $T/e2/b exists already (nothing was written)" ]
+	[ "$(ls -A "$T/e2")" = b ]
+	run --separate-stderr bash -c 'printf "omerta-files 1\nx \302\2333J\233m\n" | omerta-files extract "$1"' _ "$T/c1"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-files: output refused: ??3J?m" ]
+	deep=$(printf 'd/%.0s' $(seq 66))
+	run --separate-stderr bash -c 'printf "omerta-files 1\nf 644 0 1 %sx\nxe\n" "$2" | omerta-files extract "$1"' _ "$T/deep" "$deep"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"a path deeper than 65 names"* ]]
+	[ ! -e "$T/deep" ]
+	[ ! -e "$T/c1" ]
+	[ -z "$(ls -A "$T" | grep partial || true)" ]
 }

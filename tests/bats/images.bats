@@ -112,18 +112,22 @@ print(os.path.exists("/proc/self"), os.path.exists("/dev/null"), open("/etc/pass
 	tar -C "$T/root" --owner=0 --group=0 --numeric-owner --mtime=@1600000000 --sort=name -cf "$T/root.tar" .
 	run --separate-stderr omerta-mkimage --from-tar "$T/root.tar" --memory 128 -o "$T/tiny.img"
 	echo "$stderr"
-	[ "$status" -eq 0 ] && [ "$output" = "$T/tiny.img" ]
+	[ "$status" -eq 0 ]
+	[ "$output" = "$T/tiny.img" ]
 	[[ "$stderr" == *"omerta-mkimage: built "* ]]
 	run omerta-mkimage info "$T/tiny.img"
 	[ "$(awk -F'\t' '$1=="memory"{print $2}' <<<"$output")" = 128 ]
 	# A second build is the cache's; with the cache emptied, the same bytes again.
 	sum=$(sha256sum <"$T/tiny.img")
 	run --separate-stderr omerta-mkimage --from-tar - --memory 128 -o "$T/tiny2.img" <"$T/root.tar"
-	[ "$status" -eq 0 ] && [[ "$stderr" == *"cached"* ]]
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"cached"* ]]
 	rm -rf "$OMERTA_CACHE_DIR/images"
 	run --separate-stderr omerta-mkimage --from-tar "$T/root.tar" --memory 128 -o "$T/tiny3.img"
-	[ "$status" -eq 0 ] && [[ "$stderr" == *"built"* ]]
-	[ "$(sha256sum <"$T/tiny3.img")" = "$sum" ] && [ "$(sha256sum <"$T/tiny2.img")" = "$sum" ]
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"built"* ]]
+	[ "$(sha256sum <"$T/tiny3.img")" = "$sum" ]
+	[ "$(sha256sum <"$T/tiny2.img")" = "$sum" ]
 	# A job in it, over SSH, the image sent by the requester.
 	sshd_up
 	run --separate-stderr ip netns exec "$REQ" env OMERTA_SSH_CONFIG="$T/ssh_config" \
@@ -160,9 +164,11 @@ print(os.path.exists("/proc/self"), os.path.exists("/dev/null"), open("/etc/pass
 	CASES
 	[ -z "$(ls -A "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 	run --separate-stderr omerta-mkimage --debian 'bookworm;rm' -o "$T/x.img"
-	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkimage: --debian: 'bookworm;rm' is not a suite name (bookworm, trixie, ...)" ]
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-mkimage: --debian: 'bookworm;rm' is not a suite name (bookworm, trixie, ...)" ]
 	run --separate-stderr omerta-mkimage --debian bookworm --packages 'curl,-oops' -o "$T/x.img"
-	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkimage: --packages: '-oops' is not a Debian package name" ]
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-mkimage: --packages: '-oops' is not a Debian package name" ]
 	run --separate-stderr omerta-mkimage --from-tar "$T/junk.img" --name ../evil
 	[ "$status" -eq 1 ]
 	[ ! -e "$T/x.img" ]

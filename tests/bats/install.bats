@@ -18,7 +18,8 @@ teardown() { assert_no_leftovers; }
 	[ -f "$d/opt/om/share/omerta/deps.sh" ]
 	[ -d "$d/opt/om/share/omerta/initramfs" ]
 	# Installed tools find their data under PREFIX, not in the checkout.
-	[ -x "$d/opt/om/share/omerta/initramfs/init" ] && [ -f "$d/opt/om/share/omerta/common.sh" ]
+	[ -x "$d/opt/om/share/omerta/initramfs/init" ]
+	[ -f "$d/opt/om/share/omerta/common.sh" ]
 	"$d/opt/om/bin/omerta-execute" --help | grep -q '^usage: omerta-execute'
 	"$d/opt/om/bin/omerta" status --help | grep -q '^usage: omerta-status'
 	# (It looks only beside itself: DESTDIR/opt/om/share/omerta, never this checkout.)
@@ -26,7 +27,8 @@ teardown() { assert_no_leftovers; }
 	[ -f "$b" ]
 	cpio -i --quiet --to-stdout init <"$b" | cmp - "$d/opt/om/share/omerta/initramfs/init"
 	for t in omerta omerta-execute omerta-submit omerta-vpn omerta-status omerta-gc omerta-mkinitrd omerta-jail omerta-watch omerta-vmboot; do
-		[ -x "$d/opt/om/bin/$t" ] && [ -f "$d/opt/om/share/man/man1/$t.1" ]
+		[ -x "$d/opt/om/bin/$t" ]
+		[ -f "$d/opt/om/share/man/man1/$t.1" ]
 	done
 	k=$("$d/opt/om/bin/omerta-keygen")
 	[ "$(printf '%s' "$k" | "$d/opt/om/bin/omerta-keygen" --public)" = "$(printf '%s' "$k" | wg pubkey)" ]

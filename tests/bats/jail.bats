@@ -116,7 +116,8 @@ provider_view() {
 	wait "$tin" "$tprov" || true
 	show
 	[ "$status" -eq 0 ]
-	[[ "$output" == *done* ]] && [[ "$output" != *connected* ]]
+	[[ "$output" == *done* ]]
+	[[ "$output" != *connected* ]]
 	tcpdump -r "$T/nflog.pcap" -n -X 2>/dev/null >"$T/nflog.txt"
 	# The group holds each attempt: TCP to the internet host and to the gateway,
 	# the ARP probe, the spoofed datagram.
@@ -216,10 +217,12 @@ provider_view() {
 	qpid=$(jq -r 'select(.event=="started").pid' "$T/vm1.ev")
 	sleep 0.5
 	u=$(jq -r 'select(.event=="started").uid' "$T/vm1.ev")
-	[ "$u" -ge 61000 ] && [ "$u" -le 61999 ]
+	[ "$u" -ge 61000 ]
+	[ "$u" -le 61999 ]
 	grep -E "^Uid:\s+$u\s" "/proc/$qpid/status"
 	grep -E '^Seccomp:\s+2' "/proc/$qpid/status"
-	[ "$(stat -c %u "$T/vm1.img")" = 0 ] && [ "$(stat -c %a "$T/vm1.img")" = 600 ]
+	[ "$(stat -c %u "$T/vm1.img")" = 0 ]
+	[ "$(stat -c %a "$T/vm1.img")" = 600 ]
 	[ "$(tr '\0' '\n' <"/proc/$qpid/environ" | grep -c .)" -le 2 ]
 	[ "$(ls "/proc/$qpid/fd" | wc -l)" -lt 64 ]
 	kill -TERM "$v"

@@ -32,7 +32,8 @@ key_bytes() { printf '%s' "$1" | base64 -d | od -An -tu1 -v | tr -s ' \n' ' '; }
 		k=$(omerta-keygen)
 		ours=$(printf '%s\n' "$k" | omerta-keygen --public)
 		theirs=$(printf '%s\n' "$k" | wg pubkey)
-		[ -n "$ours" ] && [ "$ours" = "$theirs" ]
+		[ -n "$ours" ]
+		[ "$ours" = "$theirs" ]
 	done
 }
 

@@ -9,7 +9,7 @@ LINT=$BATS_TEST_DIRNAME/../lib/lint-bats.sh
 # fixture NAME: stdin, with "TEST " at a line's start made "@test " (bats would read
 # an @test line here itself) and "NOT " after a line's indent made "! " (so that this
 # file holds no bare "!" of its own), as $BATS_TEST_TMPDIR/NAME.bats.
-fixture() { sed -e 's/^TEST /@test /' -e 's/^\( *\)NOT /\1! /' >"$BATS_TEST_TMPDIR/$1.bats"; }
+fixture() { sed -e 's/^TEST /@test /' -e 's/^\( *\)NOT /\1! /' -e 's/ AND / \&\& /' >"$BATS_TEST_TMPDIR/$1.bats"; }
 
 @test "lint: a bare ! before the end of a test, in a loop or in a helper is refused, named by file and line" {
 	fixture bad <<-'EOF'
@@ -39,6 +39,29 @@ fixture() { sed -e 's/^TEST /@test /' -e 's/^\( *\)NOT /\1! /' >"$BATS_TEST_TMPD
 $f:7: bare '!' assertion that cannot fail
 $f:11: bare '!' assertion that cannot fail
 $f:15: bare '!' assertion that cannot fail" ]
+}
+
+@test "lint: a [ ] && [ ] list of tests as a statement is refused (set -e ignores all but its last); with || it passes" {
+	fixture and <<-'EOF'
+	TEST "a list" {
+	    [ 1 -eq 2 ] AND [ x = x ]
+	    true
+	}
+	TEST "guarded, and split" {
+	    [ 1 -eq 1 ] AND [ x = x ] || false
+	    [ 1 -eq 1 ]
+	    [[ x == x ]]
+	}
+	EOF
+	run sh "$LINT" "$BATS_TEST_TMPDIR/and.bats"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	want="$BATS_TEST_TMPDIR/and.bats:2: a [ ] && [ ] list: only its last test can fail the test (one a line)"
+	[ "$output" = "$want" ]
+	# The point of it: such a line lets a failed first test through.
+	printf '@test "x" {\n\t[ 1 -eq 2 ] && [ x = x ]\n\ttrue\n}\n' >"$BATS_TEST_TMPDIR/vacuous.bats"
+	run bats "$BATS_TEST_TMPDIR/vacuous.bats"
+	[ "$status" -eq 0 ]
 }
 
 @test "lint: run !, a last-line !, ! ... || false, if/while/until ! and quoted or here-document text pass" {

@@ -113,14 +113,16 @@ plain_conf() {
 	b1=$(omerta-mkinitrd --base)
 	m1=$(stat -c %Y.%i "$b1")
 	b2=$(omerta-mkinitrd --base)
-	[ "$b1" = "$b2" ] && [ "$(stat -c %Y.%i "$b2")" = "$m1" ]
+	[ "$b1" = "$b2" ]
+	[ "$(stat -c %Y.%i "$b2")" = "$m1" ]
 	# A changed /init is a new base.
 	mkdir -p "$BATS_TEST_TMPDIR/data/initramfs"
 	{ cat "$OM_ROOT/initramfs/init"; echo "# changed"; } >"$BATS_TEST_TMPDIR/data/initramfs/init"
 	cp "$OM_ROOT/initramfs/omerta-guest" "$BATS_TEST_TMPDIR/data/initramfs/"
 	b3=$(OMERTA_DATADIR=$BATS_TEST_TMPDIR/data omerta-mkinitrd --base)
 	[ "$b3" != "$b1" ]
-	[ -f "$b1" ] && [ -f "$b3" ]
+	[ -f "$b1" ]
+	[ -f "$b3" ]
 	# Nothing temporary is left in the cache.
 	[ -z "$(find "$OMERTA_CACHE_DIR" -name '*.tmp.*')" ]
 }
@@ -153,15 +155,19 @@ plain_conf() {
 	# A hook in the config.
 	sed 's/^Address.*/&\nPostUp = id/' "$conf" >"$BATS_TEST_TMPDIR/hook.conf"
 	run --separate-stderr omerta-mkinitrd --vpn-config "$BATS_TEST_TMPDIR/hook.conf" --script x
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"PostUp is refused"* ]] && [ -z "$output" ]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"PostUp is refused"* ]]
+	[ -z "$output" ]
 	# No way to tell the server's tunnel address: asked for.
 	sed 's|^Address.*|Address = 10.200.0.2/32|' "$conf" >"$BATS_TEST_TMPDIR/32.conf"
 	run --separate-stderr omerta-mkinitrd --vpn-config "$BATS_TEST_TMPDIR/32.conf" --script x
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"--server-ip"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"--server-ip"* ]]
 	omerta-mkinitrd --vpn-config "$BATS_TEST_TMPDIR/32.conf" --script x --vpn-server-ip 10.200.0.1 >/dev/null
 	# A missing kernel names the package.
 	run --separate-stderr omerta-mkinitrd --base --kernel /nonexistent/vmlinuz-1
-	[ "$status" -eq 4 ] && [[ "$stderr" == *"linux-image-cloud-amd64"* ]]
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"linux-image-cloud-amd64"* ]]
 }
 
 @test "boot: with no reachable server the workload never runs and the guest reports vpn_setup_failed" {
@@ -276,15 +282,19 @@ plain_conf() {
 		[ ! -e "$BATS_TEST_TMPDIR/bad" ]
 	done
 	run --separate-stderr mk --vpn-config "$conf" --script true --env OMERTA_OUT=/x
-	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkinitrd: --env OMERTA_OUT: the OMERTA_ names are omerta's own" ]
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-mkinitrd: --env OMERTA_OUT: the OMERTA_ names are omerta's own" ]
 	run --separate-stderr mk --vpn-config "$conf" --script true --env A=1 --env A=2
-	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkinitrd: --env A is given twice" ]
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-mkinitrd: --env A is given twice" ]
 	args=()
 	for i in $(seq 257); do args+=(--env "V$i=x"); done
 	run --separate-stderr mk --vpn-config "$conf" --script true "${args[@]}"
-	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkinitrd: --env: at most 256 entries and 65536 bytes together" ]
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-mkinitrd: --env: at most 256 entries and 65536 bytes together" ]
 	run --separate-stderr mk --vpn-config "$conf" --script true --env "BIG=$(head -c 70000 /dev/zero | tr '\0' x)"
-	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-mkinitrd: --env: at most 256 entries and 65536 bytes together" ]
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-mkinitrd: --env: at most 256 entries and 65536 bytes together" ]
 	run --separate-stderr omerta-mkinitrd --base --env A=1
 	[ "$status" -eq 2 ]
 }
@@ -313,7 +323,9 @@ plain_conf() {
 		run --separate-stderr env OMERTA_CACHE_DIR="$d/$c" omerta-mkinitrd --allow-private-endpoint \
 			--vpn-config "$conf" --script true -o "$BATS_TEST_TMPDIR/img"
 		echo "$c: $status $stderr"
-		[ "$status" -eq 3 ] && [[ "$stderr" == "omerta-mkinitrd: $d/$c: "* ]] && [ "$(wc -l <<<"$stderr")" -eq 1 ]
+		[ "$status" -eq 3 ]
+		[[ "$stderr" == "omerta-mkinitrd: $d/$c: "* ]]
+		[ "$(wc -l <<<"$stderr")" -eq 1 ]
 		[ ! -e "$BATS_TEST_TMPDIR/img" ]
 	done
 	[ -z "$(find "$d/open" "$d/real" -mindepth 1)" ]

@@ -122,7 +122,8 @@ om_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 	[ "$(cat "$T/rc")" -eq 121 ]
 	[ "$(jq -r 'select(.event=="result") | .status' "$T/json")" = rogue_connection_detected ]
 	d=$(jq -r 'select(.event=="rogue_connection") | .detection_ms' "$T/json")
-	[ "$d" -ge 0 ] && [ "$d" -lt 1000 ]
+	[ "$d" -ge 0 ]
+	[ "$d" -lt 1000 ]
 	# QEMU was gone long before the reader read anything.
 	died=$(jq -r 'select(.event=="exited") | .time_ms' "$T/json")
 	[ "$died" -lt "$(cat "$T/resumed")" ]
@@ -160,7 +161,8 @@ om_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 	echo "got $(wc -c <"$T/n")"; cat "$T/e"
 	[ "$(wc -c <"$T/n")" -eq 1073741824 ]
 	max=$(sort -n "$T/du" | tail -n 1)
-	[ "$image" -gt 0 ] && [ -n "$max" ]
+	[ "$image" -gt 0 ]
+	[ -n "$max" ]
 	# The documented bound (omerta-execute(1)): the image plus 64 KiB of events.
 	[ "$max" -lt $((image + 65536 + 4096 * 8)) ]
 }
@@ -238,9 +240,11 @@ ctl_bytes='printf "title\033]0;owned\007 clip\033]52;c;aGk=\007 csi\302\233 bad\
 
 @test "output: an empty --script is refused before anything is built" {
 	run ip netns exec "$PROV" omerta execute --vpn-config /dev/null --script ''
-	[ "$status" -eq 125 ] && [[ $output == *"--script is empty"* ]]
+	[ "$status" -eq 125 ]
+	[[ $output == *"--script is empty"* ]]
 	run ip netns exec "$REQ" omerta submit --create-vpn --script ''
-	[ "$status" -eq 125 ] && [[ $output == *"--script is empty"* ]]
+	[ "$status" -eq 125 ]
+	[[ $output == *"--script is empty"* ]]
 	no_state vpn exec
 }
 
@@ -253,7 +257,8 @@ ctl_bytes='printf "title\033]0;owned\007 clip\033]52;c;aGk=\007 csi\302\233 bad\
 	[[ $stderr == *"$T/bad.conf:3: Address 'x'"* ]]
 	[[ $stderr == *"missing [Peer] section"* ]]
 	[ "$(grep -c '^omerta execute: vpn config refused: ' <<<"$stderr")" -ge 4 ]
-	[[ $stderr != *"$OMERTA_RUN_DIR"* ]] && [[ $stderr != *"and 1 more"* ]]
+	[[ $stderr != *"$OMERTA_RUN_DIR"* ]]
+	[[ $stderr != *"and 1 more"* ]]
 	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config - --script true <"$T/bad.conf"
 	[[ $stderr == *"stdin (--vpn-config -):2: unknown key Foo"* ]]
 	[[ $stderr != *"$OMERTA_RUN_DIR"* ]]

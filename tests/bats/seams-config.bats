@@ -46,10 +46,12 @@ check_one() {
 	write_conf '# Z\xc3\xbcrich, B\xc3\xa9ziers \xe2\x82\xac\n' 'PersistentKeepalive = 25 # M\xc3\xbcnchen\n'
 	run --separate-stderr omerta-wgconf check "$conf"
 	echo "status=$status stderr=$stderr"
-	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
 	# The comment does not reach what show prints.
 	run omerta-wgconf show --json "$conf"
-	[ "$status" -eq 0 ] && [ "$(jq -r .persistent_keepalive <<<"$output")" = 25 ]
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .persistent_keepalive <<<"$output")" = 25 ]
 	# Keys and values stay ASCII: a no-break space after a value, an accented key.
 	write_conf '' 'PersistentKeepalive = 25\xc2\xa0\n'
 	check_one "$conf" "omerta-wgconf: $conf:9: non-ASCII byte 0xc2 outside a comment"*
@@ -68,7 +70,8 @@ check_one() {
 	write_conf '\xef\xbb\xbf'
 	run --separate-stderr omerta-wgconf check "$conf"
 	echo "status=$status stderr=$stderr"
-	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
 	run omerta-wgconf check - <"$conf"
 	[ "$status" -eq 0 ]
 	# With CRLF line ends too, as a Windows editor saves it.
@@ -97,7 +100,9 @@ check_one() {
 	# A hook in the skipped section is still refused, as a second error.
 	write_conf '' "[Peer]\nPostUp = id\nPublicKey = $peer\n"
 	run --separate-stderr omerta-wgconf check "$conf"
-	[ "$status" -eq 1 ] && [ "$(wc -l <<<"$stderr")" -eq 2 ] && [[ "$stderr" == *"PostUp is refused"* ]]
+	[ "$status" -eq 1 ]
+	[ "$(wc -l <<<"$stderr")" -eq 2 ]
+	[[ "$stderr" == *"PostUp is refused"* ]]
 }
 
 @test "seams: key base64 has no branch or table lookup on the key (valgrind, gcc and clang)" {
@@ -111,7 +116,8 @@ check_one() {
 				"$OM_ROOT/lib/om_key.c" "$OM_ROOT/lib/om_keyb64.c" $(pkg-config --cflags --libs libsodium)
 			run valgrind -q --error-exitcode=99 "$BATS_TEST_TMPDIR/ct"
 			echo "$cc $opt: status=$status $output"
-			[ "$status" -eq 0 ] && [ "$output" = "key-ct: 0 failed" ]
+			[ "$status" -eq 0 ]
+			[ "$output" = "key-ct: 0 failed" ]
 		done
 	done
 }
@@ -201,7 +207,9 @@ gcore_at_exit() {
 	psk=$(sed -n 's/^PresharedKey = //p' "$BATS_TEST_TMPDIR/c.conf")
 	ifn=$(sed -n 's/^interface=//p' "$OMERTA_RUN_DIR/vpn/$job/state")
 	skey=$(ip netns exec "$ns" wg show "$ifn" private-key)
-	[ "${#ckey}" -eq 44 ] && [ "${#psk}" -eq 44 ] && [ "${#skey}" -eq 44 ]
+	[ "${#ckey}" -eq 44 ]
+	[ "${#psk}" -eq 44 ]
+	[ "${#skey}" -eq 44 ]
 	# The core is the process's memory: its own arguments are there.
 	grep -qF -- "--endpoint-host" "$BATS_TEST_TMPDIR/core"
 	for k in "$ckey" "$psk" "$skey"; do
@@ -249,11 +257,15 @@ gcore_at_exit() {
 	mknod "$t/full" c 1 7
 	run --separate-stderr omerta-mkinitrd --vpn-config "$conf" --script x -o "$t/full"
 	echo "status=$status stderr=$stderr"
-	[ "$status" -eq 3 ] && [ "$(wc -l <<<"$stderr")" -eq 1 ] && [[ "$stderr" == *"No space left on device" ]]
+	[ "$status" -eq 3 ]
+	[ "$(wc -l <<<"$stderr")" -eq 1 ]
+	[[ "$stderr" == *"No space left on device" ]]
 	run --separate-stderr bash -c '"$0" --vpn-config "$1" --script x | head -c 100 >/dev/null; exit "${PIPESTATUS[0]}"' \
 		"$OM_ROOT/bin/omerta-mkinitrd" "$conf"
 	echo "status=$status stderr=$stderr"
-	[ "$status" -eq 3 ] && [ "$(wc -l <<<"$stderr")" -eq 1 ] && [[ "$stderr" == *"Broken pipe" ]]
+	[ "$status" -eq 3 ]
+	[ "$(wc -l <<<"$stderr")" -eq 1 ]
+	[[ "$stderr" == *"Broken pipe" ]]
 }
 
 @test "seams: a missing file is exit 1 with one line in both wgconf and mkinitrd" {

@@ -269,7 +269,8 @@ procstate() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
 	run ip netns exec "$REQ" omerta vpn status --job-id r1 --json
 	[ "$(jq -r .refused_packets <<<"$output")" -gt "$r0" ]
 	run omerta-vpnserve status --job r1 --json
-	[ "$(jq -r .connected <<<"$output")" = true ] && [ "$(jq -r .state <<<"$output")" = up ]
+	[ "$(jq -r .connected <<<"$output")" = true ]
+	[ "$(jq -r .state <<<"$output")" = up ]
 	[ "$(jq -r .rx_bytes <<<"$output")" -gt 0 ]
 	run ip netns exec "$PROV" omerta status --json
 	[ "$(jq -r 'select(.job_id=="r1").vpn' <<<"$output")" = connected ]

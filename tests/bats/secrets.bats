@@ -80,7 +80,8 @@ qemu_of() {
 	local ev=$OMERTA_RUN_DIR/exec/$1/events
 	for _ in $(seq 100); do grep -q '"event":"started"' "$ev" 2>/dev/null && break; sleep 0.1; done
 	q=$(jq -r 'select(.event=="started") | .pid' "$ev")
-	[ -n "$q" ] && [ -d "/proc/$q" ]
+	[ -n "$q" ]
+	[ -d "/proc/$q" ]
 	# Its uid as the kernel has it, once QEMU has dropped to it.
 	for _ in $(seq 100); do
 		quid=$(awk '$1 == "Uid:" { print $2 }' "/proc/$q/status")
@@ -113,7 +114,8 @@ qemu_of() {
 		[ "$status" -ne 0 ]
 		# The run directory: the job's folder is root's, 0700.
 		run as "$u" grep -r -l -s -F -- "$key" "$OMERTA_RUN_DIR"
-		[[ $output != *"$dir"* ]] && [[ $output != *"$key"* ]]
+		[[ $output != *"$dir"* ]]
+		[[ $output != *"$key"* ]]
 		run as "$u" cat "$dir/vpn.conf"
 		[ "$status" -ne 0 ]
 	done
@@ -127,12 +129,14 @@ sys.exit(0 if r == 0 else 1)' "$q"
 	echo "ptrace: $output"
 	[ "$status" -ne 0 ]
 	# QEMU runs as its job's uid and gid, from the range, as the started event says.
-	[ "$quid" -ge 61000 ] && [ "$quid" -le 61999 ]
+	[ "$quid" -ge 61000 ]
+	[ "$quid" -le 61999 ]
 	[ "$(jq -r 'select(.event=="started") | .uid' "$dir/events")" = "$quid" ]
 	grep -E "^Uid:\s+$quid\s+$quid\s+$quid\s+$quid$" "/proc/$q/status"
 	grep -E "^Gid:\s+$quid\s+$quid\s+$quid\s+$quid$" "/proc/$q/status"
 	# Not dumpable: the kernel makes a non-dumpable process's /proc files root's.
-	[ "$(stat -c %u "/proc/$q/fd")" = 0 ] && [ "$(stat -c %u "/proc/$q/mem")" = 0 ]
+	[ "$(stat -c %u "/proc/$q/fd")" = 0 ]
+	[ "$(stat -c %u "/proc/$q/mem")" = 0 ]
 	# The folder and its files: root's, and nobody else's to read.
 	[ "$(stat -c '%u %a' "$dir")" = "0 700" ]
 	[ "$(stat -c '%u %a' "$dir/vpn.conf")" = "0 600" ]
@@ -158,7 +162,10 @@ sys.exit(0 if r == 0 else 1)' "$q"
 	a=$(jq -r 'select(.event=="started") | .uid' "$T/u1.json")
 	b=$(jq -r 'select(.event=="started") | .uid' "$T/u2.json")
 	echo "uids $a $b"
-	[ "$a" -ge 61000 ] && [ "$a" -le 61999 ] && [ "$b" -ge 61000 ] && [ "$b" -le 61999 ]
+	[ "$a" -ge 61000 ]
+	[ "$a" -le 61999 ]
+	[ "$b" -ge 61000 ]
+	[ "$b" -le 61999 ]
 	[ "$a" != "$b" ]
 	[ "$(jq -r 'select(.event=="result") | .status' "$T/u2.json")" = completed ]
 	# Side by side, in a range of two: each takes one (a guest without a network

@@ -65,6 +65,7 @@ teardown() {
 	run --separate-stderr env TMPDIR="$T/tmp" sh "$OM_ROOT/tests/lib/sweep.sh"
 	show
 	[ "$status" -eq 0 ]
-	[ -z "$output" ] && [ -z "$stderr" ]
+	[ -z "$output" ]
+	[ -z "$stderr" ]
 	dead=
 }

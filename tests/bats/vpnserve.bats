@@ -89,9 +89,17 @@ whoami_from() {
 	show
 	[ "$status" -eq 0 ]
 	IFS=$'\t' read -r job ifn port sip cip hs rx1 tx1 conn state refused allow <<<"$output"
-	[ "$job" = web1 ] && [ "$port" = 51820 ] && [ "$sip" = 10.200.0.1 ] && [ "$cip" = 10.200.0.2 ]
-	[ "$hs" -gt 0 ] && [ "$rx1" -gt 0 ] && [ "$tx1" -gt 0 ] && [ "$conn" = yes ] && [ "$state" = up ]
-	[[ "$refused" =~ ^[0-9]+$ ]] && [ "$allow" = - ]
+	[ "$job" = web1 ]
+	[ "$port" = 51820 ]
+	[ "$sip" = 10.200.0.1 ]
+	[ "$cip" = 10.200.0.2 ]
+	[ "$hs" -gt 0 ]
+	[ "$rx1" -gt 0 ]
+	[ "$tx1" -gt 0 ]
+	[ "$conn" = yes ]
+	[ "$state" = up ]
+	[[ "$refused" =~ ^[0-9]+$ ]]
+	[ "$allow" = - ]
 	[[ "$ifn" =~ ^omv[0-9a-f]{12}$ ]]
 	ip netns exec "$PROV" sh -c 'printf "GET /1m HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80' >/dev/null
 	run vs status --job web1 --json
@@ -166,7 +174,8 @@ whoami_from() {
 	vs wait --job crash1 --timeout 10
 	pid=$(sed -n 's/^pid=//p' "$OMERTA_RUN_DIR/vpn/crash1/state")
 	ifn=$(sed -n 's/^interface=//p' "$OMERTA_RUN_DIR/vpn/crash1/state")
-	[ -n "$pid" ] && [ -n "$ifn" ]
+	[ -n "$pid" ]
+	[ -n "$ifn" ]
 	[ -S "/var/run/wireguard/$ifn.sock" ]
 	kill -9 "$pid"
 	for _ in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
@@ -202,7 +211,8 @@ whoami_from() {
 @test "vpnserve: down is idempotent; a second up for the same job is refused" {
 	vs up --job dup1 --endpoint-host 198.51.100.1 --owner $$ >/dev/null
 	run --separate-stderr vs up --job dup1 --endpoint-host 198.51.100.1 --owner $$
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"already exists"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"already exists"* ]]
 	vs down --job dup1
 	vs down --job dup1
 	vs down --job never-was
@@ -254,7 +264,8 @@ whoami_from() {
 	[ "$status" -eq 2 ]
 	# An allocated subnet that the host already uses is refused.
 	run --separate-stderr vs up --job ok --endpoint-host 198.51.100.1 --subnet 198.51.100.0/24
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"in use"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"in use"* ]]
 	[ -z "$(ls "$OMERTA_RUN_DIR/vpn")" ]
 }
 
@@ -296,7 +307,8 @@ whoami_from() {
 	ip netns exec "$PROV2" omerta-vpnserve up --job nsb --endpoint-host 198.18.0.2 --port 51820 --no-internet --owner $$ >/dev/null
 	[ "$(ip netns exec "$PROV2" omerta-vpnserve status --job nsb --json | jq .listen_port)" = 51820 ]
 	run --separate-stderr vs down --job nsb
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"another network namespace"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"another network namespace"* ]]
 	[ -d "$OMERTA_RUN_DIR/vpn/nsb" ]
 	# gc in one namespace leaves the other's live job alone.
 	run vs gc
@@ -375,7 +387,8 @@ attack() {
 	echo "refused: $before -> $after"
 	[ "$after" -ge $((before + 2 + 3 * n)) ]
 	run vs status --job f1
-	[ "$(cut -f11 <<<"$output")" = "$after" ] && [ "$(cut -f12 <<<"$output")" = - ]
+	[ "$(cut -f11 <<<"$output")" = "$after" ]
+	[ "$(cut -f12 <<<"$output")" = - ]
 	# The uplink forwards for the jobs only: the router cannot use the requester
 	# as its way into the LAN while a job runs.
 	ip -n "$WAN" route add 192.168.77.0/24 via 198.51.100.1
@@ -428,18 +441,21 @@ attack() {
 	for v in 10.0.0.0/33 ::1 2001:db8::/32 nonsense 10.0.0.0/ ''; do
 		run --separate-stderr vs up --job bad --endpoint-host 198.51.100.1 --allow-dest "$v" --owner $$
 		echo "$v: $status $stderr"
-		[ "$status" -eq 1 ] && [ -z "$output" ]
+		[ "$status" -eq 1 ]
+		[ -z "$output" ]
 		[ "$stderr" = "omerta-vpnserve: --allow-dest must be an IPv4 address or prefix, such as 192.168.1.10/32 (the tunnel carries IPv4 only)" ]
 	done
 	args=()
 	for i in $(seq 9); do args+=(--allow-dest "192.168.$i.0/24"); done
 	run --separate-stderr vs up --job bad --endpoint-host 198.51.100.1 "${args[@]}" --owner $$
-	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-vpnserve: --allow-dest: at most 8" ]
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-vpnserve: --allow-dest: at most 8" ]
 	# No route to it (a namespace of its own, with no routes): refused, nothing made.
 	ip netns add "omt-$TAG-nr"
 	run --separate-stderr ip netns exec "omt-$TAG-nr" omerta-vpnserve up --job bad --endpoint-host 198.51.100.1 --no-internet --allow-dest 203.0.113.0/24 --owner $$
 	ip netns del "omt-$TAG-nr"
-	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-vpnserve: --allow-dest 203.0.113.0/24: no route to it" ]
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-vpnserve: --allow-dest 203.0.113.0/24: no route to it" ]
 	run --separate-stderr vs status --allow-dest 10.0.0.1
 	[ "$status" -eq 2 ]
 	[ ! -e "$OMERTA_RUN_DIR/vpn/bad" ]
@@ -470,7 +486,8 @@ attack() {
 	vs wait --job n1 --timeout 10
 	run ip netns exec "$PROV" timeout 10 busybox nslookup example.com "$sip"
 	echo "$output"
-	[ "$status" -eq 0 ] && [[ "$output" == *"Address: 203.0.113.10"* ]]
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Address: 203.0.113.10"* ]]
 	client_down "$PROV" omtc0
 	clients=
 	vs down --job n1
@@ -495,11 +512,13 @@ attack() {
 	vs down --job n3
 	printf 'nameserver 127.0.0.53\n' >"/etc/netns/$REQ/resolv.conf"
 	run --separate-stderr vs up --job n4 --endpoint-host 198.51.100.1 --forward-dns --owner $$
-	[ "$status" -eq 1 ] && [ -z "$output" ]
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
 	[ "$stderr" = "omerta-vpnserve: --forward-dns: /etc/resolv.conf names no IPv4 resolver off loopback (127.0.0.53 cannot be forwarded to); give --forward-dns-to IP" ]
 	rm -rf "/etc/netns/$REQ"
 	run --separate-stderr vs up --job n4 --endpoint-host 198.51.100.1 --forward-dns-to 127.0.0.1 --owner $$
-	[ "$status" -eq 1 ] && [ "$stderr" = "omerta-vpnserve: --forward-dns-to must be an IPv4 unicast address off loopback" ]
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-vpnserve: --forward-dns-to must be an IPv4 unicast address off loopback" ]
 	run vs up --job n4 --endpoint-host 198.51.100.1 --forward-dns --dns 192.0.2.53 --owner $$
 	[ "$status" -eq 2 ]
 	run vs up --job n4 --endpoint-host 198.51.100.1 --forward-dns --no-internet --owner $$
@@ -548,7 +567,8 @@ victim() {
 	f=$(ip netns exec "$ns" sysctl -n 'net.ipv4.conf.up+1.forwarding')
 	ip netns del "$ns"
 	echo "$status $stderr"
-	[ "$status" -eq 1 ] && [ -z "$output" ]
+	[ "$status" -eq 1 ]
+	[ -z "$output" ]
 	[ "$stderr" = "omerta-vpnserve: the uplink's name 'up+1' cannot go into a filter rule (want [A-Za-z0-9_.-]); give --uplink" ]
 	[ "$f" = 0 ]
 	[ ! -e "$OMERTA_RUN_DIR/vpn/odd" ]

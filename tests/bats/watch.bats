@@ -54,7 +54,8 @@ ev() { jq -r "select(.event==\"$2\") | $3" "$T/$1.ev"; }
 	[ "$(ev r1 rogue_connection .frame.dport)" = 80 ]
 	[ "$(ev r1 rogue_connection .frame.protocol)" = tcp ]
 	d=$(ev r1 rogue_connection .detection_ms)
-	[ "$d" -ge 0 ] && [ "$d" -lt 1000 ]
+	[ "$d" -ge 0 ]
+	[ "$d" -lt 1000 ]
 	# At most one frame left the guest before the kill.
 	[ "$(ev r1 rogue_connection .frames_after)" -le 1 ]
 	[ "$(cat "$T/r1.out")" != survived ]

@@ -40,7 +40,8 @@ write_conf() {
 	run --separate-stderr omerta-wgconf check "$conf"
 	show
 	[ "$status" -eq 0 ]
-	[ -z "$output" ] && [ -z "$stderr" ]
+	[ -z "$output" ]
+	[ -z "$stderr" ]
 	run omerta-wgconf check - <"$conf"
 	[ "$status" -eq 0 ]
 }
@@ -133,14 +134,18 @@ write_conf() {
 @test "wgconf: missing and duplicate sections, malformed keys" {
 	printf '[Interface]\nPrivateKey = %s\nAddress = 10.0.0.2/32\n' "$priv" >"$conf"
 	run --separate-stderr omerta-wgconf check "$conf"
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"missing [Peer]"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"missing [Peer]"* ]]
 	write_conf
 	cat "$conf" "$conf" >"$conf.2"
 	run --separate-stderr omerta-wgconf check "$conf.2"
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"duplicate [Interface]"* ]] && [[ "$stderr" == *"more than one [Peer]"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"duplicate [Interface]"* ]]
+	[[ "$stderr" == *"more than one [Peer]"* ]]
 	sed "s|^PublicKey = .*|PublicKey = ${peer:0:40}|" "$conf" >"$conf.3"
 	run --separate-stderr omerta-wgconf check "$conf.3"
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"PublicKey is not a valid key"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"PublicKey is not a valid key"* ]]
 }
 
 @test "wgconf: every problem is printed, one per line" {
@@ -153,7 +158,8 @@ write_conf() {
 @test "wgconf: oversized input, binary junk and overlong lines are refused without a crash" {
 	head -c 70000 /dev/zero | tr '\0' 'a' >"$conf"
 	run --separate-stderr omerta-wgconf check "$conf"
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"larger than"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"larger than"* ]]
 	for i in 1 2 3 4 5; do
 		head -c 4000 /dev/urandom >"$conf"
 		run --separate-stderr omerta-wgconf check "$conf"
@@ -161,10 +167,12 @@ write_conf() {
 	done
 	{ printf '[Interface]\nAddress = '; head -c 5000 /dev/zero | tr '\0' '1'; echo; } >"$conf"
 	run --separate-stderr omerta-wgconf check "$conf"
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"longer than"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"longer than"* ]]
 	: >"$conf"
 	run --separate-stderr omerta-wgconf check "$conf"
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"empty input"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"empty input"* ]]
 }
 
 @test "wgconf: a missing file is a one-line error, exit 1 (refused input, as in mkinitrd)" {
@@ -177,14 +185,16 @@ write_conf() {
 @test "wgconf: show prints every field and never the private key" {
 	run --separate-stderr omerta-wgconf show "$conf"
 	[ "$status" -eq 0 ]
-	[[ "$output" != *"$priv"* ]] && [[ "$output" != *"$psk"* ]]
+	[[ "$output" != *"$priv"* ]]
+	[[ "$output" != *"$psk"* ]]
 	[ "$(awk -F'\t' '$1=="public_key"{print $2}' <<<"$output")" = "$(printf '%s' "$priv" | wg pubkey)" ]
 	[ "$(awk -F'\t' '$1=="endpoint"{print $2}' <<<"$output")" = "203.0.113.5:51820" ]
 	[ "$(awk -F'\t' '$1=="private_key"{print $2}' <<<"$output")" = "(hidden)" ]
 	[ "$(awk -F'\t' '$1=="mtu"{print $2}' <<<"$output")" = "-" ]
 	run omerta-wgconf show --json "$conf"
 	[ "$status" -eq 0 ]
-	[[ "$output" != *"$priv"* ]] && [[ "$output" != *"$psk"* ]]
+	[[ "$output" != *"$priv"* ]]
+	[[ "$output" != *"$psk"* ]]
 	[ "$(jq -r .endpoint_ip <<<"$output")" = "203.0.113.5" ]
 	[ "$(jq -r .endpoint_port <<<"$output")" = "51820" ]
 	[ "$(jq -r '.address[0]' <<<"$output")" = "10.77.0.2/32" ]
@@ -210,9 +220,11 @@ write_conf() {
 @test "wgconf: host name endpoints are refused unless resolved once and pinned" {
 	write_conf "" "localhost:51820"
 	run --separate-stderr omerta-wgconf check "$conf"
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"--resolve"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"--resolve"* ]]
 	run --separate-stderr omerta-wgconf check --resolve "$conf"
-	[ "$status" -eq 1 ] && [[ "$stderr" == *"resolves to 127.0.0.1, which is loopback"* ]]
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"resolves to 127.0.0.1, which is loopback"* ]]
 	run omerta-wgconf show --json --resolve --allow-private-endpoint "$conf"
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .endpoint <<<"$output")" = "127.0.0.1:51820" ]

@@ -64,7 +64,8 @@ who='printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80 | tail 
 	[ "$status" -eq 0 ]
 	[ "$(jq -r 'select(.event=="output").data' <<<"$output")" = 198.51.100.1 ]
 	r=$(jq -c 'select(.event=="result")' <<<"$output")
-	[ "$(jq -r .status <<<"$r")" = completed ] && [ "$(jq -r .exit_code <<<"$r")" = 0 ]
+	[ "$(jq -r .status <<<"$r")" = completed ]
+	[ "$(jq -r .exit_code <<<"$r")" = 0 ]
 	[ "$(jq -r '.timings_ms | [.validate,.image,.jail,.boot_to_vpn_up,.workload,.teardown,.total] | map(type) | unique | .[0]' <<<"$r")" = number ]
 	[ "$(jq -r .tunnel.rx_bytes <<<"$r")" -gt 0 ]
 	# The door's default limits hold every job, and an honest one trips neither.
@@ -89,7 +90,8 @@ sleep 0.1; echo held "$c"; exit 3'
 	[ "$status" -eq 3 ]
 	[[ "$(jq -r 'select(.event=="output").data' <<<"$output")" == "held /dev/vport"* ]]
 	r=$(jq -c 'select(.event=="result")' <<<"$output")
-	[ "$(jq -r .status <<<"$r")" = completed ] && [ "$(jq -r .exit_code <<<"$r")" = 3 ]
+	[ "$(jq -r .status <<<"$r")" = completed ]
+	[ "$(jq -r .exit_code <<<"$r")" = 3 ]
 	# The heartbeat's last record (the drop counters, -1 when none came) came too.
 	[ "$(jq -r 'select(.event=="exited").guest_drops.out' <<<"$output")" -ge 0 ]
 }
@@ -207,7 +209,8 @@ w"
 	vpn g1
 	run ip netns exec "$REQ" omerta vpn status --job-id g1 --json
 	[ "$status" -eq 0 ]
-	[ "$(jq -r .role <<<"$output")" = requester ] && [ "$(jq -r .connected <<<"$output")" = false ]
+	[ "$(jq -r .role <<<"$output")" = requester ]
+	[ "$(jq -r .connected <<<"$output")" = false ]
 	run ip netns exec "$PROV" omerta vpn test --vpn-config "$T/g1.conf" --json
 	show
 	[ "$status" -eq 0 ]

@@ -35,7 +35,8 @@ vpn() {
 	vpn s2
 	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/s2.conf" --timeout 120 \
 		--script 'wc -c | tr -d " "' <"$T/in"
-	[ "$status" -eq 0 ] && [ "$output" = 0 ]
+	[ "$status" -eq 0 ]
+	[ "$output" = 0 ]
 	# --stdin cannot share standard input with the config or the script.
 	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config - --stdin --script true <"$T/s2.conf"
 	[ "$status" -eq 125 ]
@@ -78,7 +79,8 @@ vpn() {
 		bundle "$field" "$T/$file" >"$T/bundle"
 		run --separate-stderr ip netns exec "$PROV" omerta execute --bundle <"$T/bundle"
 		echo "$field $file: $status $stderr"
-		[ "$status" -eq 125 ] && [ "$(grep -c . <<<"$stderr")" -eq 1 ]
+		[ "$status" -eq 125 ]
+		[ "$(grep -c . <<<"$stderr")" -eq 1 ]
 		[[ "$stderr" == "omerta execute: "*"$want"* ]]
 		n=$((n + 1))
 	done <<-EOF
@@ -125,22 +127,26 @@ print(open("/etc/resolv.conf").read().split()[1].startswith("10.200."))'
 	echo "$output"
 	[ "$status" -eq 124 ]
 	r=$(jq -c 'select(.event=="result")' <<<"$output")
-	[ "$(jq -r .status <<<"$r")" = timeout ] && [ "$(jq -r .timeout_phase <<<"$r")" = workload ]
+	[ "$(jq -r .status <<<"$r")" = timeout ]
+	[ "$(jq -r .timeout_phase <<<"$r")" = workload ]
 	[ "$(jq -c .timeouts_s <<<"$r")" = '{"boot":300,"workload":3}' ]
 	[ "$(jq -r 'select(.event=="output").data' <<<"$output")" = started ]
 	# The workload had its 3 s, whatever the boot took, and not much more.
 	w=$(jq -r .timings_ms.workload <<<"$r")
-	[ "$w" -ge 3000 ] && [ "$w" -lt 10000 ]
+	[ "$w" -ge 3000 ]
+	[ "$w" -lt 10000 ]
 	vpn t2
 	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/t2.conf" --json --boot-timeout 1 \
 		--script 'echo never'
 	echo "$output"
 	[ "$status" -eq 124 ]
 	r=$(jq -c 'select(.event=="result")' <<<"$output")
-	[ "$(jq -r .timeout_phase <<<"$r")" = boot ] && [ "$(jq -c .timeouts_s <<<"$r")" = '{"boot":1,"workload":null}' ]
+	[ "$(jq -r .timeout_phase <<<"$r")" = boot ]
+	[ "$(jq -c .timeouts_s <<<"$r")" = '{"boot":1,"workload":null}' ]
 	[ -z "$(jq -r 'select(.event=="output").data' <<<"$output")" ]
 	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/t2.conf" --boot-timeout 0 --script true
-	[ "$status" -eq 125 ] && [ "$stderr" = "omerta execute: --boot-timeout must be a number from 1 to 86400, not '0'" ]
+	[ "$status" -eq 125 ]
+	[ "$stderr" = "omerta execute: --boot-timeout must be a number from 1 to 86400, not '0'" ]
 }
 
 @test "execute --memory below what the language needs is refused, naming the need" {

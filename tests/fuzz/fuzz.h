@@ -13,5 +13,6 @@ int fuzz_num(const uint8_t *data, size_t size);
 int fuzz_kmod(const uint8_t *data, size_t size);
 int fuzz_jrec(const uint8_t *data, size_t size);
 int fuzz_ext2(const uint8_t *data, size_t size);
+int fuzz_image(const uint8_t *data, size_t size);
 
 #endif

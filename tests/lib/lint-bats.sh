@@ -297,6 +297,13 @@ END { if (inblock) check_block() }
 # find's status is awk's too: a reader that broke must not read as a clean tree.
 out=$(find "$@" -type f -name '*.bats' -exec awk "$prog" {} +) ||
 	{ echo "lint-bats: could not read the .bats files" >&2; exit 2; }
+# The same hole in another form: `[ A ] && [ B ]` as a statement. `set -e` ignores
+# every command of an && list but the last, so when A fails the test goes on unless
+# the line is its last; one test a line, or `|| false`, can fail. Reported when a
+# line's statement is such a list of tests with no `||` after it.
+and=$(find "$@" -type f -name '*.bats' -exec grep -nHE '^[[:space:]]*\[\[? .*\]\]? && \[\[? ' {} + | grep -v '||' |
+	sed 's/^\([^:]*:[0-9]*\):.*/\1: a [ ] \&\& [ ] list: only its last test can fail the test (one a line)/')
+out=$(printf '%s\n%s' "$out" "$and" | sed '/^$/d')
 [ -z "$out" ] && exit 0
 printf '%s\n' "$out" | sort -t: -k1,1 -k2,2n
 exit 1
