@@ -44,6 +44,7 @@
 #include <unistd.h>
 #include "om_cli.h"
 #include "om_ext2.h"
+#include "om_text.h"
 #include "om_stream.h"
 
 static const char usage_text[] =
@@ -236,20 +237,6 @@ static int get_line(char *b, size_t n)
 	return 0;
 }
 
-static void shown(const char *s, char *o, size_t n)
-{
-	size_t k = 0;
-
-	for (; *s && k + 5 < n && k < 200; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c >= 0x7f || c == '\\')
-			k += (size_t)snprintf(o + k, n - k, "\\x%02x", c);
-		else
-			o[k++] = (char)c;
-	}
-	o[k] = '\0';
-}
-
 /* PATH must be relative, every name non-empty, not "." or "..", no control bytes. */
 static void check_path(const char *p)
 {
@@ -257,7 +244,7 @@ static void check_path(const char *p)
 	const char *c = p;
 	int depth;
 
-	shown(p, s, sizeof(s));
+	om_shown(p, s, sizeof(s));
 	if (!*p)
 		x_refuse("an empty path");
 	if (*p == '/')
@@ -459,7 +446,7 @@ static void commit(unsigned root_mode_default)
 	closedir(d);
 	for (size_t i = 0; i < n; i++)
 		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			shown(names[i], s, sizeof(s));
+			om_shown(names[i], s, sizeof(s));
 			x_refuse("%s/%s exists already (nothing was written)", dest, s);
 		}
 	for (; moved < n; moved++)
@@ -467,7 +454,7 @@ static void commit(unsigned root_mode_default)
 			break;
 	if (moved < n) {
 		int err = errno;
-		shown(names[moved], s, sizeof(s));
+		om_shown(names[moved], s, sizeof(s));
 		while (moved-- > 0)
 			renameat2(dfd, names[moved], stage_fd, names[moved], RENAME_NOREPLACE);
 		x_refuse("cannot move %s into %s: %s (nothing was written)", s, dest, strerror(err));
@@ -527,7 +514,7 @@ static int cmd_extract(const struct om_ext2_limits *lim, const char *dir)
 		unsigned long long mode = num(w[0], 8, "mode");
 		long long mtime = (long long)num(w[1], 10, "time");
 		check_path(path);
-		shown(path, s, sizeof(s));
+		om_shown(path, s, sizeof(s));
 		if (mode & ~0777ull)
 			x_refuse("a setuid, setgid or sticky bit (mode %04llo): %s", mode, s);
 		if (++files > lim->max_files)

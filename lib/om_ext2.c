@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "om_ext2.h"
+#include "om_text.h"
 
 #define EXT2_MAGIC 0xEF53
 #define ROOT_INO 2
@@ -83,21 +84,6 @@ static int rd_block(struct fs *f, uint32_t b, void *p)
 	if (b < f->first_data || b >= f->blocks)
 		return fail(f, "a block number (%u) outside the filesystem", b);
 	return rd(f, (uint64_t)b * f->bs, p, f->bs);
-}
-
-/* Names in messages: control bytes and non-ASCII as \xNN, at most 200 bytes shown. */
-static void shown(const char *s, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (; *s && o + 5 < outlen && o < 200; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c >= 0x7f || c == '\\')
-			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
 }
 
 static int rd_inode(struct fs *f, uint32_t ino, struct inode *in)
@@ -240,7 +226,7 @@ static int entry(struct fs *f, uint32_t ino, const char *name, char *path, size_
 			path[plen] = '\0';
 			char full[PATH_MAX_LEN + 260];
 			snprintf(full, sizeof(full), "%s%s%s", path, plen ? "/" : "", name);
-			shown(full, shown_path, sizeof(shown_path));
+			om_shown(full, shown_path, sizeof(shown_path));
 			return fail(f, "a name with a control character: %s", shown_path);
 		}
 	if (plen + 1 + nlen >= PATH_MAX_LEN)
@@ -249,7 +235,7 @@ static int entry(struct fs *f, uint32_t ino, const char *name, char *path, size_
 		path[plen++] = '/';
 	memcpy(path + plen, name, nlen + 1);
 	plen += nlen;
-	shown(path, shown_path, sizeof(shown_path));
+	om_shown(path, shown_path, sizeof(shown_path));
 	if (rd_inode(f, ino, &in) < 0)
 		return -1;
 	if (++f->files > f->lim->max_files)

@@ -1,3 +1,4 @@
+#include <stdio.h>
 #include <string.h>
 #include "om_text.h"
 
@@ -122,4 +123,18 @@ size_t om_tty_escape(const unsigned char *s, size_t n, bool final, char *out, si
 	}
 	*used = i;
 	return o;
+}
+
+void om_shown(const char *s, char *out, size_t outlen)
+{
+	size_t k = 0;
+
+	for (; *s && k + 5 < outlen && k < 200; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c >= 0x7f || c == '\\')
+			k += (size_t)snprintf(out + k, outlen - k, "\\x%02x", c);
+		else
+			out[k++] = (char)c;
+	}
+	out[k] = '\0';
 }

@@ -24,6 +24,10 @@ void om_base64(const unsigned char *in, size_t n, char *out);
  * becomes the four characters \xNN. A
  * UTF-8 sequence cut at the end is left for the next call unless final. out holds
  * 4 * n bytes. Returns the bytes written to out; *used says how much of s it took. */
+/* A name for a one-line message: control bytes, DEL, bytes past ASCII and '\\' as \\xNN,
+ * at most 200 bytes of it shown; always NUL-terminated in out (outlen >= 6). */
+void om_shown(const char *s, char *out, size_t outlen);
+
 size_t om_tty_escape(const unsigned char *s, size_t n, bool final, char *out, size_t *used);
 
 #endif
