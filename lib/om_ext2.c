@@ -32,7 +32,7 @@ struct fs {
 	void *ctx;
 	char *err;
 	size_t errlen;
-	uint64_t files, bytes;
+	uint64_t files, bytes, dir_bytes, dir_budget;
 	uint8_t *seen; /* one bit per inode: reported already */
 	unsigned char *blk;
 };
@@ -279,9 +279,9 @@ static int entry(struct fs *f, uint32_t ino, const char *name, char *path, size_
 }
 
 /* A directory, one block at a time: a level of the walk holds one block and one
- * block map (four blocks in all), never the whole directory, and a directory's
- * size counts against the byte limit as a file's does, so that directories of
- * forged sizes (every block the same one) cost no more than that much reading. */
+ * block map (four blocks in all), never the whole directory, and the directories'
+ * sizes count against a budget of their own, so that directories of forged sizes
+ * (every block the same one) cost no more than that much reading. */
 static int walk_dir(struct fs *f, const struct inode *dir, char *path, size_t plen, int depth)
 {
 	unsigned char *buf;
@@ -290,9 +290,11 @@ static int walk_dir(struct fs *f, const struct inode *dir, char *path, size_t pl
 
 	if (dir->size > DIR_MAX_BYTES || dir->size > f->size || dir->size % f->bs)
 		return fail(f, "a directory of %llu bytes", (unsigned long long)dir->size);
-	if (dir->size > f->lim->max_bytes - f->bytes)
-		return fail(f, "more than %llu bytes", (unsigned long long)f->lim->max_bytes);
-	f->bytes += dir->size;
+	/* Directories have a budget of their own, not the files' bytes: 16 MiB and the
+	 * largest entry (264 bytes) for every file allowed. */
+	if (dir->size > f->dir_budget - f->dir_bytes)
+		return fail(f, "directories of more than %llu bytes in all", (unsigned long long)f->dir_budget);
+	f->dir_bytes += dir->size;
 	buf = malloc(4 * (size_t)f->bs);
 	if (!buf)
 		return fail(f, "out of memory");
@@ -374,6 +376,7 @@ int om_ext2_walk(int fd, uint64_t size, const struct om_ext2_limits *lim, const 
 	if ((uint64_t)f.inodes * f.isz > size)
 		return fail(&f, "an inode count the image cannot hold");
 	f.ngroups = f.inodes / f.ipg;
+	f.dir_budget = (16u << 20) + (lim->max_files > (1ull << 40) ? (1ull << 40) : lim->max_files) * 264;
 	f.desc_size = 32;
 	f.gdt_off = (uint64_t)(f.first_data + 1) * f.bs;
 	f.seen = calloc((size_t)f.inodes / 8 + 1, 1);
