@@ -43,7 +43,7 @@ else
 ALL_CFLAGS  += $(HARDEN)
 endif
 
-TOOLS    := omerta-keygen omerta-wgconf omerta-vpnserve omerta-mkinitrd omerta-jail omerta-vmboot omerta-watch omerta-escape omerta-files omerta-mkimage
+TOOLS    := omerta-keygen omerta-wgconf omerta-vpnserve omerta-mkinitrd omerta-jail omerta-vmboot omerta-watch omerta-escape omerta-files omerta-mkimage omerta-provide
 SCRIPTS  := omerta omerta-execute omerta-submit omerta-vpn omerta-status omerta-gc
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=build/lib/%.o)

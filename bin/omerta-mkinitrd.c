@@ -622,8 +622,11 @@ static int ensure_base(struct base_in *b, char path[PATH_MAX])
 	for (int part = 0; part < 2; part++) {
 		char p[PATH_MAX + 8];
 		snprintf(p, sizeof(p), "%s%s", path, part ? ".disks" : "");
-		if (access(p, R_OK) == 0)
+		if (access(p, R_OK) == 0) {
+			/* A use: omerta-gc --cache-max prunes the least recently used first. */
+			utimensat(AT_FDCWD, p, NULL, 0);
 			continue;
+		}
 		snprintf(tmp, sizeof(tmp), "%s.tmp.%d", p, (int)getpid());
 		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd < 0 || !(f = fdopen(fd, "w"))) {

@@ -238,10 +238,10 @@ w"
 }
 
 @test "submit --provider ssh://: a real sshd on the provider; config and script travel on stdin" {
-	# On the provider, omerta-execute is wrapped to record its command line.
+	# On the provider, omerta-provide is wrapped to record its command line.
 	mkdir "$T/wrap"
-	printf '#!/bin/sh\nprintf "%%s\\n" "$*" >>"%s/argv.log"\nexec "%s/bin/omerta-execute" "$@"\n' "$T" "$OM_ROOT" >"$T/wrap/omerta-execute"
-	chmod 755 "$T/wrap/omerta-execute"
+	printf '#!/bin/sh\nprintf "%%s\\n" "$*" >>"%s/argv.log"\nexec "%s/bin/omerta-provide" "$@"\n' "$T" "$OM_ROOT" >"$T/wrap/omerta-provide"
+	chmod 755 "$T/wrap/omerta-provide"
 	sshd_up "$T/wrap"
 	run --separate-stderr ip netns exec "$REQ" env OMERTA_SSH_CONFIG="$T/ssh_config" \
 		omerta submit --create-vpn --provider ssh://root@192.0.2.2:2222 --endpoint-host 198.51.100.1 \

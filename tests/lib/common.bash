@@ -91,6 +91,8 @@ listen() {
 
 # sshd_up [PATH_PREFIX]: a real sshd in the provider's namespace on 192.0.2.2:2222,
 # root's key login only, for the requester's ssh with OMERTA_SSH_CONFIG=$T/ssh_config;
+# omerta-provide's policy is $T/provider.conf (PROVIDER_CONF_EXTRA adds lines), its
+# audit log $T/jobs.jsonl;
 # the provider's PATH starts with PATH_PREFIX, then the checkout's bin. sshd_down
 # (in teardown) stops it by its PID.
 sshd_up() {
@@ -99,6 +101,23 @@ sshd_up() {
 	ssh-keygen -q -t ed25519 -N '' -f "$T/host_key"
 	ssh-keygen -q -t ed25519 -N '' -f "$T/client_key"
 	cp "$T/client_key.pub" "$T/authorized_keys"
+	# The provider's policy (omerta-provide): roomy, and this suite's own directories.
+	cat >"$T/provider.conf" <<-CONF
+	slots = 4
+	queue = 8
+	max_cpu = 4
+	max_memory = 4096
+	max_disk = 65536
+	max_input = 4G
+	max_output = 4G
+	allow_root = yes
+	run_dir = $OMERTA_RUN_DIR
+	cache_dir = $OMERTA_CACHE_DIR
+	disk_dir = $OMERTA_DISK_DIR
+	image_dir = $OMERTA_IMAGE_DIR
+	audit_log = $T/jobs.jsonl
+	${PROVIDER_CONF_EXTRA:-}
+	CONF
 	cat >"$T/sshd_config" <<-CONF
 	ListenAddress 192.0.2.2
 	Port 2222
@@ -110,7 +129,7 @@ sshd_up() {
 	UsePAM no
 	StrictModes no
 	PidFile none
-	SetEnv PATH=${1:+$1:}$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR OMERTA_DISK_DIR=$OMERTA_DISK_DIR OMERTA_IMAGE_DIR=$OMERTA_IMAGE_DIR
+	SetEnv PATH=${1:+$1:}$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR OMERTA_DISK_DIR=$OMERTA_DISK_DIR OMERTA_IMAGE_DIR=$OMERTA_IMAGE_DIR OMERTA_PROVIDER_CONF=$T/provider.conf
 	CONF
 	cat >"$T/ssh_config" <<-CONF
 	Host 192.0.2.2
@@ -119,9 +138,21 @@ sshd_up() {
 	  UserKnownHostsFile $T/known_hosts
 	  StrictHostKeyChecking accept-new
 	CONF
-	ip netns exec "$PROV" /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log" &
+	netns_sh "$PROV" "exec /usr/sbin/sshd -D -f '$T/sshd_config' -E '$T/sshd.log'" &
 	sshpid=$!
 	for _ in $(seq 50); do ip netns exec "$REQ" nc -z -w 1 192.0.2.2 2222 2>/dev/null && break; sleep 0.1; done
+}
+
+# netns_sh NS CMD: sh -c CMD in NS, with this host's cgroup hierarchies: ip netns
+# exec mounts a sysfs of the namespace's own, with nothing at /sys/fs/cgroup, and a
+# provider's omerta-provide puts each job in a cgroup. The same hierarchies are
+# mounted again in that mount namespace alone (they are the host's own groups).
+netns_sh() {
+	local m
+	m=$(awk '$3 == "cgroup" || $3 == "cgroup2" { print $3, $2, $4 }' /proc/self/mounts)
+	ip netns exec "$1" env OMT_CG="$m" sh -c 'mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup &&
+		printf "%s\n" "$OMT_CG" | while read -r t d o; do mkdir -p "$d" && mount -t "$t" -o "$o" "$t" "$d"; done &&
+		unset OMT_CG && '"$2"
 }
 
 sshd_down() {

@@ -16,6 +16,8 @@ om_leftovers() {
 	for _s in /var/run/wireguard/om*; do
 		[ ! -e "$_s" ] || echo "wireguard-go socket ${_s##*/}"
 	done
+	# A provider's job cgroups (omerta-provide): .../omerta/JOB in any hierarchy.
+	find /sys/fs/cgroup -mindepth 2 -type d -path '*/omerta/*' 2>/dev/null | sed 's/^/cgroup /'
 	_st=''
 	# Per-tool folders ($OMERTA_RUN_DIR/vpn, /jail, ...) may stay, with their lock;
 	# nothing else may.
