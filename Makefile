@@ -10,6 +10,7 @@
 #   make fuzz       ten minutes of libFuzzer per parser (clang; FUZZ_SECONDS=N, FUZZ="door ctl")
 #   make bench      benchmarks (bench/README.md)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make install-provider   the provider's account, policy and sudo rule (root; omerta-provide(8))
 #   WERROR=1        warnings are errors (CI)
 #   SAN=address,undefined   build and test under sanitizers
 
@@ -51,8 +52,9 @@ BINS     := $(TOOLS:%=bin/%)
 FUZZ     := wgconf key state door ctl frame num kmod jrec ext2 image
 MANPAGES := $(wildcard man/*.1)
 MAN7     := $(wildcard man/*.7)
+MAN8     := $(wildcard man/*.8)
 
-.PHONY: all check check-long deps demo images fuzz bench install uninstall clean FORCE
+.PHONY: all check check-long deps demo images fuzz bench install install-provider uninstall-provider uninstall clean FORCE
 
 all: $(BINS) initramfs/omerta-guest build/unit build/fuzz-replay build/nft-flush
 
@@ -137,17 +139,26 @@ bench: all
 	@sh bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BINS) $(SCRIPTS:%=bin/%) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
+	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
 	cp -R share/. $(DESTDIR)$(DATADIR)/
 	install -d $(DESTDIR)$(DATADIR)/initramfs
 	install -m 0755 initramfs/init initramfs/omerta-guest $(DESTDIR)$(DATADIR)/initramfs/
 
+# sudo make install-provider: this machine serves strangers over SSH (omerta-provide(8)):
+# the account (OMERTA_USER=omerta), the policy, one sudo rule, the units. After install.
+install-provider:
+	OMERTA_USER=$(or $(OMERTA_USER),omerta) BINDIR=$(BINDIR) sh share/install-provider.sh
+
+uninstall-provider:
+	OMERTA_USER=$(or $(OMERTA_USER),omerta) BINDIR=$(BINDIR) sh share/install-provider.sh --uninstall
+
 uninstall:
 	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(SCRIPTS:%=$(DESTDIR)$(BINDIR)/%)
-	rm -f $(MANPAGES:man/%=$(DESTDIR)$(MANDIR)/man1/%) $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%)
+	rm -f $(MANPAGES:man/%=$(DESTDIR)$(MANDIR)/man1/%) $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%) $(MAN8:man/%=$(DESTDIR)$(MANDIR)/man8/%)
 	rm -rf $(DESTDIR)$(DATADIR)
 
 clean:

@@ -25,7 +25,7 @@ case $user in '' | -* | *[!a-z0-9_-]*) die "OMERTA_USER: a user name (a-z, 0-9, 
 if [ "${1:-}" = --uninstall ]; then
 	rm -f "$sudoers"
 	if getent passwd "$user" >/dev/null; then userdel "$user" 2>/dev/null || true; fi
-	getent group "$user" >/dev/null && groupdel "$user" 2>/dev/null || true
+	if getent group "$user" >/dev/null; then groupdel "$user" 2>/dev/null || true; fi
 	rm -rf "$home"
 	for u in omerta-gc.service omerta-prune.service omerta-prune.timer; do rm -f "$unitdir/$u"; done
 	rm -f "$tmpfilesdir/omerta.conf"

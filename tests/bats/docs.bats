@@ -27,6 +27,7 @@ help_synopsis() {
 	n=0
 	for t in $(tools); do
 		m="$OM_ROOT/man/$t.1"
+		[ -f "$m" ] || m="$OM_ROOT/man/$t.8"
 		[ -f "$m" ] || { echo "no man page for $t"; false; }
 		for s in NAME SYNOPSIS DESCRIPTION OPTIONS "OUTPUT FORMAT" "EXIT STATUS" EXAMPLES "SEE ALSO"; do
 			grep -q "^\.SH \"\{0,1\}$s\"\{0,1\}$" "$m" || { echo "$m lacks $s"; false; }
@@ -41,7 +42,9 @@ help_synopsis() {
 		run "$OM_ROOT/bin/$t" --help
 		[ "$status" -eq 0 ] || { echo "$t --help: $status"; false; }
 		a=$(help_synopsis "$OM_ROOT/bin/$t")
-		b=$(man_synopsis "$OM_ROOT/man/$t.1")
+		m="$OM_ROOT/man/$t.1"
+		[ -f "$m" ] || m="$OM_ROOT/man/$t.8"
+		b=$(man_synopsis "$m")
 		[ -n "$a" ]
 		[ "$a" = "$b" ] || { echo "$t:"; diff <(echo "$a") <(echo "$b"); false; }
 	done
@@ -49,7 +52,7 @@ help_synopsis() {
 
 @test "docs: man pages render without warnings" {
 	command -v groff >/dev/null || command -v nroff >/dev/null || { echo "groff is missing"; false; }
-	for m in "$OM_ROOT"/man/*.1 "$OM_ROOT"/man/*.7; do
+	for m in "$OM_ROOT"/man/*.[178]; do
 		run sh -c "LC_ALL=C.UTF-8 groff -t -man -Tutf8 -ww -z '$m' 2>&1"
 		[ -z "$output" ] || { echo "$m: $output"; false; }
 	done

@@ -90,7 +90,11 @@ policy() {
 	local n=$1
 	shift
 	{
-		printf 'account = %s\nslots = 2\nqueue = 8\nmax_memory = 1024\n' "$U"
+		printf 'account = %s\n' "$U"
+		# The defaults of these tests, unless LINES set them.
+		for d in "slots = 2" "queue = 8" "max_memory = 1024"; do
+			printf '%s\n' "$@" | grep -q "^${d%% *} " || printf '%s\n' "$d"
+		done
 		# Each provider its own run folder (its queue); the first is the suite's.
 		if [ "$n" = 1 ]; then printf 'run_dir = %s\n' "$OMERTA_RUN_DIR"; else printf 'run_dir = %s/run2\n' "$F"; fi
 		printf 'cache_dir = %s\ndisk_dir = %s\n' "$OMERTA_CACHE_DIR" "$OMERTA_DISK_DIR"
@@ -341,7 +345,10 @@ audit() {
 
 @test "provider: the units pass systemd-analyze verify; gc at boot removes a dead job; pruning keeps the cache under its cap" {
 	cp "$F/units/"*.service "$F/units/"*.timer "$T/"
-	run systemd-analyze verify "$T/omerta-gc.service" "$T/omerta-prune.service" "$T/omerta-prune.timer"
+	# Their Documentation= pages, as make install puts them.
+	mkdir -p "$T/man/man1" "$T/man/man7" "$T/man/man8"
+	for m in "$OM_ROOT"/man/*.[178]; do ln -s "$m" "$T/man/man${m##*.}/"; done
+	run env MANPATH="$T/man" systemd-analyze verify "$T/omerta-gc.service" "$T/omerta-prune.service" "$T/omerta-prune.timer"
 	echo "$output"
 	[ "$status" -eq 0 ]
 	grep -q '^d /run/omerta 0755 root root' "$F/tmpfiles/omerta.conf"
