@@ -150,6 +150,10 @@ good_conf() {
 	code omerta-gc 2 omerta-gc --bogus
 	code omerta-gc 125 setpriv --reuid=65534 --regid=65534 --clear-groups omerta-gc
 	code omerta 2 omerta nosuchcommand
+	code omerta-provide 125 env -u SSH_ORIGINAL_COMMAND omerta-provide </dev/null
+	code omerta-provide 2 omerta-provide status --bogus
+	code omerta-provide 1 omerta-provide check /nonexistent/provider.conf
+	code omerta-provide 0 omerta-provide check "$OM_ROOT/share/provider.conf"
 }
 
 # What each page documents (omerta-exit(7) is the whole table), and where the job
@@ -158,20 +162,21 @@ declare -gA DOC_CODES=(
 	[omerta-keygen]="0 1 2 3" [omerta-wgconf]="0 1 2 3" [omerta-mkinitrd]="0 1 2 3 4"
 	[omerta-vpnserve]="0 1 2 3 5 124" [omerta-jail]="0 1 2 3" [omerta-vmboot]="1 2 3 120 123 124"
 	[omerta-watch]="120 121 122 124 125" [omerta-escape]="0 1 2"
-	[omerta-execute]="120 121 122 124 125 129 130 143" [omerta-submit]="125 129 130 143"
-	[omerta-vpn]="1 2 125" [omerta-status]="2" [omerta-gc]="2 125"
+	[omerta-execute]="120 121 122 124 125 126 129 130 143" [omerta-submit]="125 129 130 143"
+	[omerta-vpn]="1 2 125" [omerta-status]="2" [omerta-gc]="2 125" [omerta-provide]="0 1 2 125"
 )
 declare -gA VM_CODES=(
 	[omerta-vpnserve]="124:vpnserve" [omerta-vmboot]="120:jail 124:jail"
 	[omerta-watch]="120:watch 121:watch 122:workflows 124:output"
-	[omerta-execute]="120:workflows 121:workflows 122:workflows 124:output 129:output 130:output 143:output"
+	[omerta-execute]="120:workflows 121:workflows 122:workflows 124:output 126:provider 129:output 130:output 143:output"
 	[omerta-submit]="129:output 130:output 143:output"
 )
 
 @test "exits: every documented status was produced here or in the VM suite named for it" {
-	[ "${#DOC_CODES[@]}" -eq 13 ] # the table is there (bats sources this file in a function)
+	[ "${#DOC_CODES[@]}" -eq 14 ] # the table is there (bats sources this file in a function)
 	for tool in "${!DOC_CODES[@]}"; do
 		page=$OM_ROOT/man/$tool.1
+		[ -f "$page" ] || page=$OM_ROOT/man/$tool.8
 		status_text=$(awk '/^\.SH EXIT STATUS/{on=1; next} /^\.SH/{on=0} on' "$page")
 		grep -q 'omerta-exit' <<<"$status_text" || { echo "$page: EXIT STATUS does not refer to omerta-exit(7)"; false; }
 		for c in ${DOC_CODES[$tool]}; do
