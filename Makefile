@@ -49,7 +49,7 @@ SCRIPTS  := omerta omerta-execute omerta-submit omerta-vpn omerta-status omerta-
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=build/lib/%.o)
 BINS     := $(TOOLS:%=bin/%)
-FUZZ     := wgconf key state door ctl frame num kmod jrec ext2 image
+FUZZ     := wgconf key state door ctl frame num kmod jrec ext2 image policy
 MANPAGES := $(wildcard man/*.1)
 MAN7     := $(wildcard man/*.7)
 MAN8     := $(wildcard man/*.8)

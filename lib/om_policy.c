@@ -648,7 +648,7 @@ int om_request_words(const struct om_request *r, char *out, size_t outlen)
 
 int om_bundle_parse(const char *line, struct om_bundle *b, char *err, size_t errlen)
 {
-	char buf[256], *w[9], *save = NULL;
+	char buf[256], *w[8], *save = NULL;
 	size_t nw = 0;
 	uint64_t *f[6] = { &b->config, &b->script, &b->description, &b->env, &b->input, &b->image };
 	static const uint64_t hi[6] = { 65536, 1048576, 1000, 65792, 1ULL << 40, 1ULL << 36 };
@@ -660,7 +660,7 @@ int om_bundle_parse(const char *line, struct om_bundle *b, char *err, size_t err
 	}
 	strcpy(buf, line);
 	for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-		if (nw == 9) {
+		if (nw == 8) { /* the magic, the version and six sizes */
 			snprintf(err, errlen, "a bundle header with more fields than omerta-provide knows");
 			return -1;
 		}
@@ -725,6 +725,10 @@ int om_policy_grant(const struct om_limits *l, struct om_request *r, const struc
 	}
 	if (r->image[0] && b->image) {
 		snprintf(err, errlen, "an image in the bundle and --image both");
+		return -1;
+	}
+	if (r->output && l->max_output == 0) {
+		snprintf(err, errlen, "max_output 0: no output comes back from this provider");
 		return -1;
 	}
 	if (r->output) {

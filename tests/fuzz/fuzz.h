@@ -14,5 +14,6 @@ int fuzz_kmod(const uint8_t *data, size_t size);
 int fuzz_jrec(const uint8_t *data, size_t size);
 int fuzz_ext2(const uint8_t *data, size_t size);
 int fuzz_image(const uint8_t *data, size_t size);
+int fuzz_policy(const uint8_t *data, size_t size);
 
 #endif

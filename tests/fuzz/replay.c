@@ -11,7 +11,7 @@
 static const struct {
 	const char *name;
 	int (*fn)(const uint8_t *, size_t);
-} targets[] = { { "wgconf", fuzz_wgconf }, { "key", fuzz_key }, { "state", fuzz_state }, { "door", fuzz_door }, { "ctl", fuzz_ctl }, { "frame", fuzz_frame }, { "num", fuzz_num }, { "kmod", fuzz_kmod }, { "jrec", fuzz_jrec }, { "ext2", fuzz_ext2 }, { "image", fuzz_image } };
+} targets[] = { { "wgconf", fuzz_wgconf }, { "key", fuzz_key }, { "state", fuzz_state }, { "door", fuzz_door }, { "ctl", fuzz_ctl }, { "frame", fuzz_frame }, { "num", fuzz_num }, { "kmod", fuzz_kmod }, { "jrec", fuzz_jrec }, { "ext2", fuzz_ext2 }, { "image", fuzz_image }, { "policy", fuzz_policy } };
 
 int main(int argc, char **argv)
 {

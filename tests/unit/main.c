@@ -18,6 +18,7 @@ int main(void)
 	t_kmod();
 	t_seams();
 	t_door();
+	t_policy();
 	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
 	return t_fail ? 1 : 0;
 }

@@ -28,6 +28,7 @@ void t_state(void);
 void t_wgmsg(void);
 void t_ctl(void);
 void t_frame(void);
+void t_policy(void);
 void t_blake2s(void);
 void t_kmod(void);
 void t_seams(void);
