@@ -323,8 +323,9 @@ audit() {
 	spid=$!
 	for _ in $(seq 300); do grep -q started "$T/k.out" 2>/dev/null && break; sleep 0.1; done
 	grep -q started "$T/k.out"
-	run omerta-provide status --json
 	OMERTA_PROVIDER_CONF=$F/p1.conf omerta-provide status --json | jq -e '.busy == 1 and (.jobs | length) == 1' >/dev/null
+	run env OMERTA_PROVIDER_CONF="$F/p1.conf" omerta status
+	[[ "$output" == *"provider	1/2 slots busy	0/8 waiting"* ]]
 	q=$(pgrep -x qemu-system-x86 | head -n 1)
 	[ -n "$q" ]
 	s=$(pgrep -x ssh -P "$(pgrep -P "$spid" | tr '\n' ',' | sed 's/,$//')" 2>/dev/null | head -n 1 || true)
