@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/door-rate.sh [TAG]: what an honest tunnel asks of the door, so that its
-# default rate limits (omerta-jail(1): --rate, --handshake-rate) can be set far
+# default rate limits (omerta-jail(8): --rate, --handshake-rate) can be set far
 # above it. A real job in a real jail with the limits off (--rate unlimited
 # --handshake-rate unlimited) downloads 100 MiB from the internet host (busybox wget), and
 # another uploads 10 MiB to its sink (busybox nc); from the door's once-a-second

@@ -89,7 +89,7 @@ static const char help_text[] =
 	"  unlimited: none); --handshake-rate N: WireGuard handshake messages a minute from\n"
 	"  the VM, in bursts of N/6 (default 60; unlimited: none). Over either, a datagram\n"
 	"  is dropped and counted (rate_drops).\n"
-	"The steps are listed in omerta-jail(1).\n"
+	"The steps are listed in omerta-jail(8).\n"
 	"Exit status: CMD's, or 1 refused input (status: no such job), 2 usage, 3 system error.\n";
 
 _Noreturn static void usage(int code)

@@ -64,7 +64,7 @@ static const char help_text[] =
 	"of --user-range, 61000-61999 by default, in the started event); --remove-initrd\n"
 	"removes the image (it holds the job's key) as soon as it is open.\n"
 	"Exit status: the workload's, or 120 guest setup failed, 123 no exit reported,\n"
-	"124 timeout, 1 refused input, 2 usage, 3 system error. See omerta-vmboot(1).\n";
+	"124 timeout, 1 refused input, 2 usage, 3 system error. See omerta-vmboot(8).\n";
 
 _Noreturn static void usage(int code)
 {

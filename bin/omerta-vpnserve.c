@@ -73,7 +73,7 @@ static const char help_text[] =
 	"  wait     exit 0 once the client has completed a handshake\n"
 	"  down     remove everything of the job (idempotent)\n"
 	"  gc       remove what is left of jobs whose owner or server is gone\n"
-	"State: $OMERTA_RUN_DIR/vpn (default /run/omerta/vpn). See omerta-vpnserve(1).\n"
+	"State: $OMERTA_RUN_DIR/vpn (default /run/omerta/vpn). See omerta-vpnserve(8).\n"
 	"Exit status: 0 ok, 1 refused input, 2 usage, 3 system error, 5 no such job,\n"
 	"124 wait timed out.\n";
 

@@ -5,6 +5,15 @@ load ../lib/common
 
 teardown() { assert_no_leftovers; }
 
+# The man page a tool installs: section 8 for the tools that need root, as wg(8).
+page() {
+	case $2 in
+	omerta-vpnserve | omerta-jail | omerta-vmboot | omerta-execute | omerta-submit | omerta-gc | omerta-mkimage | omerta-vpn | omerta-provide)
+		printf '%s/man8/%s.8\n' "$1" "$2" ;;
+	*) printf '%s/man1/%s.1\n' "$1" "$2" ;;
+	esac
+}
+
 @test "install: tools, man pages and data land under DESTDIR/PREFIX and run from there" {
 	d=$BATS_TEST_TMPDIR/dest
 	run make -C "$OM_ROOT" --no-print-directory install DESTDIR="$d" PREFIX=/opt/om
@@ -12,7 +21,7 @@ teardown() { assert_no_leftovers; }
 	[ "$status" -eq 0 ]
 	for t in omerta-keygen omerta-wgconf omerta-vpnserve; do
 		[ -x "$d/opt/om/bin/$t" ]
-		[ -f "$d/opt/om/share/man/man1/$t.1" ]
+		[ -f "$(page "$d/opt/om/share/man" "$t")" ]
 		"$d/opt/om/bin/$t" --version
 	done
 	[ -f "$d/opt/om/share/omerta/deps.sh" ]
@@ -26,9 +35,9 @@ teardown() { assert_no_leftovers; }
 	b=$(OMERTA_CACHE_DIR="$BATS_TEST_TMPDIR/cache" "$d/opt/om/bin/omerta-mkinitrd" --base)
 	[ -f "$b" ]
 	cpio -i --quiet --to-stdout init <"$b" | cmp - "$d/opt/om/share/omerta/initramfs/init"
-	for t in omerta omerta-execute omerta-submit omerta-vpn omerta-status omerta-gc omerta-mkinitrd omerta-jail omerta-watch omerta-vmboot; do
+	for t in omerta omerta-execute omerta-submit omerta-vpn omerta-status omerta-gc omerta-mkinitrd omerta-jail omerta-watch omerta-vmboot omerta-provide; do
 		[ -x "$d/opt/om/bin/$t" ]
-		[ -f "$d/opt/om/share/man/man1/$t.1" ]
+		[ -f "$(page "$d/opt/om/share/man" "$t")" ]
 	done
 	k=$("$d/opt/om/bin/omerta-keygen")
 	[ "$(printf '%s' "$k" | "$d/opt/om/bin/omerta-keygen" --public)" = "$(printf '%s' "$k" | wg pubkey)" ]

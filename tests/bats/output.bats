@@ -159,7 +159,7 @@ om_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 	# starts): its size is the cached base's and a job part of a few KiB.
 	image=$(( $(stat -c %s "$(omerta-mkinitrd --base)") + 16384 ))
 	[ -n "$max" ]
-	# The documented bound (omerta-execute(1)): the image plus 64 KiB of events.
+	# The documented bound (omerta-execute(8)): the image plus 64 KiB of events.
 	[ "$max" -lt $((image + 65536 + 4096 * 8)) ]
 }
 
