@@ -149,10 +149,13 @@ audit() {
 }
 
 @test "provider: a requester's key runs a job through the account; the audit log has its line, with its fingerprint" {
+	policy 1 "uid_range = 62000-62009"
 	run --separate-stderr submit a 192.0.2.2 --json --description "provider job" \
 		--script 'wget -qO- http://203.0.113.10/cgi-bin/ip; exit 7'
 	echo "$output"; echo "$stderr"
 	[ "$status" -eq 7 ]
+	# QEMU ran as a uid of the policy's range.
+	printf '%s\n' "$output" | jq -s -e 'map(select(.event == "started")) | .[0].uid >= 62000 and .[0].uid <= 62009' >/dev/null
 	printf '%s\n' "$output" | jq -e 'select(.event == "result") | .status == "completed" and .exit_code == 7' >/dev/null
 	printf '%s\n' "$output" | jq -e -s '[.[] | select(.event == "output") | .data] | join("") | test("198.51.100.1")' >/dev/null
 	audit 1
@@ -342,6 +345,30 @@ audit() {
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 	for _ in $(seq 50); do [ "$(audit 1 | wc -l)" -eq 1 ] && break; sleep 0.1; done
 	audit 1 | jq -e '.status != "completed"' >/dev/null
+}
+
+@test "provider: Ctrl-C (SIGINT) to the requester's omerta submit stops the provider's VM within 2 s" {
+	submit a 192.0.2.2 --script 'echo started; sleep 60' >"$T/k.out" 2>"$T/k.err" &
+	spid=$!
+	for _ in $(seq 300); do grep -q started "$T/k.out" 2>/dev/null && break; sleep 0.1; done
+	grep -q started "$T/k.out"
+	q=$(pgrep -x qemu-system-x86 | head -n 1)
+	[ -n "$q" ]
+	# The submit itself: the child of the background subshell (ip netns exec and env
+	# exec into it).
+	sub=$(pgrep -P "$spid" | head -n 1)
+	[ -n "$sub" ]
+	grep -q omerta-submit "/proc/$sub/cmdline"
+	kill -INT "$sub"
+	t0=$(date +%s%N)
+	while kill -0 "$q" 2>/dev/null; do
+		[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 2000 ] || { echo "QEMU still runs 2 s after SIGINT"; false; }
+		sleep 0.05
+	done
+	run wait "$spid"
+	[ "$status" -eq 130 ]
+	for _ in $(seq 100); do [ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ] && break; sleep 0.1; done
+	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 }
 
 @test "provider: the units pass systemd-analyze verify; gc at boot removes a dead job; pruning keeps the cache under its cap" {
