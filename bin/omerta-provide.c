@@ -32,6 +32,7 @@
 #include <string.h>
 #include <dirent.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -250,6 +251,18 @@ static int key_half(const char *name)
 	if (write_all(p[1], line, strlen(line)) == 0) {
 		char buf[65536];
 		for (;;) {
+			/* The privileged half may end first (a refusal, a job done) while our
+			 * stdin idles: its pipe's error ends the copy, not the requester's EOF. */
+			struct pollfd pf[2] = { { .fd = 0, .events = POLLIN }, { .fd = p[1], .events = 0 } };
+			if (poll(pf, 2, -1) < 0) {
+				if (errno == EINTR)
+					continue;
+				break;
+			}
+			if (pf[1].revents & (POLLERR | POLLHUP))
+				break;
+			if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
 			ssize_t r2 = read(0, buf, sizeof(buf));
 			if (r2 < 0 && errno == EINTR)
 				continue;
@@ -435,19 +448,22 @@ static int cg_make(struct cg *c, const struct om_policy *p, const char *job, uns
 		}
 		put(par, "cgroup.subtree_control", "+memory +cpu +pids");
 		c->v2 = true;
-		c->n = 1;
 		fmt(c->dir[0], sizeof(c->dir[0]), "%s/%s", par, job);
+		/* Counted only once made: a group of that name (a job ID in use) is
+		 * another job's, and cg_remove must never touch it. */
 		if (mkdir(c->dir[0], 0755)) {
 			fmt(err, errlen, "cgroup %s: %s", c->dir[0], strerror(errno));
 			return -1;
 		}
+		c->n = 1;
 		fmt(c->oom, sizeof(c->oom), "%s/memory.events", c->dir[0]);
 		if (put(c->dir[0], "memory.max", "%llu", bytes) || put(c->dir[0], "memory.swap.max", "0") < -1 ||
 		    put(c->dir[0], "cpu.max", "%u 100000", cpu * 100000) || put(c->dir[0], "pids.max", "%u", pids)) {
 			fmt(err, errlen, "cgroup %s: limits: %s", c->dir[0], strerror(errno));
 			return -1;
 		}
-		put(c->dir[0], "memory.oom.group", "1");
+		/* No memory.oom.group: it would end omerta-execute with QEMU, and its
+		 * teardown and the memory_exceeded record with it. */
 		return 0;
 	}
 	for (int i = 0; i < 3; i++) {
@@ -557,8 +573,9 @@ static void qunlock(struct queue *q)
 	flock(q->lock, LOCK_UN);
 }
 
-/* Live waiters' tickets, sorted; the stale ones removed. */
-static size_t waiters(struct queue *q, unsigned *t, size_t max)
+/* Live waiters' tickets, sorted; with clean (the queue's lock held exclusive), the
+ * stale ones removed. */
+static size_t waiters(struct queue *q, unsigned *t, size_t max, bool clean)
 {
 	DIR *d = opendir(q->dir);
 	struct dirent *e;
@@ -581,8 +598,9 @@ static size_t waiters(struct queue *q, unsigned *t, size_t max)
 			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 			if (fd < 0)
 				continue;
-			if (flock(fd, LOCK_EX | LOCK_NB) == 0) { /* its waiter is gone */
-				unlink(path);
+			if (flock(fd, (clean ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0) { /* its waiter is gone */
+				if (clean)
+					unlink(path);
 				close(fd);
 				continue;
 			}
@@ -635,6 +653,7 @@ static void release_slot(struct queue *q)
 }
 
 static struct queue *held; /* the slot a refusal must give back */
+static struct cg *held_cg;  /* and the cgroup */
 
 static bool peer_gone(void)
 {
@@ -646,6 +665,33 @@ static volatile sig_atomic_t got_signal;
 static void on_signal(int s)
 {
 	got_signal = s;
+}
+
+/* sudo passes on to its command any signal its caller sends it (TERM, HUP, INT,
+ * QUIT, USR1, USR2, and ALRM as HUP and TERM): each of them ends the job the one way,
+ * with its teardown and its audit line, and none may kill or stop this half while the
+ * job runs on without it. */
+static void catch_signals(void)
+{
+	static const int end[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM };
+	static const int ign[] = { SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE };
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_signal;
+	for (size_t i = 0; i < sizeof(end) / sizeof(end[0]); i++)
+		sigaction(end[i], &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	for (size_t i = 0; i < sizeof(ign) / sizeof(ign[0]); i++)
+		sigaction(ign[i], &sa, NULL);
+}
+
+static void default_signals(void)
+{
+	static const int all[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,
+				   SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE };
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		signal(all[i], SIG_DFL);
 }
 
 /* Waits for a slot: 0 with it held; 1 refused (the queue is full: err says so); 2
@@ -662,7 +708,7 @@ static int enqueue(struct queue *q, const struct om_policy *p, int *position, lo
 	*waited = 0;
 	q->waitfd = -1;
 	qlock(q);
-	n = waiters(q, t, sizeof(t) / sizeof(t[0]));
+	n = waiters(q, t, sizeof(t) / sizeof(t[0]), true);
 	if (n == 0 && take_slot(q, p->slots) == 0) {
 		qunlock(q);
 		return 0;
@@ -688,7 +734,7 @@ static int enqueue(struct queue *q, const struct om_policy *p, int *position, lo
 	for (;;) {
 		size_t ahead = 0;
 		qlock(q);
-		n = waiters(q, t, sizeof(t) / sizeof(t[0]));
+		n = waiters(q, t, sizeof(t) / sizeof(t[0]), true);
 		while (ahead < n && t[ahead] < q->ticket)
 			ahead++;
 		if (ahead == 0 && take_slot(q, p->slots) == 0) {
@@ -790,6 +836,8 @@ static _Noreturn void refuse_job(const struct om_policy *p, const char *fp, cons
 	struct om_json j;
 
 	fprintf(stderr, "omerta-provide: refused: %s\n", why);
+	if (held_cg)
+		cg_remove(held_cg);
 	if (held)
 		release_slot(held);
 	if (r && r->json) {
@@ -859,11 +907,10 @@ static int job_half(const char *conf)
 		refuse("out of memory");
 	if (geteuid() != 0)
 		refuse("--job is the privileged half: sudo runs it (omerta-provide(8))");
-	signal(SIGPIPE, SIG_IGN);
-	/* A signal (sudo passes the requester's on) ends the job the same way. */
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
-	signal(SIGHUP, on_signal);
+	catch_signals();
+	/* Nothing is looked up relative to where the caller stood (an image NAME). */
+	if (chdir("/"))
+		refuse("chdir /: %s", strerror(errno));
 	if (load_policy(conf, p, true, err, sizeof(err)))
 		refuse("policy: %s", err);
 	{
@@ -881,8 +928,9 @@ static int job_half(const char *conf)
 	if (!rest)
 		refuse("a bad request line");
 	*f2 = *rest = '\0';
-	fmt(fp, sizeof(fp), "%s", strcmp(f1, "-") ? f1 : "");
-	fmt(name, sizeof(name), "%s", strcmp(f2 + 1, "-") ? f2 + 1 : "");
+	if (fmt(fp, sizeof(fp), "%s", strcmp(f1, "-") ? f1 : "") < 0 ||
+	    fmt(name, sizeof(name), "%s", strcmp(f2 + 1, "-") ? f2 + 1 : "") < 0)
+		refuse("a bad key in the request");
 	if ((fp[0] && (strncmp(fp, "SHA256:", 7) || strlen(fp) != 50 ||
 		       strspn(fp + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") != 43)) ||
 	    (name[0] && !name_ok(name)))
@@ -938,10 +986,9 @@ static int job_half(const char *conf)
 		if (ftruncate(q.slot, 0) || pwrite(q.slot, info, (size_t)m, 0) != m)
 			fprintf(stderr, "omerta-provide: slot %u: %s\n", q.slot_n, strerror(errno));
 	}
-	if (cg_make(&c, p, r.job_id, r.memory + l.memory_overhead, r.cpu, l.max_pids, err, sizeof(err))) {
-		cg_remove(&c);
+	held_cg = &c;
+	if (cg_make(&c, p, r.job_id, r.memory + l.memory_overhead, r.cpu, l.max_pids, err, sizeof(err)))
 		refuse_job(p, fp, name, &asked, &b, err);
-	}
 	fmt(rec, sizeof(rec), "%s/record.%s", q.dir, r.job_id);
 	unlink(rec);
 	if (om_request_words(&r, words, sizeof(words)))
@@ -959,10 +1006,11 @@ static int job_half(const char *conf)
 		size_t ne = 0, na = 0;
 		ssize_t sn = readlink("/proc/self/exe", self, sizeof(self) - 1);
 		char *save = NULL;
-		signal(SIGPIPE, SIG_DFL);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
+		default_signals();
+		/* Should this half die, the job hears it and tears itself down; the slot's
+		 * lock, inherited, stays held while the job lives. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		fcntl(q.slot, F_SETFD, 0);
 		cg_join(&c);
 		dup2(in[0], 0);
 		close(in[0]);
@@ -1014,22 +1062,33 @@ static int job_half(const char *conf)
 	 * (its ssh killed, Ctrl-C, a lost link), and the job ends now, not after the
 	 * tunnel's silence. */
 	{
-		char buf[65536];
-		size_t hl = strlen(hdr);
-		bool in_open = true, killed = false;
+		/* The pipe to the job does not block: a job that reads nothing more (no
+		 * --stdin, or a guest that stops reading) must not keep us from watching
+		 * the connection and the signals. */
+		static char buf[65536];
+		size_t len = strlen(hdr), off = 0;
+		bool in_open = true, eof = false, killed = false;
 		long long kill_at = 0;
-		hdr[hl] = '\n';
-		if (write_all(in[1], hdr, hl + 1)) {
-			close(in[1]);
-			in_open = false;
-		}
+		memcpy(buf, hdr, len);
+		buf[len++] = '\n';
+		fcntl(in[1], F_SETFL, fcntl(in[1], F_GETFL) | O_NONBLOCK);
 		for (;;) {
-			struct pollfd pf[2] = { { .fd = 1, .events = 0 }, { .fd = 0, .events = POLLIN } };
+			struct pollfd pf[3];
+			nfds_t np = 0;
+			int i_out = -1, i_in = -1, i_pipe = -1;
 			pid_t w = waitpid(pid, &st, WNOHANG);
 			if (w == pid)
 				break;
-			int pr = poll(pf, in_open ? 2 : 1, POLL_MS);
-			if (!killed && ((pr > 0 && (pf[0].revents & (POLLERR | POLLHUP))) || got_signal)) {
+			if (!killed)
+				i_out = (int)np, pf[np++] = (struct pollfd){ .fd = 1, .events = 0 };
+			if (in_open && off == len && !eof)
+				i_in = (int)np, pf[np++] = (struct pollfd){ .fd = 0, .events = POLLIN };
+			if (in_open && off < len)
+				i_pipe = (int)np, pf[np++] = (struct pollfd){ .fd = in[1], .events = POLLOUT };
+			int pr = poll(pf, np, POLL_MS);
+			if (pr < 0 && errno != EINTR)
+				usleep(POLL_MS * 1000);
+			if (!killed && ((pr > 0 && i_out >= 0 && (pf[i_out].revents & (POLLERR | POLLHUP))) || got_signal)) {
 				kill(pid, SIGTERM);
 				killed = true;
 				kill_at = now_ms();
@@ -1039,14 +1098,27 @@ static int job_half(const char *conf)
 				cg_remove(&c);
 				kill_at = now_ms();
 			}
-			if (in_open && pr > 0 && (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			if (pr <= 0)
+				continue;
+			if (i_in >= 0 && (pf[i_in].revents & (POLLIN | POLLHUP | POLLERR))) {
 				ssize_t n = read(0, buf, sizeof(buf));
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n <= 0 || write_all(in[1], buf, (size_t)n)) {
+				if (n > 0)
+					off = 0, len = (size_t)n;
+				else if (n == 0 || errno != EINTR)
+					eof = true;
+			}
+			if (i_pipe >= 0 && (pf[i_pipe].revents & (POLLOUT | POLLERR | POLLHUP))) {
+				ssize_t n = write(in[1], buf + off, len - off);
+				if (n > 0)
+					off += (size_t)n;
+				else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 					close(in[1]);
 					in_open = false;
 				}
+			}
+			if (in_open && eof && off == len) {
+				close(in[1]);
+				in_open = false;
 			}
 		}
 		if (in_open)
@@ -1057,6 +1129,7 @@ static int job_half(const char *conf)
 	}
 	long long ooms = oom_kills(&c);
 	cg_remove(&c);
+	held_cg = NULL;
 	/* The audit line: ours, and the result record's own fields (jq reads it: the
 	 * record is execute's, made from what the guest reported, so it is parsed, not
 	 * pasted). */
@@ -1077,6 +1150,10 @@ static int job_half(const char *conf)
 			om_json_int(&j, "started_ms", t_start);
 			om_json_int(&j, "ended_ms", now_ms());
 			om_json_int(&j, "oom_kills", ooms);
+			/* Without jq (or with a record it cannot read) the line still says how
+			 * the job ended; jq's fields replace these. */
+			om_json_str(&j, "status", ooms ? "memory_exceeded" : "error");
+			om_json_int(&j, "exit_code", rc);
 			om_json_obj_close(&j);
 			om_json_end(&j);
 			fclose(m);
@@ -1124,7 +1201,20 @@ static int status_cmd(bool json)
 	fmt(dir, sizeof(dir), "%s/provide", run_dir(p));
 	fmt(q.dir, sizeof(q.dir), "%s", dir);
 	q.ticket = 0;
-	nw = waiters(&q, t, sizeof(t) / sizeof(t[0]));
+	/* A look, not a change: the queue's lock shared, nothing removed, so that no
+	 * probe of ours ever makes a waiter or a slot look taken. */
+	{
+		char lp[PATH_MAX + 16];
+		fmt(lp, sizeof(lp), "%s/.lock", dir);
+		q.lock = open(lp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (q.lock < 0 && errno == EACCES) {
+			fprintf(stderr, "omerta-provide: %s: %s (the queue is root's)\n", dir, strerror(errno));
+			return 1;
+		}
+		if (q.lock >= 0)
+			flock(q.lock, LOCK_SH);
+	}
+	nw = waiters(&q, t, sizeof(t) / sizeof(t[0]), false);
 	om_json_init(&j, stdout);
 	if (json) {
 		om_json_obj_open(&j, NULL);
@@ -1176,6 +1266,68 @@ static int status_cmd(bool json)
 	return 0;
 }
 
+/* Whether a slot's holder runs the job ID. */
+static bool busy_job(const struct queue *q, unsigned slots, const char *job)
+{
+	for (unsigned i = 0; i < slots; i++) {
+		char path[PATH_MAX + 32], info[200] = "", id[64] = "";
+		ssize_t n;
+		int fd;
+		fmt(path, sizeof(path), "%s/slot.%u", q->dir, i);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0) { /* free */
+			close(fd);
+			continue;
+		}
+		n = read(fd, info, sizeof(info) - 1);
+		close(fd);
+		info[n > 0 ? n : 0] = '\0';
+		if (sscanf(info, "%63s", id) == 1 && !strcmp(id, job))
+			return true;
+	}
+	return false;
+}
+
+/* The job groups below the parent that no slot's job has: their processes killed, the
+ * groups removed (a half killed with -9 leaves them; a reboot leaves none). */
+static void gc_cgroups(const struct queue *q, const struct om_policy *p)
+{
+	static const char *const ctrls[3] = { "memory", "cpu", "pids" };
+	char pars[3][PATH_MAX];
+	int np = 0;
+
+	if (v2_has_memory("/sys/fs/cgroup"))
+		fmt(pars[np++], PATH_MAX, "/sys/fs/cgroup%s", p->cgroup_parent[0] ? p->cgroup_parent : "/omerta");
+	else
+		for (int i = 0; i < 3; i++) {
+			char mnt[PATH_MAX], own[PATH_MAX];
+			if (v1_find(ctrls[i], mnt, sizeof(mnt), own, sizeof(own)))
+				continue;
+			if (p->cgroup_parent[0])
+				fmt(pars[np++], PATH_MAX, "%s%s", mnt, p->cgroup_parent);
+			else
+				fmt(pars[np++], PATH_MAX, "%s%s/omerta", mnt, own);
+		}
+	for (int i = 0; i < np; i++) {
+		DIR *d = opendir(pars[i]);
+		struct dirent *e;
+		if (!d)
+			continue;
+		while ((e = readdir(d))) {
+			struct cg one = { .n = 1 };
+			if (e->d_type != DT_DIR || e->d_name[0] == '.' || busy_job(q, p->slots, e->d_name))
+				continue;
+			if (fmt(one.dir[0], sizeof(one.dir[0]), "%s/%s", pars[i], e->d_name) < 0)
+				continue;
+			cg_remove(&one);
+			printf("cgroup\t%s\n", e->d_name);
+		}
+		closedir(d);
+	}
+}
+
 static int gc_cmd(void)
 {
 	struct om_policy *p = calloc(1, sizeof(*p));
@@ -1198,7 +1350,7 @@ static int gc_cmd(void)
 			return 0; /* no queue: nothing to do */
 	}
 	qlock(&q);
-	waiters(&q, t, sizeof(t) / sizeof(t[0])); /* removes the dead waiters' files */
+	waiters(&q, t, sizeof(t) / sizeof(t[0]), true); /* removes the dead waiters' files */
 	/* Records of jobs whose half died: no slot holds their job. */
 	if ((d = opendir(q.dir))) {
 		while ((e = readdir(d))) {
@@ -1215,6 +1367,18 @@ static int gc_cmd(void)
 		}
 		closedir(d);
 	}
+	/* Records and cgroups of jobs that no slot holds: their half died (kill -9). */
+	if ((d = opendir(q.dir))) {
+		while ((e = readdir(d))) {
+			char path[PATH_MAX + 300];
+			if (strncmp(e->d_name, "record.", 7) || busy_job(&q, p->slots, e->d_name + 7))
+				continue;
+			fmt(path, sizeof(path), "%s/%s", q.dir, e->d_name);
+			unlink(path);
+		}
+		closedir(d);
+	}
+	gc_cgroups(&q, p);
 	qunlock(&q);
 	return 0;
 }

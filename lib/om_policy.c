@@ -44,6 +44,7 @@ static const struct key keys[] = {
 	{ "max_image", SIZE, 0, 1ULL << 36, 11 },
 	{ "allow_root", BOOL, 0, 1, 12 },
 	{ "images", LIST, 0, 0, 13 },
+	{ "max_boot_timeout", NUM, 1, 86400, 14 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -58,7 +59,7 @@ static void defaults(struct om_policy *p)
 	strcpy(p->audit_log, "/var/log/omerta/jobs.jsonl");
 	p->base = (struct om_limits){ .max_cpu = 2, .max_memory = 2048, .default_memory = 256,
 				      .memory_overhead = 256, .max_disk = 4096, .max_timeout = 3600,
-				      .default_timeout = 600, .max_pids = 1024, .max_output_files = 100000,
+				      .default_timeout = 600, .max_boot_timeout = 300, .max_pids = 1024, .max_output_files = 100000,
 				      .max_input = 1ULL << 30, .max_output = 1ULL << 30,
 				      .max_image = 1ULL << 30, .allow_root = false, .images = "*" };
 }
@@ -217,6 +218,8 @@ static int set_key(struct om_policy *p, struct om_limits *l, const struct key *k
 		l->max_timeout = (unsigned)n;
 	else if (!strcmp(k->name, "default_timeout"))
 		l->default_timeout = (unsigned)n;
+	else if (!strcmp(k->name, "max_boot_timeout"))
+		l->max_boot_timeout = (unsigned)n;
 	else if (!strcmp(k->name, "max_pids"))
 		l->max_pids = (unsigned)n;
 	else if (!strcmp(k->name, "max_output_files"))
@@ -263,6 +266,7 @@ static void merge(const struct om_limits *base, const struct om_limits *sec, str
 		case 11: out->max_image = sec->max_image; break;
 		case 12: out->allow_root = sec->allow_root; break;
 		case 13: memcpy(out->images, sec->images, sizeof(out->images)); break;
+		case 14: out->max_boot_timeout = sec->max_boot_timeout; break;
 		}
 	}
 	out->set = 0;
@@ -533,7 +537,7 @@ int om_request_parse(const char *s, struct om_request *r, char *err, size_t errl
 			return -1;
 		}
 		if (!strcmp(o, "--job-id")) {
-			if (!om_jobid_valid(val)) {
+			if (!om_jobid_valid(val) || val[0] == '-') {
 				snprintf(err, errlen, "--job-id must be 1 to 32 of A-Z a-z 0-9 _ -");
 				return -1;
 			}
@@ -697,8 +701,13 @@ int om_policy_grant(const struct om_limits *l, struct om_request *r, const struc
 		snprintf(err, errlen, "max_timeout %u: --timeout %u is over it", l->max_timeout, r->timeout);
 		return -1;
 	}
-	if (r->has_boot_timeout && r->boot_timeout > l->max_timeout) {
-		snprintf(err, errlen, "max_timeout %u: --boot-timeout %u is over it", l->max_timeout, r->boot_timeout);
+	/* The boot has a bound of its own, always given: omerta-execute's default (300 s)
+	 * is not the provider's word. */
+	if (!r->has_boot_timeout)
+		r->boot_timeout = l->max_boot_timeout, r->has_boot_timeout = true;
+	if (r->boot_timeout > l->max_boot_timeout) {
+		snprintf(err, errlen, "max_boot_timeout %u: --boot-timeout %u is over it", l->max_boot_timeout,
+			 r->boot_timeout);
 		return -1;
 	}
 	if (r->disk > l->max_disk) {

@@ -22,7 +22,7 @@
 
 struct om_limits {
 	unsigned max_cpu, max_memory, default_memory, memory_overhead, max_disk;
-	unsigned max_timeout, default_timeout, max_pids, max_output_files;
+	unsigned max_timeout, default_timeout, max_boot_timeout, max_pids, max_output_files;
 	uint64_t max_input, max_output, max_image;
 	bool allow_root;
 	char images[OM_POLICY_IMAGES]; /* "a,b,c", "*" (any in the catalogue) or "" (none) */

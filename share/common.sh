@@ -180,14 +180,16 @@ om_default_image() {
 	omerta-mkimage --debian bookworm --packages python3,python3-pip,curl,ca-certificates --name debian-python >/dev/null
 }
 
-# om_image_resolve NAME|FILE: image_path, or die. A FILE is what names an existing
-# file or holds a '/'; a NAME is $OMERTA_IMAGE_DIR/NAME.img (default
-# /var/lib/omerta/images), and debian-python is built there the first time.
+# om_image_resolve NAME|FILE [name]: image_path, or die. A FILE is what names an
+# existing file or holds a '/'; a NAME is $OMERTA_IMAGE_DIR/NAME.img (default
+# /var/lib/omerta/images), and debian-python is built there the first time. With
+# "name" (--bundle: a requester's word) only the catalogue is looked in, never a
+# file of that name in the working directory.
 om_image_resolve() {
 	case $1 in
 	*/*) image_path=$1 ;;
 	*)
-		if [ -f "$1" ]; then
+		if [ "${2:-}" != name ] && [ -f "$1" ]; then
 			image_path=$1
 		else
 			case $1 in '' | [.-]* | *[!a-z0-9._-]*)

@@ -48,7 +48,8 @@ install -d -m 0755 -o root -g root "$home" "$home/.ssh"
 	chmod 0644 "$home/.ssh/authorized_keys"
 }
 
-# The policy: root's, readable (omerta-provide status reads it as anyone).
+# The policy: root's and writable by root alone (the privileged half refuses it
+# otherwise), readable.
 if [ ! -e "$conf" ]; then
 	install -d -m 0755 "$(dirname "$conf")"
 	sed "s/^account = omerta\$/account = $user/" "$share/provider.conf" >"$conf.tmp"
@@ -90,8 +91,11 @@ cat <<-DONE
 install-provider: $user can run jobs. Next:
   - add each requester's key to $home/.ssh/authorized_keys as
       restrict,command="omerta-provide" ssh-ed25519 AAAA... requester-name
-  - in /etc/ssh/sshd_config (for per-key limits by fingerprint):
+  - in /etc/ssh/sshd_config (the fingerprint for per-key limits, and no pty or
+    forwarding even for a key whose line lacks restrict):
       Match User $user
           ExposeAuthInfo yes
+          DisableForwarding yes
+          PermitTTY no
   - set the limits in $conf (omerta-provide check $conf)
 DONE
