@@ -258,6 +258,8 @@ sh bench/door-rate.sh "$tag" >"$t/door-rate.md" 2>"$t/door-rate.err" || cat "$t/
 # BENCH_FILES_MIB) and what an image costs a job (bench/images.sh), in this world.
 sh bench/files.sh "$tag" >"$t/files.md" 2>"$t/files.err" || cat "$t/files.err" >&2
 sh bench/images.sh "$tag" >"$t/images.md" 2>"$t/images.err" || cat "$t/images.err" >&2
+# What provider mode costs a job (bench/provide.sh: local against a provider's account).
+sh bench/provide.sh "$tag" >"$t/provide.md" 2>"$t/provide.err" || cat "$t/provide.err" >&2
 
 tput() { # tput FILE: "down_MBps up_MBps rtt_ms"
 	awk '/^down/{d=$3-$2; u=$6-$5; printf "%.1f %.1f %s", (d>0?10/d:0), (u>0?10/u:0), $8}' "$1"
@@ -339,5 +341,7 @@ tput() { # tput FILE: "down_MBps up_MBps rtt_ms"
 	cat "$t/files.md" 2>/dev/null
 	echo
 	cat "$t/images.md" 2>/dev/null
+	echo
+	cat "$t/provide.md" 2>/dev/null
 } >"$out"
 cat "$out"

@@ -10,9 +10,10 @@ setup_file() {
 	world_up pv
 	export U=omtp$$ H=/tmp/omt-home-$$ F=$BATS_FILE_TMPDIR
 	export SUDOERS_FILE=/etc/sudoers.d/omt-$$
-	# The account, its rule and its (empty) keys, as a provider makes them.
-	OMERTA_USER=$U BINDIR=$OM_ROOT/bin OMERTA_PROVIDER_CONF=$F/p1.conf OMERTA_HOME=$H \
-		UNITDIR=$F/units TMPFILESDIR=$F/tmpfiles sh "$OM_ROOT/share/install-provider.sh" >"$F/install.log"
+	# The account, its rule and its (empty) keys, as a provider makes them: make
+	# install-provider, with this file's paths.
+	OMERTA_PROVIDER_CONF=$F/p1.conf OMERTA_HOME=$H UNITDIR=$F/units TMPFILESDIR=$F/tmpfiles \
+		make -C "$OM_ROOT" --no-print-directory install-provider OMERTA_USER="$U" BINDIR="$OM_ROOT/bin" >"$F/install.log"
 	# The second provider's policy: a second rule, its path exactly.
 	printf '%s ALL=(root) NOPASSWD: %s/bin/omerta-provide --job %s/p2.conf\n' "$U" "$OM_ROOT" "$F" >>"$SUDOERS_FILE"
 	visudo -cqf "$SUDOERS_FILE"
@@ -250,11 +251,22 @@ audit() {
 	[[ "$stderr" == *"images: --image tiny is not allowed"* ]]
 	run --separate-stderr submit a 192.0.2.2 --disk 65 --script 'echo never'
 	[[ "$stderr" == *"max_disk 64: --disk 65"* ]]
+	# A queue's folder on a path others may write is refused (a folder on it could be
+	# swapped for a link).
+	mkdir -m 777 "$T/open"
+	policy 1 "run_dir = $T/open/run"
+	sed -i '0,/^run_dir = /{/^run_dir = /d}' "$F/p1.conf"
+	run --separate-stderr submit a 192.0.2.2 --script 'echo never'
+	echo "$stderr"
+	[ "$status" -eq 125 ]
+	[[ "$stderr" == *"the queue's folder, or one on its path, is not root's alone"* ]]
+	rm -rf "$T/open"
+	policy 1 "max_cpu = 1" "max_timeout = 60" "default_timeout = 30" "allow_root = no" "images = debian-python" "max_disk = 64"
 	# With --json the refusal is a result record too.
 	run --separate-stderr submit a 192.0.2.2 --json --memory 4096 --script 'echo never'
 	[ "$status" -eq 125 ]
 	printf '%s\n' "$output" | jq -e 'select(.event == "result") | .status == "refused" and (.reason | test("max_memory"))' >/dev/null
-	[ "$(audit 1 | jq -r .status | sort | uniq -c | awk '{print $1, $2}')" = "7 refused" ]
+	[ "$(audit 1 | jq -r .status | sort | uniq -c | awk '{print $1, $2}')" = "8 refused" ]
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 	# A key's own section: key b (named by its command's --key bee) may have more.
 	policy 1 "max_cpu = 1" "[key bee]" "max_memory = 2048" "max_cpu = 2"
