@@ -124,7 +124,10 @@ who='printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 10 203.0.113.10 80 | tail
 	paste "$T/before" "$T/after"
 	while read -r k a _ b; do
 		case $k in
-		procs | files | tmp-files) slack=10 ;; # other things run on this machine
+		procs | tmp-files) slack=10 ;; # other things run on this machine
+		# The host's open files in all: everything on the machine moves it (28 up
+		# over one run here, nothing of omerta's); a handle leaked per job is n.
+		files) slack=$((n / 2)) ;;
 		*) slack=0 ;;
 		esac
 		[ "$b" -le $((a + slack)) ] || { echo "leak: $k $a -> $b"; false; }
