@@ -72,13 +72,8 @@ Host 192.0.2.2
   UserKnownHostsFile $t/known_hosts
   StrictHostKeyChecking accept-new
 CONF
-# The provider's sshd, with the host's cgroup hierarchies in its mount namespace (ip
-# netns exec gives it a sysfs without them).
-cg=$(awk '$3 == "cgroup" || $3 == "cgroup2" { print $3, $2, $4 }' /proc/self/mounts)
-# shellcheck disable=SC2016 # the inner shell's variables
-ip netns exec "$prov" env OMT_CG="$cg" sh -c 'mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup &&
-	printf "%s\n" "$OMT_CG" | while read -r ty d o; do mkdir -p "$d" && mount -t "$ty" -o "$o" "$ty" "$d"; done &&
-	exec /usr/sbin/sshd -D -f "$1"' sh "$t/sshd.conf" &
+# The provider's sshd, with the host's cgroup hierarchies (tests/lib/netns-cgroups.sh).
+sh tests/lib/netns-cgroups.sh "$prov" /usr/sbin/sshd -D -f "$t/sshd.conf" &
 sshpid=$!
 for _ in $(seq 50); do ip netns exec "$req" nc -z -w 1 192.0.2.2 2222 2>/dev/null && break; sleep 0.1; done
 

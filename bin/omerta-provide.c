@@ -43,6 +43,7 @@
 #include "om_json.h"
 #include "om_policy.h"
 #include "om_read.h"
+#include "om_stream.h"
 
 static const char usage_text[] =
 	"usage: omerta-provide [--key NAME]\n"
@@ -91,28 +92,6 @@ static const char *conf_path(void)
 {
 	const char *c = getenv("OMERTA_PROVIDER_CONF");
 	return c && *c ? c : DEFAULT_CONF;
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Reads one line of at most max bytes from fd, a byte at a time, so that nothing
@@ -248,7 +227,7 @@ static int key_half(const char *name)
 		_exit(125);
 	}
 	close(p[0]);
-	if (write_all(p[1], line, strlen(line)) == 0) {
+	if (om_write_all(p[1], line, strlen(line)) == 0) {
 		char buf[65536];
 		for (;;) {
 			/* The privileged half may end first (a refusal, a job done) while our
@@ -266,7 +245,7 @@ static int key_half(const char *name)
 			ssize_t r2 = read(0, buf, sizeof(buf));
 			if (r2 < 0 && errno == EINTR)
 				continue;
-			if (r2 <= 0 || write_all(p[1], buf, (size_t)r2))
+			if (r2 <= 0 || om_write_all(p[1], buf, (size_t)r2))
 				break;
 		}
 	}
@@ -701,7 +680,7 @@ static int enqueue(struct queue *q, const struct om_policy *p, int *position, lo
 {
 	unsigned t[1100];
 	size_t n;
-	long long t0 = now_ms();
+	long long t0 = om_clock_ms();
 	int shown = 0;
 
 	*position = 0;
@@ -744,7 +723,7 @@ static int enqueue(struct queue *q, const struct om_policy *p, int *position, lo
 			close(q->waitfd);
 			q->waitfd = -1;
 			qunlock(q);
-			*waited = now_ms() - t0;
+			*waited = om_clock_ms() - t0;
 			return 0;
 		}
 		qunlock(q);
@@ -850,7 +829,7 @@ static void audit_append(const struct om_policy *p, const char *line, size_t n)
 		return;
 	}
 	flock(fd, LOCK_EX);
-	if (write_all(fd, line, n))
+	if (om_write_all(fd, line, n))
 		fprintf(stderr, "omerta-provide: audit log %s: %s\n", p->audit_log, strerror(errno));
 	close(fd);
 }
@@ -886,9 +865,9 @@ static _Noreturn void refuse_job(const struct om_policy *p, const char *fp, cons
 			if (r->output) {
 				char hdr[64];
 				int h = fmt(hdr, sizeof(hdr), "omerta-files 1\nx refused\ns %zu\n", n);
-				write_all(1, hdr, (size_t)h);
+				om_write_all(1, hdr, (size_t)h);
 			}
-			write_all(1, buf, n);
+			om_write_all(1, buf, n);
 			free(buf);
 			buf = NULL;
 		}
@@ -1010,7 +989,7 @@ static int job_half(const char *conf)
 	default: break;
 	}
 	held = &q;
-	t_start = now_ms();
+	t_start = om_clock_ms();
 	{
 		char info[200];
 		int m = fmt(info, sizeof(info), "%s %s %lld\n", r.job_id, fp[0] ? fp : name[0] ? name : "-", t_start);
@@ -1122,12 +1101,12 @@ static int job_half(const char *conf)
 			if (!killed && ((pr > 0 && i_out >= 0 && (pf[i_out].revents & (POLLERR | POLLHUP))) || got_signal)) {
 				kill(pid, SIGTERM);
 				killed = true;
-				kill_at = now_ms();
+				kill_at = om_clock_ms();
 			}
-			if (killed && now_ms() - kill_at > 5000) {
+			if (killed && om_clock_ms() - kill_at > 5000) {
 				/* execute did not finish its teardown in 5 s: the whole group goes. */
 				cg_remove(&c);
-				kill_at = now_ms();
+				kill_at = om_clock_ms();
 			}
 			if (pr <= 0)
 				continue;
@@ -1179,7 +1158,7 @@ static int job_half(const char *conf)
 			om_json_int(&j, "queue_position", position);
 			om_json_int(&j, "queued_ms", waited);
 			om_json_int(&j, "started_ms", t_start);
-			om_json_int(&j, "ended_ms", now_ms());
+			om_json_int(&j, "ended_ms", om_clock_ms());
 			om_json_int(&j, "oom_kills", ooms);
 			/* Without jq (or with a record it cannot read) the line still says how
 			 * the job ended; jq's fields replace these. */
@@ -1212,6 +1191,29 @@ static int job_half(const char *conf)
 	unlink(rec);
 	release_slot(&q);
 	return rc;
+}
+
+/* Slot N's job, while a holder has it: its text "JOB KEY START_MS" (written once the
+ * slot is taken). false when the slot is free or says nothing yet. A shared probe:
+ * callers hold the queue's lock, so no taker is turned away by it. */
+static bool slot_info(const struct queue *q, unsigned n, char job[64], char key[128], long long *start)
+{
+	char path[PATH_MAX + 32], info[200] = "";
+	ssize_t r;
+	int fd;
+
+	fmt(path, sizeof(path), "%s/slot.%u", q->dir, n);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) { /* free */
+		close(fd);
+		return false;
+	}
+	r = read(fd, info, sizeof(info) - 1);
+	close(fd);
+	info[r > 0 ? r : 0] = '\0';
+	return sscanf(info, "%63s %127s %lld", job, key, start) == 3;
 }
 
 /* ---- status, check, gc -------------------------------------------------------------- */
@@ -1257,22 +1259,9 @@ static int status_cmd(bool json)
 	}
 	unsigned busy = 0;
 	for (unsigned i = 0; i < p->slots; i++) {
-		char path[PATH_MAX + 32], info[200] = "", job[64] = "", key[128] = "";
-		long long start = 0;
-		int fd;
-		ssize_t n;
-		fmt(path, sizeof(path), "%s/slot.%u", dir, i);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			continue;
-		if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
-			close(fd);
-			continue;
-		}
-		n = read(fd, info, sizeof(info) - 1);
-		close(fd);
-		info[n > 0 ? n : 0] = '\0';
-		if (sscanf(info, "%63s %127s %lld", job, key, &start) != 3)
+		char job[64], key[128];
+		long long start;
+		if (!slot_info(&q, i, job, key, &start))
 			continue;
 		busy++;
 		if (json) {
@@ -1280,10 +1269,10 @@ static int status_cmd(bool json)
 			om_json_int(&j, "slot", i);
 			om_json_str(&j, "job_id", job);
 			om_json_str(&j, "key", key);
-			om_json_int(&j, "age_s", (now_ms() - start) / 1000);
+			om_json_int(&j, "age_s", (om_clock_ms() - start) / 1000);
 			om_json_obj_close(&j);
 		} else {
-			printf("slot\t%u\t%s\t%s\t%lld\n", i, job, key, (now_ms() - start) / 1000);
+			printf("slot\t%u\t%s\t%s\t%lld\n", i, job, key, (om_clock_ms() - start) / 1000);
 		}
 	}
 	if (json) {
@@ -1301,21 +1290,9 @@ static int status_cmd(bool json)
 static bool busy_job(const struct queue *q, unsigned slots, const char *job)
 {
 	for (unsigned i = 0; i < slots; i++) {
-		char path[PATH_MAX + 32], info[200] = "", id[64] = "";
-		ssize_t n;
-		int fd;
-		fmt(path, sizeof(path), "%s/slot.%u", q->dir, i);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0)
-			continue;
-		if (flock(fd, LOCK_SH | LOCK_NB) == 0) { /* free */
-			close(fd);
-			continue;
-		}
-		n = read(fd, info, sizeof(info) - 1);
-		close(fd);
-		info[n > 0 ? n : 0] = '\0';
-		if (sscanf(info, "%63s", id) == 1 && !strcmp(id, job))
+		char id[64], key[128];
+		long long start;
+		if (slot_info(q, i, id, key, &start) && !strcmp(id, job))
 			return true;
 	}
 	return false;

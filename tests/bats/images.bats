@@ -23,6 +23,7 @@ setup() {
 
 teardown() {
 	rm -rf "/etc/netns/$REQ"
+	sshd_down
 	vm_teardown
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 	[ -z "$(ls -A "$OMERTA_DISK_DIR" 2>/dev/null)" ]

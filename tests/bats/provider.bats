@@ -73,7 +73,7 @@ provider_up() {
 	PidFile none
 	SetEnv PATH=$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_PROVIDER_CONF=$F/p$1.conf
 	CONF
-	netns_sh "$2" "exec /usr/sbin/sshd -D -f '$F/sshd$1.conf' -E '$F/sshd$1.log'" &
+	sh "$OM_ROOT/tests/lib/netns-cgroups.sh" "$2" /usr/sbin/sshd -D -f "$F/sshd$1.conf" -E "$F/sshd$1.log" &
 	echo $! >"$F/sshd$1.pid"
 	for _ in $(seq 50); do ip netns exec "$REQ" nc -z -w 1 "$3" 2222 2>/dev/null && break; sleep 0.1; done
 	cat >>"$F/ssh_config" <<-CONF

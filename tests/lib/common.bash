@@ -138,21 +138,11 @@ sshd_up() {
 	  UserKnownHostsFile $T/known_hosts
 	  StrictHostKeyChecking accept-new
 	CONF
-	netns_sh "$PROV" "exec /usr/sbin/sshd -D -f '$T/sshd_config' -E '$T/sshd.log'" &
+	# In the provider's namespace with the host's cgroups (omerta-provide's jobs);
+	# $! is sshd itself.
+	sh "$OM_ROOT/tests/lib/netns-cgroups.sh" "$PROV" /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log" &
 	sshpid=$!
 	for _ in $(seq 50); do ip netns exec "$REQ" nc -z -w 1 192.0.2.2 2222 2>/dev/null && break; sleep 0.1; done
-}
-
-# netns_sh NS CMD: sh -c CMD in NS, with this host's cgroup hierarchies: ip netns
-# exec mounts a sysfs of the namespace's own, with nothing at /sys/fs/cgroup, and a
-# provider's omerta-provide puts each job in a cgroup. The same hierarchies are
-# mounted again in that mount namespace alone (they are the host's own groups).
-netns_sh() {
-	local m
-	m=$(awk '$3 == "cgroup" || $3 == "cgroup2" { print $3, $2, $4 }' /proc/self/mounts)
-	ip netns exec "$1" env OMT_CG="$m" sh -c 'mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup &&
-		printf "%s\n" "$OMT_CG" | while read -r t d o; do mkdir -p "$d" && mount -t "$t" -o "$o" "$t" "$d"; done &&
-		unset OMT_CG && '"$2"
 }
 
 sshd_down() {

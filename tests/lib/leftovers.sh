@@ -13,6 +13,16 @@ om_leftovers() {
 	for p in $(pgrep -x wireguard-go 2>/dev/null) $(pgrep -x qemu-system-x86 2>/dev/null); do
 		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -E 'om|omt' | sed "s/^/process $p /"
 	done
+	# The suites' and benches' own sshd (a provider's): one whose config is in a
+	# bats run folder or a bench's; the current suite's own may run until its end.
+	for p in $(pgrep -x sshd 2>/dev/null); do
+		_c=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+		case $_c in *" -f "*bats-run-* | *" -f "*omt-bench*) ;; *) continue ;; esac
+		if [ -n "${TAG:-}" ] && [ -n "${BATS_FILE_TMPDIR:-}" ]; then
+			case $_c in *"$BATS_FILE_TMPDIR"*) continue ;; esac
+		fi
+		echo "process $p $_c"
+	done
 	for _s in /var/run/wireguard/om*; do
 		[ ! -e "$_s" ] || echo "wireguard-go socket ${_s##*/}"
 	done

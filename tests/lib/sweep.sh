@@ -50,6 +50,16 @@ for d in "${TMPDIR:-/tmp}"/bats-run-*; do
 	echo "sweep: removed ${d##*/}, left by a bats run that is gone"
 done
 
+# A test sshd (a provider's) whose bats run folder is gone: its run was killed whole.
+for p in $(pgrep -x sshd 2>/dev/null); do
+	# (sshd rewrites its command line into one string: "sshd: /usr/sbin/sshd -D -f PATH ...")
+	c=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | sed -n 's/.* -f \([^ ]*\).*/\1/p')
+	case $c in */bats-run-*) ;; *) continue ;; esac
+	[ ! -e "$c" ] || continue
+	kill "$p" 2>/dev/null || true
+	echo "sweep: stopped sshd $p of a test run that is gone ($c)"
+done
+
 # A wireguard-go control socket with no wireguard-go behind it stays when the
 # process is killed; nothing listens on it.
 for s in /var/run/wireguard/om*.sock; do
