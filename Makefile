@@ -9,16 +9,27 @@
 #   make images     the default job image, debian-python (root; Debian mirror)
 #   make fuzz       ten minutes of libFuzzer per parser (clang; FUZZ_SECONDS=N, FUZZ="door ctl")
 #   make bench      benchmarks (bench/README.md)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (UNITDIR= TMPFILESDIR= SYSUSERSDIR= for the units)
+#   make deb        the Debian packages omerta and omerta-provider, into build/deb (debian/)
 #   make install-provider   the provider's account, policy and sudo rule (root; omerta-provide(8))
 #   WERROR=1        warnings are errors (CI)
 #   SAN=address,undefined   build and test under sanitizers
 
 VERSION   := 0.1.0
+# The layout (FHS): tools users run in BINDIR, the root-only ones in SBINDIR, the
+# guest's files (its /init and its static helper) in LIBDIR, the workflows' shared sh
+# in DATADIR. The workflows and omerta-mkinitrd find them from where they themselves
+# are (PREFIX/bin or PREFIX/sbin), so the same layout runs from a checkout (all in
+# bin/) and from any PREFIX.
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
+SBINDIR   ?= $(PREFIX)/sbin
+LIBDIR    ?= $(PREFIX)/lib/omerta
 DATADIR   ?= $(PREFIX)/share/omerta
 MANDIR    ?= $(PREFIX)/share/man
+UNITDIR   ?=
+TMPFILESDIR ?=
+SYSUSERSDIR ?=
 CC        ?= cc
 PKG_CONFIG ?= pkg-config
 
@@ -29,10 +40,13 @@ WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prot
             -Wvla -Wpointer-arith -Wcast-qual -Wundef
 HARDEN   := -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2 -fstack-clash-protection
 OPT      ?= -O2 -g
+# CPPFLAGS, CFLAGS and LDFLAGS are the caller's (dpkg-buildflags) and come last, so
+# that theirs win.
+CPPFLAGS ?=
 CFLAGS   ?=
 LDFLAGS  ?=
 ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -DOMERTA_VERSION='"$(VERSION)"' $(OPT) $(WARN) \
-              -Ilib $(SODIUM_CFLAGS) $(CFLAGS)
+              -Ilib $(SODIUM_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
@@ -46,6 +60,11 @@ endif
 
 TOOLS    := omerta-keygen omerta-wgconf omerta-vpnserve omerta-mkinitrd omerta-jail omerta-vmboot omerta-watch omerta-escape omerta-files omerta-mkimage omerta-provide
 SCRIPTS  := omerta omerta-execute omerta-submit omerta-vpn omerta-status omerta-gc
+# The root-only tools (their pages are in section 8) go to SBINDIR; the rest, which a
+# user or the provider's account runs, to BINDIR. omerta-provide is the forced command
+# of an unprivileged account, found on sshd's PATH, which has no sbin.
+ROOT_TOOLS := $(filter-out omerta-provide,$(patsubst man/%.8,%,$(wildcard man/*.8)))
+USER_TOOLS := $(filter-out $(ROOT_TOOLS),$(TOOLS) $(SCRIPTS))
 LIB_SRC  := $(wildcard lib/*.c)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=build/lib/%.o)
 BINS     := $(TOOLS:%=bin/%)
@@ -54,7 +73,7 @@ MANPAGES := $(wildcard man/*.1)
 MAN7     := $(wildcard man/*.7)
 MAN8     := $(wildcard man/*.8)
 
-.PHONY: all check check-long deps demo images fuzz bench install install-provider uninstall-provider uninstall clean FORCE
+.PHONY: all check check-long deps demo images fuzz bench install install-provider uninstall-provider uninstall clean deb FORCE
 
 all: $(BINS) initramfs/omerta-guest build/unit build/fuzz-replay build/nft-flush
 
@@ -74,7 +93,8 @@ initramfs/omerta-guest: initramfs/omerta-guest.c $(CORE_SRC) lib/om_nl.h lib/om_
 	@for d in linux asm-generic; do ln -sfn /usr/include/$$d $(GUEST_INC)/$$d; done
 	@ln -sfn /usr/include/$$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/asm $(GUEST_INC)/asm
 	$(GUEST_CC) -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(if $(filter 1,$(WERROR)),-Werror) \
-		-idirafter $(GUEST_INC) -Ilib -fstack-protector-strong -static -s -o $@ $< $(CORE_SRC)
+		-idirafter $(GUEST_INC) -Ilib -fstack-protector-strong -ffile-prefix-map=$(CURDIR)=. \
+		-static -s -o $@ $< $(CORE_SRC)
 
 # The tests' attacker: flushes the guest's nf_tables from a root workload, carried in
 # its script (tests/lib/nft-flush.sh). No libc, so it is a few hundred bytes.
@@ -139,27 +159,51 @@ bench: all
 	@sh bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
-	install -m 0755 $(BINS) $(SCRIPTS:%=bin/%) $(DESTDIR)$(BINDIR)/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/initramfs $(DESTDIR)$(DATADIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(USER_TOOLS:%=bin/%) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(ROOT_TOOLS:%=bin/%) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
 	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
-	cp -R share/. $(DESTDIR)$(DATADIR)/
-	install -d $(DESTDIR)$(DATADIR)/initramfs
-	install -m 0755 initramfs/init initramfs/omerta-guest $(DESTDIR)$(DATADIR)/initramfs/
+	install -m 0644 share/common.sh share/provider.conf $(DESTDIR)$(DATADIR)/
+	install -m 0755 initramfs/init initramfs/omerta-guest $(DESTDIR)$(LIBDIR)/initramfs/
+ifneq ($(UNITDIR),)
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in omerta-gc.service omerta-prune.service omerta-prune.timer; do \
+		sed 's|@SBINDIR@|$(SBINDIR)|g' share/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u; done
+endif
+ifneq ($(TMPFILESDIR),)
+	install -d $(DESTDIR)$(TMPFILESDIR)
+	install -m 0644 share/systemd/omerta.tmpfiles $(DESTDIR)$(TMPFILESDIR)/omerta.conf
+	install -m 0644 share/systemd/omerta-provider.tmpfiles $(DESTDIR)$(TMPFILESDIR)/omerta-provider.conf
+endif
+ifneq ($(SYSUSERSDIR),)
+	install -d $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0644 share/systemd/omerta-provider.sysusers $(DESTDIR)$(SYSUSERSDIR)/omerta-provider.conf
+endif
 
 # sudo make install-provider: this machine serves strangers over SSH (omerta-provide(8)):
 # the account (OMERTA_USER=omerta), the policy, one sudo rule, the units. After install.
 install-provider:
-	OMERTA_USER=$(or $(OMERTA_USER),omerta) BINDIR=$(BINDIR) sh share/install-provider.sh
+	OMERTA_USER=$(or $(OMERTA_USER),omerta) BINDIR=$(BINDIR) SBINDIR=$(SBINDIR) sh share/install-provider.sh
 
 uninstall-provider:
-	OMERTA_USER=$(or $(OMERTA_USER),omerta) BINDIR=$(BINDIR) sh share/install-provider.sh --uninstall
+	OMERTA_USER=$(or $(OMERTA_USER),omerta) BINDIR=$(BINDIR) SBINDIR=$(SBINDIR) sh share/install-provider.sh --uninstall
 
 uninstall:
-	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(SCRIPTS:%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(USER_TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(ROOT_TOOLS:%=$(DESTDIR)$(SBINDIR)/%)
 	rm -f $(MANPAGES:man/%=$(DESTDIR)$(MANDIR)/man1/%) $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%) $(MAN8:man/%=$(DESTDIR)$(MANDIR)/man8/%)
-	rm -rf $(DESTDIR)$(DATADIR)
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(LIBDIR)
+	$(if $(UNITDIR),rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,omerta-gc.service omerta-prune.service omerta-prune.timer))
+	$(if $(TMPFILESDIR),rm -f $(DESTDIR)$(TMPFILESDIR)/omerta.conf $(DESTDIR)$(TMPFILESDIR)/omerta-provider.conf)
+	$(if $(SYSUSERSDIR),rm -f $(DESTDIR)$(SYSUSERSDIR)/omerta-provider.conf)
+
+# make deb: the Debian packages (debian/), built outside the checkout so that the
+# tree stays clean: build/deb/omerta_*.deb and omerta-provider_*.deb. Needs
+# dpkg-dev and debhelper (make deps installs them).
+deb:
+	@sh share/mkdeb.sh build/deb
 
 clean:
 	rm -rf build $(BINS) initramfs/omerta-guest

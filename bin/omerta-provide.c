@@ -1010,8 +1010,10 @@ static int job_half(const char *conf)
 		refuse_job(p, fp, name, &asked, &b, "fork failed");
 	if (pid == 0) {
 		/* The job: in its cgroup, with a clean environment of the policy's, and
-		 * omerta-execute from beside this binary (or PATH's). */
-		char self[PATH_MAX], path[PATH_MAX + 64], exe[PATH_MAX + 32], env[12][PATH_MAX + 32], *argv[48];
+		 * this install's omerta-execute: beside this binary (a checkout's bin/), or
+		 * in its PREFIX/sbin (installed: this is PREFIX/bin/omerta-provide, and the
+		 * root-only tools are in sbin); PATH's only when neither has one. */
+		char self[PATH_MAX], path[2 * PATH_MAX + 64], exe[PATH_MAX + 32], env[12][2 * PATH_MAX + 32], *argv[48];
 		const char *envp[13];
 		size_t ne = 0, na = 0;
 		ssize_t sn = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -1028,8 +1030,10 @@ static int job_half(const char *conf)
 		self[sn > 0 ? sn : 0] = '\0';
 		if (strrchr(self, '/'))
 			*strrchr(self, '/') = '\0';
-		fmt(path, sizeof(path), "PATH=%s:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", self);
+		fmt(path, sizeof(path), "PATH=%s:%s/../sbin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", self, self);
 		fmt(exe, sizeof(exe), "%s/omerta-execute", self);
+		if (access(exe, X_OK))
+			fmt(exe, sizeof(exe), "%s/../sbin/omerta-execute", self);
 		fmt(env[ne++], sizeof(env[0]), "%s", path);
 		fmt(env[ne++], sizeof(env[0]), "LC_ALL=C");
 		fmt(env[ne++], sizeof(env[0]), "HOME=/root");

@@ -11,7 +11,8 @@
 # it sees. A second job tries to go around the tunnel and is killed.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
-PATH="$here/bin:$PATH"
+# The checkout's tools, or the installed package's (OMERTA_INSTALLED=1).
+[ -n "${OMERTA_INSTALLED:-}" ] || PATH="$here/bin:$PATH"
 export PATH
 tag=demo$$
 export OMERTA_RUN_DIR="${TMPDIR:-/tmp}/omerta-demo-$$"

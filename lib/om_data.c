@@ -20,7 +20,8 @@ int om_data_path(const char *rel, char out[PATH_MAX])
 		return -1;
 	exe[n] = '\0';
 	dir = dirname(exe);
-	snprintf(out, PATH_MAX, "%s/../share/omerta/%s", dir, rel);
+	/* Installed: PREFIX/bin/omerta-mkinitrd and PREFIX/lib/omerta/initramfs/... */
+	snprintf(out, PATH_MAX, "%s/../lib/omerta/%s", dir, rel);
 	if (access(out, R_OK) == 0)
 		return 0;
 	snprintf(out, PATH_MAX, "%s/../%s", dir, rel);

@@ -2,9 +2,12 @@
 # defines om_die before using these.
 # shellcheck shell=sh disable=SC2034
 
-# The tools next to the workflow come first: a checkout or an installed PREFIX/bin.
+# The tools next to the workflow come first: a checkout's bin/, or an installed
+# PREFIX/bin and PREFIX/sbin (the root-only tools are in sbin, the rest in bin, and a
+# workflow in either calls both), so that a job never runs another install's tools.
 om_here=$(cd "$(dirname "$0")" && pwd)
-PATH="$om_here:$PATH"
+om_prefix=$(cd "$om_here/.." && pwd)
+PATH="$om_here:$om_prefix/sbin:$om_prefix/bin:$PATH"
 export PATH
 
 om_run_dir() { printf '%s\n' "${OMERTA_RUN_DIR:-/run/omerta}"; }

@@ -6,7 +6,7 @@ pkgs="build-essential pkg-config libsodium-dev clang bats jq groff-base shellche
 iproute2 iputils-ping nftables wireguard-tools wireguard-go qemu-system-x86 busybox-static musl-tools cpio
 zstd kmod linux-image-cloud-amd64 procps psmisc iperf3 tcpdump openssh-server
 openssh-client netcat-openbsd python3-minimal time gdb strace valgrind mmdebstrap squashfs-tools
-e2fsprogs openssl python3 sudo"
+e2fsprogs openssl python3 sudo dpkg-dev debhelper lintian"
 missing=
 for p in $pkgs; do
 	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)

@@ -11,6 +11,10 @@
 set -eu
 user=${OMERTA_USER:-omerta}
 bindir=${BINDIR:-/usr/local/bin}
+# The root-only tools' folder (omerta-gc, for the units): PREFIX/sbin, or BINDIR
+# itself in a checkout, where every tool is in bin/.
+sbindir=${SBINDIR:-$(dirname "$bindir")/sbin}
+[ -x "$sbindir/omerta-gc" ] || sbindir=$bindir
 conf=${OMERTA_PROVIDER_CONF:-/etc/omerta/provider.conf}
 sudoers=${SUDOERS_FILE:-/etc/sudoers.d/omerta}
 home=${OMERTA_HOME:-/var/lib/omerta/provider}
@@ -78,7 +82,7 @@ install -d -m 0750 "$(dirname "${log:-/var/log/omerta/jobs.jsonl}")"
 if [ -d "$(dirname "$unitdir")" ]; then
 	install -d -m 0755 "$unitdir" "$tmpfilesdir"
 	for u in omerta-gc.service omerta-prune.service omerta-prune.timer; do
-		sed "s|@BINDIR@|$bindir|g" "$share/systemd/$u" >"$unitdir/$u"
+		sed "s|@SBINDIR@|$sbindir|g" "$share/systemd/$u" >"$unitdir/$u"
 		chmod 0644 "$unitdir/$u"
 	done
 	install -m 0644 "$share/systemd/omerta.tmpfiles" "$tmpfilesdir/omerta.conf"

@@ -39,9 +39,9 @@ help_synopsis() {
 
 @test "docs: --help exits 0 and its usage lines equal the man page SYNOPSIS" {
 	for t in $(tools); do
-		run "$OM_ROOT/bin/$t" --help
+		run "$(command -v "$t")" --help
 		[ "$status" -eq 0 ] || { echo "$t --help: $status"; false; }
-		a=$(help_synopsis "$OM_ROOT/bin/$t")
+		a=$(help_synopsis "$(command -v "$t")")
 		m="$OM_ROOT/man/$t.1"
 		[ -f "$m" ] || m="$OM_ROOT/man/$t.8"
 		b=$(man_synopsis "$m")

@@ -117,8 +117,8 @@ plain_conf() {
 	[ "$(stat -c %Y.%i "$b2")" = "$m1" ]
 	# A changed /init is a new base.
 	mkdir -p "$BATS_TEST_TMPDIR/data/initramfs"
-	{ cat "$OM_ROOT/initramfs/init"; echo "# changed"; } >"$BATS_TEST_TMPDIR/data/initramfs/init"
-	cp "$OM_ROOT/initramfs/omerta-guest" "$BATS_TEST_TMPDIR/data/initramfs/"
+	{ cat "$OM_GUEST/init"; echo "# changed"; } >"$BATS_TEST_TMPDIR/data/initramfs/init"
+	cp "$OM_GUEST/omerta-guest" "$BATS_TEST_TMPDIR/data/initramfs/"
 	b3=$(OMERTA_DATADIR=$BATS_TEST_TMPDIR/data omerta-mkinitrd --base)
 	[ "$b3" != "$b1" ]
 	[ -f "$b1" ]

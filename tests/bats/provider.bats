@@ -13,9 +13,9 @@ setup_file() {
 	# The account, its rule and its (empty) keys, as a provider makes them: make
 	# install-provider, with this file's paths.
 	OMERTA_PROVIDER_CONF=$F/p1.conf OMERTA_HOME=$H UNITDIR=$F/units TMPFILESDIR=$F/tmpfiles \
-		make -C "$OM_ROOT" --no-print-directory install-provider OMERTA_USER="$U" BINDIR="$OM_ROOT/bin" >"$F/install.log"
+		make -C "$OM_ROOT" --no-print-directory install-provider OMERTA_USER="$U" BINDIR="$OM_BIN" SBINDIR="$OM_SBIN" >"$F/install.log"
 	# The second provider's policy: a second rule, its path exactly.
-	printf '%s ALL=(root) NOPASSWD: %s/bin/omerta-provide --job %s/p2.conf\n' "$U" "$OM_ROOT" "$F" >>"$SUDOERS_FILE"
+	printf '%s ALL=(root) NOPASSWD: %s/omerta-provide --job %s/p2.conf\n' "$U" "$OM_BIN" "$F" >>"$SUDOERS_FILE"
 	visudo -cqf "$SUDOERS_FILE"
 	ssh-keygen -q -t ed25519 -N '' -C requester-a -f "$F/key_a"
 	ssh-keygen -q -t ed25519 -N '' -C requester-b -f "$F/key_b"
@@ -31,7 +31,7 @@ teardown_file() {
 	local p
 	for p in "$F"/sshd*.pid; do [ ! -f "$p" ] || kill "$(cat "$p")" 2>/dev/null || true; done
 	sleep 0.2
-	OMERTA_USER=$U BINDIR=$OM_ROOT/bin OMERTA_PROVIDER_CONF=$F/p1.conf OMERTA_HOME=$H \
+	OMERTA_USER=$U BINDIR=$OM_BIN SBINDIR=$OM_SBIN OMERTA_PROVIDER_CONF=$F/p1.conf OMERTA_HOME=$H \
 		UNITDIR=$F/units TMPFILESDIR=$F/tmpfiles sh "$OM_ROOT/share/install-provider.sh" --uninstall >/dev/null
 	world_down
 	run ! getent passwd "$U"
@@ -71,7 +71,7 @@ provider_up() {
 	UsePAM no
 	ExposeAuthInfo yes
 	PidFile none
-	SetEnv PATH=$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_PROVIDER_CONF=$F/p$1.conf
+	SetEnv PATH=$OM_SBIN:$OM_BIN:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_PROVIDER_CONF=$F/p$1.conf
 	CONF
 	sh "$OM_ROOT/tests/lib/netns-cgroups.sh" "$2" /usr/sbin/sshd -D -f "$F/sshd$1.conf" -E "$F/sshd$1.log" &
 	echo $! >"$F/sshd$1.pid"
@@ -139,13 +139,13 @@ audit() {
 	# What sudo allows the account: omerta-provide --job CONF, nothing else.
 	run sudo -l -U "$U"
 	echo "$output"
-	[[ "$output" == *"(root) NOPASSWD: $OM_ROOT/bin/omerta-provide --job $F/p1.conf"* ]]
+	[[ "$output" == *"(root) NOPASSWD: $OM_BIN/omerta-provide --job $F/p1.conf"* ]]
 	[ "$(printf '%s\n' "$output" | grep -c 'NOPASSWD:')" -eq 2 ]
 	run ! su -s /bin/sh "$U" -c "sudo -n id"
-	run ! su -s /bin/sh "$U" -c "sudo -n $OM_ROOT/bin/omerta-provide --job /tmp/other.conf"
-	run ! su -s /bin/sh "$U" -c "sudo -n $OM_ROOT/bin/omerta-execute --help"
+	run ! su -s /bin/sh "$U" -c "sudo -n $OM_BIN/omerta-provide --job /tmp/other.conf"
+	run ! su -s /bin/sh "$U" -c "sudo -n $OM_SBIN/omerta-execute --help"
 	[ -f "$F/units/omerta-gc.service" ]
-	grep -q "ExecStart=$OM_ROOT/bin/omerta-gc" "$F/units/omerta-gc.service"
+	grep -q "ExecStart=$OM_SBIN/omerta-gc" "$F/units/omerta-gc.service"
 	grep -q 'restrict,command="omerta-provide"' "$F/install.log"
 }
 

@@ -200,7 +200,7 @@ gcore_at_exit() {
 	vs_ns
 	# gdb runs in the job's namespace, and so does what it starts.
 	ip netns exec "$ns" bash -c "$(declare -f gcore_at_exit); gcore_at_exit \"\$@\"" - \
-		"$BATS_TEST_TMPDIR" "$OM_ROOT/bin/omerta-vpnserve" up --job "$job" --endpoint-host 198.51.100.1 \
+		"$BATS_TEST_TMPDIR" "$(command -v omerta-vpnserve)" up --job "$job" --endpoint-host 198.51.100.1 \
 		--no-internet --owner $$
 	cp "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/c.conf"
 	ckey=$(sed -n 's/^PrivateKey = //p' "$BATS_TEST_TMPDIR/c.conf")
@@ -237,7 +237,7 @@ gcore_at_exit() {
 	write_conf '' "PresharedKey = $psk\n"
 	# A script large enough that a growing buffer would be reallocated many times.
 	head -c 300000 /dev/zero | tr '\0' '#' >"$t/big.sh"
-	gcore_at_exit "$t" "$OM_ROOT/bin/omerta-mkinitrd" --vpn-config "$conf" --script-file "$t/big.sh" -o "$t/img"
+	gcore_at_exit "$t" "$(command -v omerta-mkinitrd)" --vpn-config "$conf" --script-file "$t/big.sh" -o "$t/img"
 	[ "$(stat -c %a "$t/img")" = 600 ]
 	grep -qF -- "$priv" "$t/img"
 	grep -qF -- "big.sh" "$t/core"
@@ -261,7 +261,7 @@ gcore_at_exit() {
 	[ "$(wc -l <<<"$stderr")" -eq 1 ]
 	[[ "$stderr" == *"No space left on device" ]]
 	run --separate-stderr bash -c '"$0" --vpn-config "$1" --script x | head -c 100 >/dev/null; exit "${PIPESTATUS[0]}"' \
-		"$OM_ROOT/bin/omerta-mkinitrd" "$conf"
+		"$(command -v omerta-mkinitrd)" "$conf"
 	echo "status=$status stderr=$stderr"
 	[ "$status" -eq 3 ]
 	[ "$(wc -l <<<"$stderr")" -eq 1 ]

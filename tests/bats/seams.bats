@@ -92,7 +92,7 @@ image_server_ip() {
 
 @test "seams: a provider without omerta-provide answers 125, not a 127 that reads as the workload's" {
 	# The remote command omerta submit sends, run by a shell whose PATH has no omerta.
-	cmd=$(sed -n 's/.*"\(command -v omerta-provide[^"]*\)".*/\1/p' "$OM_ROOT/bin/omerta-submit")
+	cmd=$(sed -n 's/.*"\(command -v omerta-provide[^"]*\)".*/\1/p' "$(command -v omerta-submit)")
 	[ -n "$cmd" ]
 	run env PATH=/usr/bin:/bin sh -c "${cmd/\$\*/--json}" </dev/null
 	[ "$status" -eq 125 ]

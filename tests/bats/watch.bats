@@ -111,7 +111,7 @@ ev() { jq -r "select(.event==\"$2\") | $3" "$T/$1.ev"; }
 	# A lying /init: it takes the real steps up to wg0 with the real helper, then
 	# reports vpn_up without verifying, and idles.
 	mkdir -p "$T/data/initramfs"
-	cp "$OM_ROOT/initramfs/omerta-guest" "$T/data/initramfs/"
+	cp "$OM_GUEST/omerta-guest" "$T/data/initramfs/"
 	cat >"$T/data/initramfs/init" <<-'LIAR'
 	#!/bin/sh
 	PATH=/bin:/sbin:/usr/bin:/usr/sbin

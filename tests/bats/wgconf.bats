@@ -107,13 +107,13 @@ write_conf() {
 	ip -n "$ns" addr add 192.0.2.1/24 dev omt-a
 	ip -n "$ns" link set omt-a up
 	write_conf "" "192.0.2.77:51820"
-	run --separate-stderr ip netns exec "$ns" "$OM_ROOT/bin/omerta-wgconf" check "$conf"
+	run --separate-stderr ip netns exec "$ns" "$(command -v omerta-wgconf)" check "$conf"
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"192.0.2.0/24"*"attached to"* ]] || [[ "$stderr" == *"192.0.2.1/24"*"attached to"* ]]
-	run ip netns exec "$ns" "$OM_ROOT/bin/omerta-wgconf" check --allow-private-endpoint "$conf"
+	run ip netns exec "$ns" "$(command -v omerta-wgconf)" check --allow-private-endpoint "$conf"
 	[ "$status" -eq 0 ]
 	write_conf "" "198.51.100.7:51820"
-	run ip netns exec "$ns" "$OM_ROOT/bin/omerta-wgconf" check "$conf"
+	run ip netns exec "$ns" "$(command -v omerta-wgconf)" check "$conf"
 	[ "$status" -eq 0 ]
 	ip netns del "$ns"
 	ns=

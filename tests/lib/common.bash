@@ -1,7 +1,19 @@
 # Shared set-up for the bats suites. Every suite loads this file.
 bats_require_minimum_version 1.5.0
 OM_ROOT=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-export PATH="$OM_ROOT/bin:$PATH"
+# The tools under test: this checkout's bin/, or with OMERTA_INSTALLED=1 the installed
+# package's (OMERTA_PREFIX, default /usr: PREFIX/bin, PREFIX/sbin, and the guest's
+# files in PREFIX/lib/omerta), so that the same suites prove an installed omerta.
+# OM_BIN and OM_SBIN are where the user and the root-only tools are, OM_GUEST the
+# guest's /init and helper; the tests' own helpers (build/nft-flush) stay the checkout's.
+if [ -n "${OMERTA_INSTALLED:-}" ]; then
+	OM_PREFIX=${OMERTA_PREFIX:-/usr}
+	OM_BIN=$OM_PREFIX/bin OM_SBIN=$OM_PREFIX/sbin OM_GUEST=$OM_PREFIX/lib/omerta/initramfs
+else
+	OM_BIN=$OM_ROOT/bin OM_SBIN=$OM_ROOT/bin OM_GUEST=$OM_ROOT/initramfs
+fi
+export OM_BIN OM_SBIN OM_GUEST
+export PATH="$OM_SBIN:$OM_BIN:$PATH"
 export OMERTA_RUN_DIR="$BATS_FILE_TMPDIR/run"
 export OMERTA_CACHE_DIR="$BATS_FILE_TMPDIR/cache"
 export OMERTA_DISK_DIR="$BATS_FILE_TMPDIR/disks"
@@ -129,7 +141,7 @@ sshd_up() {
 	UsePAM no
 	StrictModes no
 	PidFile none
-	SetEnv PATH=${1:+$1:}$OM_ROOT/bin:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR OMERTA_DISK_DIR=$OMERTA_DISK_DIR OMERTA_IMAGE_DIR=$OMERTA_IMAGE_DIR OMERTA_PROVIDER_CONF=$T/provider.conf
+	SetEnv PATH=${1:+$1:}$OM_SBIN:$OM_BIN:/usr/sbin:/usr/bin:/sbin:/bin OMERTA_RUN_DIR=$OMERTA_RUN_DIR OMERTA_CACHE_DIR=$OMERTA_CACHE_DIR OMERTA_DISK_DIR=$OMERTA_DISK_DIR OMERTA_IMAGE_DIR=$OMERTA_IMAGE_DIR OMERTA_PROVIDER_CONF=$T/provider.conf
 	CONF
 	cat >"$T/ssh_config" <<-CONF
 	Host 192.0.2.2
