@@ -92,17 +92,22 @@ jailed() {
 	eval "jail_$job=$!"
 	# Running, and its filter's counter readable: CMD runs in the finished jail.
 	for _ in $(seq 50); do
-		[ "$(omerta-jail status --job "$job" 2>/dev/null | cut -f2,10)" = "$(printf 'running\t0')" ] && return 0
+		if [ "$(omerta-jail status --job "$job" 2>/dev/null | cut -f2,10)" = "$(printf 'running\t0')" ]; then
+			# Only now may a guest_cmd start writing (it waits for this file): else a
+			# fast CMD's frames can be counted before this look, and it never sees 0.
+			touch "$T/$job.go"
+			return 0
+		fi
 		sleep 0.1
 	done
 	cat "$T/$job.err" >&2
 	return 1
 }
 
-# The jail's CMD for a guest that shakes hands, sends junk, writes N blocked frames,
-# says "ready" and stays.
+# guest_cmd N JOB: the jail's CMD for a guest that waits for jailed's look, shakes
+# hands, sends junk, writes N blocked frames, says "ready" and stays.
 guest_cmd() {
-	echo "ip addr add 10.66.0.2/32 dev lo && python3 $T/fakewg.py guest && python3 $T/fakewg.py frames $1 && echo ready && exec sleep 30"
+	echo "until [ -e $T/$2.go ]; do sleep 0.05; done; ip addr add 10.66.0.2/32 dev lo && python3 $T/fakewg.py guest && python3 $T/fakewg.py frames $1 && echo ready && exec sleep 30"
 }
 
 until_line() { # until_line FILE TEXT
@@ -129,7 +134,7 @@ procstate() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
 	[ "$stderr" = "omerta-jail: no such job: nosuch" ]
 	[ -z "$output" ]
 	server 51901
-	jailed s1 51901 sh -c "$(guest_cmd 3)"
+	jailed s1 51901 sh -c "$(guest_cmd 3 s1)"
 	until_line "$T/s1.out" ready
 	grep -qx handshake "$T/s1.out"
 	# The door takes the junk datagram in its own time (a loaded machine): wait
@@ -202,7 +207,7 @@ procstate() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
 
 @test "omerta vpn status and omerta status, provider: connected only when the door saw the handshake, never on the guest's word" {
 	server 51902
-	jailed p1 51902 sh -c "$(guest_cmd 0)"
+	jailed p1 51902 sh -c "$(guest_cmd 0 p1)"
 	until_line "$T/p1.out" ready
 	jailed p2 51999 sleep 30
 	# omerta execute's folders for both; p2's guest "said" vpn_up, p1's said nothing.
