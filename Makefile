@@ -38,7 +38,10 @@ SODIUM_LIBS   := $(shell $(PKG_CONFIG) --libs libsodium 2>/dev/null || echo -lso
 
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
             -Wvla -Wpointer-arith -Wcast-qual -Wundef
-HARDEN   := -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2 -fstack-clash-protection
+# _FORTIFY_SOURCE only where the caller sets none: a second -D of it with another
+# level is a redefinition, an error under WERROR.
+HARDEN   := -fstack-protector-strong -fPIE -fstack-clash-protection \
+            $(if $(findstring _FORTIFY_SOURCE,$(CPPFLAGS) $(CFLAGS)),,-D_FORTIFY_SOURCE=2)
 OPT      ?= -O2 -g
 # CPPFLAGS, CFLAGS and LDFLAGS are the caller's (dpkg-buildflags) and come last, so
 # that theirs win.
@@ -46,7 +49,7 @@ CPPFLAGS ?=
 CFLAGS   ?=
 LDFLAGS  ?=
 ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -DOMERTA_VERSION='"$(VERSION)"' $(OPT) $(WARN) \
-              -Ilib $(SODIUM_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+              -Ilib $(SODIUM_CFLAGS) $(if $(SAN),,$(HARDEN)) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
@@ -54,8 +57,6 @@ endif
 ifneq ($(SAN),)
 ALL_CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 ALL_LDFLAGS += -fsanitize=$(SAN)
-else
-ALL_CFLAGS  += $(HARDEN)
 endif
 
 TOOLS    := omerta-keygen omerta-wgconf omerta-vpnserve omerta-mkinitrd omerta-jail omerta-vmboot omerta-watch omerta-escape omerta-files omerta-mkimage omerta-provide
@@ -194,7 +195,9 @@ uninstall-provider:
 uninstall:
 	rm -f $(USER_TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(ROOT_TOOLS:%=$(DESTDIR)$(SBINDIR)/%)
 	rm -f $(MANPAGES:man/%=$(DESTDIR)$(MANDIR)/man1/%) $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%) $(MAN8:man/%=$(DESTDIR)$(MANDIR)/man8/%)
-	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(LIBDIR)
+	rm -f $(DESTDIR)$(DATADIR)/common.sh $(DESTDIR)$(DATADIR)/provider.conf
+	rm -f $(DESTDIR)$(LIBDIR)/initramfs/init $(DESTDIR)$(LIBDIR)/initramfs/omerta-guest
+	-rmdir $(DESTDIR)$(DATADIR) $(DESTDIR)$(LIBDIR)/initramfs $(DESTDIR)$(LIBDIR) 2>/dev/null
 	$(if $(UNITDIR),rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,omerta-gc.service omerta-prune.service omerta-prune.timer))
 	$(if $(TMPFILESDIR),rm -f $(DESTDIR)$(TMPFILESDIR)/omerta.conf $(DESTDIR)$(TMPFILESDIR)/omerta-provider.conf)
 	$(if $(SYSUSERSDIR),rm -f $(DESTDIR)$(SYSUSERSDIR)/omerta-provider.conf)

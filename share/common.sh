@@ -5,7 +5,7 @@
 # The tools next to the workflow come first: a checkout's bin/, or an installed
 # PREFIX/bin and PREFIX/sbin (the root-only tools are in sbin, the rest in bin, and a
 # workflow in either calls both), so that a job never runs another install's tools.
-om_here=$(cd "$(dirname "$0")" && pwd)
+om_here=$(cd "$(dirname "$0")" && pwd -P)
 om_prefix=$(cd "$om_here/.." && pwd)
 PATH="$om_here:$om_prefix/sbin:$om_prefix/bin:$PATH"
 export PATH

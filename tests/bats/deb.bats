@@ -73,15 +73,14 @@ submit() {
 		grep -qE "^\./usr/share/man/man[18]/$t\.[18]\.gz$" "$F/all.files" || { echo "$t: no page"; false; }
 	done
 	[ "$(grep -c '^\./usr/s\{0,1\}bin/' "$F/all.files")" -eq 17 ]
-	# The exact dependencies.
-	d=$(dpkg-deb -f "$F"/one/omerta_*.deb Depends)
-	for x in wireguard-tools wireguard-go nftables iproute2 jq openssh-client libsodium23; do
-		[[ ", $d," == *", $x"[\ ,]* ]] || { echo "omerta does not depend on $x: $d"; false; }
-	done
-	d=$(dpkg-deb -f "$F"/one/omerta-provider_*.deb Depends)
-	for x in qemu-system-x86 busybox-static "linux-image-cloud-amd64 | linux-image-amd64" sudo e2fsprogs squashfs-tools "omerta (= $(dpkg-parsechangelog -l "$OM_ROOT/debian/changelog" -S Version))"; do
-		[[ ", $d," == *", $x"[\ ,]* ]] || { echo "omerta-provider does not depend on $x: $d"; false; }
-	done
+	# The exact dependencies, each one a program a tool runs (the libraries' versions
+	# are dpkg-shlibdeps'): nothing missing, nothing extra.
+	v=$(dpkg-parsechangelog -l "$OM_ROOT/debian/changelog" -S Version)
+	d=$(dpkg-deb -f "$F"/one/omerta_*.deb Depends | sed 's/ (>= [^)]*)//g')
+	[ "$d" = "e2fsprogs, iproute2, jq, nftables, openssh-client, squashfs-tools, systemd | systemd-tmpfiles, wireguard-go, wireguard-tools, libc6, libsodium23" ] || { echo "omerta: $d"; false; }
+	d=$(dpkg-deb -f "$F"/one/omerta-provider_*.deb Depends | sed 's/ (>= [^)]*)//g')
+	[ "$d" = "busybox-static, e2fsprogs, linux-image-cloud-amd64 | linux-image-amd64, omerta (= $v), qemu-system-x86, sudo, systemd | systemd-tmpfiles, systemd | systemd-standalone-sysusers | systemd-sysusers, libc6, libsodium23" ] || { echo "omerta-provider: $d"; false; }
+	[ "$(dpkg-deb -f "$F"/one/omerta_*.deb Recommends)" = mmdebstrap ]
 	[ "$(dpkg-deb -f "$F"/one/omerta-provider_*.deb Architecture)" = amd64 ]
 	# lintian: no error, no warning (the one override is the guest's static helper).
 	run lintian --fail-on error,warning "$F"/one/omerta_*.deb "$F"/one/omerta-provider_*.deb
@@ -119,7 +118,11 @@ submit() {
 	[ "$(stat -c %U:%a /var/lib/omerta/disks)" = root:700 ]
 	[ -d /run/omerta ]
 	[ -d /var/cache/omerta ]
-	sudo -l -U omerta | grep -q '(root) NOPASSWD: /usr/bin/omerta-provide --job /etc/omerta/provider.conf$'
+	# The one rule, and nothing else for the account.
+	run sudo -l -U omerta
+	[[ "$output" == *"(root) NOPASSWD: /usr/bin/omerta-provide --job /etc/omerta/provider.conf"* ]]
+	[ "$(printf '%s\n' "$output" | grep -c 'NOPASSWD:')" -eq 1 ]
+	[ "$(printf '%s\n' "$output" | grep -c '^ *(')" -eq 1 ]
 	installed omerta-provide check >/dev/null
 	# shellcheck disable=SC2016 # the guest's
 	run submit --script 'echo "from $(uname -r)"; printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80 | tail -n 1; exit 3'

@@ -100,4 +100,12 @@ page() {
 	[[ "$output" == *"-DOMT_CPP_MARK"* ]]
 	[[ "$output" == *"-DOMT_C_MARK"* ]]
 	[[ "$output" == *"-Wl,-z,omtmark"* ]]
+	# A caller's own _FORTIFY_SOURCE level replaces ours rather than redefining it
+	# (an error under WERROR).
+	run make -C "$OM_ROOT" --no-print-directory -n -B bin/omerta-keygen CPPFLAGS=-D_FORTIFY_SOURCE=3
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"-D_FORTIFY_SOURCE=3"* ]]
+	[[ "$output" != *"-D_FORTIFY_SOURCE=2"* ]]
+	run make -C "$OM_ROOT" --no-print-directory -n -B bin/omerta-keygen
+	[[ "$output" == *"-D_FORTIFY_SOURCE=2"* ]]
 }
