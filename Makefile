@@ -11,6 +11,7 @@
 #   make bench      benchmarks (bench/README.md)
 #   make install    PREFIX=/usr/local DESTDIR= (UNITDIR= TMPFILESDIR= SYSUSERSDIR= for the units)
 #   make deb        the Debian packages omerta and omerta-provider, into build/deb (debian/)
+#   make kernel     omerta's own guest kernel from Debian's linux-source (share/kernel; work in progress)
 #   make install-provider   the provider's account, policy and sudo rule (root; omerta-provide(8))
 #   WERROR=1        warnings are errors (CI)
 #   SAN=address,undefined   build and test under sanitizers
@@ -74,7 +75,7 @@ MANPAGES := $(wildcard man/*.1)
 MAN7     := $(wildcard man/*.7)
 MAN8     := $(wildcard man/*.8)
 
-.PHONY: all check check-long deps demo images fuzz bench install install-provider uninstall-provider uninstall clean deb FORCE
+.PHONY: all check check-long deps demo images fuzz bench install install-provider uninstall-provider uninstall clean deb kernel FORCE
 
 all: $(BINS) initramfs/omerta-guest build/unit build/fuzz-replay build/nft-flush
 
@@ -207,6 +208,12 @@ uninstall:
 # dpkg-dev and debhelper (make deps installs them).
 deb:
 	@sh share/mkdeb.sh build/deb
+
+# make kernel: omerta's own guest kernel (share/mkkernel.sh), from linux-source-6.1,
+# into $(or $(OMERTA_CACHE_DIR),/var/cache/omerta)/kernel; about 4 minutes on 2 cores. Use it with
+# OMERTA_KERNEL=PATH; it is not chosen by itself yet.
+kernel:
+	@sh share/mkkernel.sh
 
 clean:
 	rm -rf build $(BINS) initramfs/omerta-guest

@@ -28,6 +28,7 @@
 #include "om_ifaddr.h"
 #include "om_kmod.h"
 #include "om_num.h"
+#include "om_kconfig.h"
 #include "om_read.h"
 #include "om_rundir.h"
 #include "om_wgconf.h"
@@ -179,6 +180,12 @@ static int resolve_modules(const struct kernel *k, struct modlist *m)
 	char depfile[PATH_MAX], *buf;
 	size_t len;
 
+	/* A kernel built without modules (its config beside it says so: omerta's own,
+	 * make kernel) has everything the guest needs built in: the base holds none. */
+	if (om_kconfig_unset(k->image, "CONFIG_MODULES")) {
+		m->n = m->ncore = m->ndisk = 0;
+		return 0;
+	}
 	snprintf(depfile, sizeof(depfile), "%s/modules.dep", k->moddir);
 	if (om_read_path(depfile, 4 << 20, &buf, &len) != 0) {
 		warnx("%s: cannot read (apt-get install linux-image-cloud-amd64 provides the guest kernel with its modules)",

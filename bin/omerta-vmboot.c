@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "om_kconfig.h"
 #include "om_cli.h"
 #include "om_ctl.h"
 #include "om_exec.h"
@@ -143,6 +144,7 @@ struct opts {
 	unsigned cpu, memory, timeout, uid, gid, uid_lo, uid_hi;
 	unsigned boot_timeout, workload_timeout; /* from QEMU's start; from workload_start */
 	int kernel_fd, initrd_fd; /* vmboot's: QEMU opens them through /proc/PARENT/fd */
+	bool no_acpi;             /* the kernel's config says CONFIG_ACPI is not set */
 	int in_fd;                /* --stdin-fd, or -1: then no omerta.in port at all */
 	int qin;                  /* QEMU's end of omerta.in's socket, in the child */
 	bool kvm, no_network, uid_auto, remove_initrd;
@@ -442,7 +444,10 @@ static void exec_qemu(const struct opts *o, const int qfd[CH_N])
 			 i ? "," : " omerta.disks=", o->disk[i].name);
 	argv[n++] = "qemu-system-x86_64";
 	argv[n++] = "-M";
-	argv[n++] = "microvm";
+	/* A kernel built without ACPI (omerta's own, make kernel) finds the virtio-mmio
+	 * devices on its command line, which QEMU writes only with acpi=off; a kernel
+	 * with ACPI (Debian's) reads them from the ACPI tables, as before. */
+	argv[n++] = o->no_acpi ? "microvm,acpi=off" : "microvm";
 	argv[n++] = "-nodefaults";
 	argv[n++] = "-no-user-config";
 	argv[n++] = "-display";
@@ -723,6 +728,7 @@ static int open_files(struct args *a, struct guest *g, int *kernel_fd, int *init
 {
 	struct stat st;
 
+	a->o.no_acpi = om_kconfig_unset(a->o.kernel, "CONFIG_ACPI");
 	*kernel_fd = open(a->o.kernel, O_RDONLY | O_CLOEXEC);
 	if (*kernel_fd < 0 || fstat(*kernel_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		warnx("%s: no such kernel (apt-get install linux-image-cloud-amd64)", a->o.kernel);

@@ -331,3 +331,22 @@ plain_conf() {
 	done
 	[ -z "$(find "$d/open" "$d/real" -mindepth 1)" ]
 }
+
+@test "mkinitrd: a kernel built without modules (its config beside it says so) gets a base with none; one with modules still needs them" {
+	k=$BATS_TEST_TMPDIR/k
+	mkdir -p "$k"
+	cp "$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)" "$k/vmlinuz-9.9-omt"
+	printf '#\n# Linux/x86 9.9 Kernel Configuration\n#\n# CONFIG_MODULES is not set\n' >"$k/config-9.9-omt"
+	b=$(omerta-mkinitrd --base --kernel "$k/vmlinuz-9.9-omt")
+	[ -f "$b" ]
+	cpio -it --quiet <"$b" >"$BATS_TEST_TMPDIR/list"
+	run grep -c '\.ko$' "$BATS_TEST_TMPDIR/list"
+	[ "$output" = 0 ]
+	grep -qx 'lib/modules/order' "$BATS_TEST_TMPDIR/list"
+	[ -z "$(cpio -i --quiet --to-stdout lib/modules/order <"$b")" ]
+	# The same kernel whose config has modules: they must be in /lib/modules/9.9-omt.
+	printf '#\nCONFIG_MODULES=y\n' >"$k/config-9.9-omt"
+	run --separate-stderr omerta-mkinitrd --base --kernel "$k/vmlinuz-9.9-omt"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"/lib/modules/9.9-omt/modules.dep"* ]]
+}

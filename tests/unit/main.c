@@ -19,6 +19,7 @@ int main(void)
 	t_seams();
 	t_door();
 	t_policy();
+	t_kconfig();
 	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
 	return t_fail ? 1 : 0;
 }

@@ -33,5 +33,6 @@ void t_blake2s(void);
 void t_kmod(void);
 void t_seams(void);
 void t_door(void);
+void t_kconfig(void);
 
 #endif
