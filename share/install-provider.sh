@@ -33,6 +33,13 @@ if [ "${1:-}" = --uninstall ]; then
 	rm -rf "$home"
 	for u in omerta-gc.service omerta-prune.service omerta-prune.timer; do rm -f "$unitdir/$u"; done
 	rm -f "$tmpfilesdir/omerta.conf"
+	# The audit log's folder, as install made it (the policy's, or the default), if
+	# it is empty: a log in it is kept.
+	log=$(sed -n 's/^audit_log *= *\([^ #]*\).*/\1/p' "$conf" 2>/dev/null) || log=''
+	# (Not one that a package's tmpfiles.d makes: omerta-provider's is its own.)
+	for d in "$(dirname "${log:-/var/log/omerta/jobs.jsonl}")" /var/log/omerta; do
+		grep -qs "^d $d " /usr/lib/tmpfiles.d/*.conf /etc/tmpfiles.d/*.conf || rmdir "$d" 2>/dev/null || true
+	done
 	echo "install-provider: removed $user, $sudoers, $home and the units; $conf and the audit log are kept"
 	exit 0
 fi

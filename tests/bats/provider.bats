@@ -37,6 +37,8 @@ teardown_file() {
 	run ! getent passwd "$U"
 	[ ! -e "$SUDOERS_FILE" ]
 	[ ! -e "$H" ]
+	# The audit log's folder that install made (the default one) goes too when empty.
+	[ ! -d /var/log/omerta ] || [ -n "$(ls -A /var/log/omerta)" ] || grep -qs '^d /var/log/omerta ' /usr/lib/tmpfiles.d/*.conf
 }
 
 setup() {
