@@ -22,6 +22,11 @@ unitdir=${UNITDIR:-/etc/systemd/system}
 tmpfilesdir=${TMPFILESDIR:-/etc/tmpfiles.d}
 share=$(cd "$(dirname "$0")" && pwd)
 die() { echo "install-provider: $*" >&2; exit 1; }
+# The audit log's folder: the policy's audit_log, or the default one's.
+audit_dir() {
+	log=$(sed -n 's/^audit_log *= *\([^ #]*\).*/\1/p' "$conf" 2>/dev/null) || log=''
+	dirname "${log:-/var/log/omerta/jobs.jsonl}"
+}
 [ "$(id -u)" -eq 0 ] || die "needs root (sudo make install-provider)"
 case $user in '' | -* | *[!a-z0-9_-]*) die "OMERTA_USER: a user name (a-z, 0-9, '_', '-')" ;; esac
 [ -x "$bindir/omerta-provide" ] || die "$bindir/omerta-provide is missing (make install first, or BINDIR=)"
@@ -35,9 +40,8 @@ if [ "${1:-}" = --uninstall ]; then
 	rm -f "$tmpfilesdir/omerta.conf"
 	# The audit log's folder, as install made it (the policy's, or the default), if
 	# it is empty: a log in it is kept.
-	log=$(sed -n 's/^audit_log *= *\([^ #]*\).*/\1/p' "$conf" 2>/dev/null) || log=''
 	# (Not one that a package's tmpfiles.d makes: omerta-provider's is its own.)
-	for d in "$(dirname "${log:-/var/log/omerta/jobs.jsonl}")" /var/log/omerta; do
+	for d in "$(audit_dir)" /var/log/omerta; do
 		grep -qs "^d $d " /usr/lib/tmpfiles.d/*.conf /etc/tmpfiles.d/*.conf || rmdir "$d" 2>/dev/null || true
 	done
 	echo "install-provider: removed $user, $sudoers, $home and the units; $conf and the audit log are kept"
@@ -82,8 +86,7 @@ visudo -cqf "$tmp" || die "visudo refused the rule"
 install -d -m 0755 "$(dirname "$sudoers")"
 install -m 0440 "$tmp" "$sudoers"
 
-log=$(sed -n 's/^audit_log *= *\([^ #]*\).*/\1/p' "$conf")
-install -d -m 0750 "$(dirname "${log:-/var/log/omerta/jobs.jsonl}")"
+install -d -m 0750 "$(audit_dir)"
 
 # The boot-time chores (systemd): gc at boot, /run/omerta, the cache's pruning.
 if [ -d "$(dirname "$unitdir")" ]; then

@@ -19,8 +19,13 @@ command -v dh >/dev/null || die "dh is missing (sudo make deps: debhelper)"
 cd "$top"
 ver=$(dpkg-parsechangelog -S Version)
 src=$out/src/omerta-$ver
+# OUT is replaced whole, so only one that is missing, empty or an earlier build's.
+if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ ! -e "$out/.omerta-deb" ]; then
+	die "$out is not an earlier make deb's folder: give an empty or a new one"
+fi
 rm -rf "$out"
 mkdir -p "$src"
+: >"$out/.omerta-deb"
 if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
 	# shellcheck disable=SC2016 # $f is the inner sh's
 	git -C "$top" ls-files -z --cached --others --exclude-standard |
