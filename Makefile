@@ -4,6 +4,7 @@
 #   make            build every tool into bin/ (they run from the checkout)
 #   make check      every test: C unit tests, fuzz corpus replay, bats suites, examples
 #   make check-long the load tests: 8 concurrent jobs, 200 sequential jobs (root)
+#   make check-kernel  make kernel, then the suites that boot VMs with that kernel (root)
 #   make deps       install the Debian packages omerta needs (root)
 #   make demo       a real job through a real per-job VPN (root)
 #   make images     the default job image, debian-python (root; Debian mirror)
@@ -11,7 +12,7 @@
 #   make bench      benchmarks (bench/README.md)
 #   make install    PREFIX=/usr/local DESTDIR= (UNITDIR= TMPFILESDIR= SYSUSERSDIR= for the units)
 #   make deb        the Debian packages omerta and omerta-provider, into build/deb (debian/)
-#   make kernel     omerta's own guest kernel from Debian's linux-source (share/kernel; work in progress)
+#   make kernel     omerta's own guest kernel from Debian's linux-source, booted from then on (root)
 #   make install-provider   the provider's account, policy and sudo rule (root; omerta-provide(8))
 #   WERROR=1        warnings are errors (CI)
 #   SAN=address,undefined   build and test under sanitizers
@@ -75,7 +76,7 @@ MANPAGES := $(wildcard man/*.1)
 MAN7     := $(wildcard man/*.7)
 MAN8     := $(wildcard man/*.8)
 
-.PHONY: all check check-long deps demo images fuzz bench install install-provider uninstall-provider uninstall clean deb kernel FORCE
+.PHONY: all check check-long check-kernel deps deps-kernel demo images fuzz bench install install-provider uninstall-provider uninstall clean deb kernel FORCE
 
 all: $(BINS) initramfs/omerta-guest build/unit build/fuzz-replay build/nft-flush
 
@@ -209,11 +210,26 @@ uninstall:
 deb:
 	@sh share/mkdeb.sh build/deb
 
-# make kernel: omerta's own guest kernel (share/mkkernel.sh), from linux-source-6.1,
-# into $(or $(OMERTA_CACHE_DIR),/var/cache/omerta)/kernel; about 4 minutes on 2 cores. Use it with
-# OMERTA_KERNEL=PATH; it is not chosen by itself yet.
-kernel:
+# sudo make kernel: omerta's own guest kernel (share/mkkernel.sh), from linux-source-6.1,
+# into $(or $(OMERTA_CACHE_DIR),/var/cache/omerta)/kernel; about 4 minutes on 2 cores. Jobs boot it
+# from then on (omerta-mkinitrd --which-kernel says which and why; OMERTA_KERNEL
+# overrides).
+kernel: $(if $(filter 0,$(shell id -u)),deps-kernel)
 	@sh share/mkkernel.sh
+
+deps-kernel:
+	@sh share/deps.sh kernel
+
+# sudo make check-kernel: make kernel, then every suite that boots a VM again, with
+# that kernel (make check covers Debian's), and tests/kernel (the kernel itself: its
+# options, its choice, a rebuild from scratch to the same bytes). CI runs it after
+# check-long; about 20 minutes here.
+VM_SUITES = battery door exits faults files images mkinitrd output provider seams-state \
+	seams secrets trust watch workflows workloads
+check-kernel: $(if $(filter 0,$(shell id -u)),deps deps-kernel)
+	@$(MAKE) --no-print-directory all
+	@k=$$(sh share/mkkernel.sh) && OMERTA_KERNEL=$$k \
+		OMERTA_SUITES="$(foreach s,$(VM_SUITES),tests/bats/$(s).bats) tests/kernel" sh tests/run
 
 clean:
 	rm -rf build $(BINS) initramfs/omerta-guest

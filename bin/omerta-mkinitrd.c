@@ -42,12 +42,14 @@ enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_MISSING = 4 };
 static const char usage_text[] =
 	"usage: omerta-mkinitrd --vpn-config FILE|- (--script STR | --script-file FILE|-) [--language sh|bash|python] [--root] [--endpoint HOST:PORT] [--server-ip IP] [--door IP:PORT] [--guest-addr CIDR] [--heartbeat S] [--verify-tries N] [--allow-private-endpoint] [--env NAME=VALUE]... [--env-file FILE] [--image] [--disks] [--kernel PATH] [-o FILE]\n"
 	"       omerta-mkinitrd --base [--language sh|bash|python] [--kernel PATH]\n"
+	"       omerta-mkinitrd --which-kernel\n"
 	"       omerta-mkinitrd --help | --version\n";
 
 static const char help_text[] =
 	"\n"
 	"Builds base + per-job initramfs (mode 0600) to FILE or stdout; --base prints\n"
-	"the cached base's path. See omerta-mkinitrd(1).\n"
+	"the cached base's path; --which-kernel prints the kernel a job boots, a tab, and\n"
+	"why. See omerta-mkinitrd(1).\n"
 	"Exit status: 0 ok, 1 refused input, 2 usage, 3 system error, 4 missing kernel,\n"
 	"modules or tool.\n";
 
@@ -90,34 +92,15 @@ struct kernel {
 	char image[PATH_MAX], version[128], moddir[160];
 };
 
-static int newest_kernel(char out[PATH_MAX])
-{
-	DIR *d = opendir("/boot");
-	struct dirent *e;
-	char best[256] = "";
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, "vmlinuz-", 8) == 0 && strverscmp(e->d_name, best) > 0)
-			snprintf(best, sizeof(best), "%s", e->d_name);
-	closedir(d);
-	if (!*best)
-		return -1;
-	snprintf(out, PATH_MAX, "/boot/%s", best);
-	return 0;
-}
-
 static int find_kernel(const char *opt, struct kernel *k)
 {
-	const char *env = getenv("OMERTA_KERNEL"), *base;
+	const char *base;
+	char why[PATH_MAX + 96];
 	struct stat st;
 
 	if (opt)
 		snprintf(k->image, sizeof(k->image), "%s", opt);
-	else if (env && *env)
-		snprintf(k->image, sizeof(k->image), "%s", env);
-	else if (newest_kernel(k->image) < 0) {
+	else if (om_kernel_choose(k->image, why, sizeof(why)) < 0) {
 		warnx("no kernel in /boot (apt-get install linux-image-cloud-amd64, or --kernel)");
 		return -1;
 	}
@@ -492,6 +475,10 @@ static int add_modules_range(struct om_cpio *c, const struct base_in *b, size_t 
 		strcat(order, "\n");
 	}
 	om_cpio_file(c, order_name, 0644, 0, 0, order, strlen(order));
+	/* No module past the split (a kernel with everything built in has none at all):
+	 * the second list is there, empty, for the guest reads both. */
+	if (split_name && order_name != split_name)
+		om_cpio_file(c, split_name, 0644, 0, 0, "", 0);
 	return 0;
 }
 
@@ -967,7 +954,7 @@ static int emit_job(const struct job_in *j, int fd)
 struct opts {
 	const char *cfg, *script, *script_file, *language, *endpoint, *server_ip, *door, *guest,
 		*kernel, *output, *hb, *tries;
-	bool base_only, allow_private, root, image, disks;
+	bool base_only, which_kernel, allow_private, root, image, disks;
 	const char *env[ENV_MAX + 1];
 	size_t n_env;
 	const char *env_file;
@@ -994,6 +981,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 		{ "env", required_argument, NULL, 'E' },
 		{ "env-file", required_argument, NULL, 'F' },
 		{ "base", no_argument, NULL, 'B' },
+		{ "which-kernel", no_argument, NULL, 'W' },
 		{ "image", no_argument, NULL, 'I' },
 		{ "disks", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1028,6 +1016,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'F': o->env_file = optarg; break;
 		case 'B': o->base_only = true; break;
+		case 'W': o->which_kernel = true; break;
 		case 'o': o->output = optarg; break;
 		case 'h': usage(EX_OK); break;
 		case 'V': puts("omerta-mkinitrd " OMERTA_VERSION); exit(EX_OK);
@@ -1208,6 +1197,27 @@ out:
 	return ret;
 }
 
+/* --which-kernel: the kernel a job boots and why, one line, PATH<TAB>WHY: what
+ * omerta-execute boots and omerta status reports, from the one rule (om_kconfig.h). */
+static int which_kernel(int argc)
+{
+	char path[PATH_MAX], why[PATH_MAX + 96];
+
+	if (argc != 2) {
+		warnx("--which-kernel takes nothing else");
+		usage(EX_USAGE_);
+	}
+	if (om_kernel_choose(path, why, sizeof(why)) < 0) {
+		warnx("no kernel in /boot (apt-get install linux-image-cloud-amd64, or make kernel)");
+		return EX_MISSING;
+	}
+	if (printf("%s\t%s\n", path, why) < 0 || fflush(stdout) == EOF) {
+		warn("write");
+		return EX_SYS;
+	}
+	return EX_OK;
+}
+
 static int build_base(const struct opts *o, struct base_in *b)
 {
 	char basepath[PATH_MAX];
@@ -1238,6 +1248,8 @@ int main(int argc, char **argv)
 	int ret;
 
 	parse_opts(argc, argv, &o);
+	if (o.which_kernel)
+		return which_kernel(argc);
 	j.root = o.root;
 	j.disks = o.disks || o.image;
 	for (size_t i = 0; i < sizeof(langs) / sizeof(langs[0]); i++)

@@ -1,5 +1,10 @@
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "om_kconfig.h"
 #include "om_read.h"
 
@@ -21,4 +26,101 @@ bool om_kconfig_unset(const char *kernel, const char *opt)
 	unset = strstr(buf, want) != NULL;
 	om_read_free(buf, len);
 	return unset;
+}
+
+/* A kernel file or folder that root or we own and that no group or other may write:
+ * anyone else's could be a kernel of theirs, booted by root with a job's key in it. */
+static bool trusted(const struct stat *st, bool dir)
+{
+	return (dir ? S_ISDIR(st->st_mode) : S_ISREG(st->st_mode)) &&
+	       (st->st_uid == 0 || st->st_uid == geteuid()) && !(st->st_mode & 022);
+}
+
+static int newest_boot(char out[PATH_MAX])
+{
+	DIR *d = opendir("/boot");
+	struct dirent *e;
+	char best[256] = "";
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "vmlinuz-", 8) == 0 && strverscmp(e->d_name, best) > 0)
+			snprintf(best, sizeof(best), "%s", e->d_name);
+	closedir(d);
+	if (!*best)
+		return -1;
+	snprintf(out, PATH_MAX, "/boot/%s", best);
+	return 0;
+}
+
+/* The newest DIR/vmlinuz-*-omerta-* that has its config beside it, both trusted. */
+static int newest_own(const char *dir, char out[PATH_MAX], char *why, size_t wlen)
+{
+	DIR *d;
+	struct dirent *e;
+	struct stat st, cs;
+	char p[PATH_MAX], c[PATH_MAX];
+	struct timespec best = { 0, 0 };
+	int found = -1;
+
+	if (lstat(dir, &st) < 0)
+		return -1;
+	if (!trusted(&st, true)) {
+		snprintf(why, wlen, "%s is not root's or ours alone: its kernels are ignored", dir);
+		return -1;
+	}
+	if (!(d = opendir(dir)))
+		return -1;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "vmlinuz-", 8) != 0 || !strstr(e->d_name + 8, "-omerta-") ||
+		    strlen(e->d_name) > 200)
+			continue;
+		if (snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= (int)sizeof(p) ||
+		    snprintf(c, sizeof(c), "%s/config-%s", dir, e->d_name + 8) >= (int)sizeof(c))
+			continue;
+		if (lstat(p, &st) < 0 || lstat(c, &cs) < 0)
+			continue;
+		if (!trusted(&st, false) || !trusted(&cs, false)) {
+			snprintf(why, wlen, "%s is not root's or ours alone: ignored", p);
+			continue;
+		}
+		if (found < 0 || st.st_mtim.tv_sec > best.tv_sec ||
+		    (st.st_mtim.tv_sec == best.tv_sec && st.st_mtim.tv_nsec > best.tv_nsec)) {
+			best = st.st_mtim;
+			snprintf(out, PATH_MAX, "%s", p);
+			found = 0;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+int om_kernel_choose(char out[PATH_MAX], char *why, size_t wlen)
+{
+	const char *env = getenv("OMERTA_KERNEL"), *cache = getenv("OMERTA_CACHE_DIR");
+	char dir[PATH_MAX], skipped[PATH_MAX + 64] = "";
+
+	if (env && *env) {
+		if (strlen(env) >= PATH_MAX)
+			return -1;
+		snprintf(out, PATH_MAX, "%s", env);
+		snprintf(why, wlen, "OMERTA_KERNEL");
+		return 0;
+	}
+	if (!cache || !*cache)
+		cache = "/var/cache/omerta";
+	if (snprintf(dir, sizeof(dir), "%s/kernel", cache) >= (int)sizeof(dir))
+		return -1;
+	if (newest_own(dir, out, skipped, sizeof(skipped)) == 0) {
+		snprintf(why, wlen, "omerta's own, built by make kernel");
+		return 0;
+	}
+	if (newest_boot(out) < 0)
+		return -1;
+	if (*skipped)
+		snprintf(why, wlen, "Debian's (%s)", skipped);
+	else
+		snprintf(why, wlen, "Debian's: no kernel built by make kernel in %s", dir);
+	return 0;
 }

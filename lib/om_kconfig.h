@@ -3,10 +3,21 @@
  * omerta's own kernel, make kernel). */
 #ifndef OM_KCONFIG_H
 #define OM_KCONFIG_H
+#include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* true when that config says "# OPT is not set" (OPT like "CONFIG_MODULES"); false
  * when it sets OPT, or there is no such config to read. */
 bool om_kconfig_unset(const char *kernel, const char *opt);
+
+/* The guest kernel omerta boots, into OUT, and why, into WHY (one line):
+ *   1. $OMERTA_KERNEL, as given;
+ *   2. omerta's own (make kernel): the newest $OMERTA_CACHE_DIR/kernel/vmlinuz-*-omerta-*
+ *      with its config beside it, where the folder and both files are root's or ours
+ *      and no group or other may write them;
+ *   3. Debian's: the newest /boot/vmlinuz-*.
+ * -1 when there is none. */
+int om_kernel_choose(char out[PATH_MAX], char *why, size_t wlen);
 
 #endif

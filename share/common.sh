@@ -36,13 +36,11 @@ om_new_jobid() {
 
 om_now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-om_kernel() {
-	if [ -n "${OMERTA_KERNEL:-}" ]; then
-		printf '%s\n' "$OMERTA_KERNEL"
-	else
-		printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1
-	fi
-}
+# om_kernel: the guest kernel a job boots, from the one rule that omerta-mkinitrd
+# --which-kernel applies ($OMERTA_KERNEL, else omerta's own from make kernel, else
+# Debian's newest /boot/vmlinuz-*); om_kernel_why: why, in words. Empty when none.
+om_kernel_line() { omerta-mkinitrd --which-kernel 2>/dev/null || true; }
+om_kernel() { om_kernel_line | sed 's/\t.*//'; }
 
 # om_default_sigint "$@": a job must stop on SIGINT, also when a script started it in
 # the background (a non-interactive sh starts those with SIGINT ignored, and a

@@ -7,6 +7,8 @@ iproute2 iputils-ping nftables wireguard-tools wireguard-go qemu-system-x86 busy
 zstd kmod linux-image-cloud-amd64 procps psmisc iperf3 tcpdump openssh-server
 openssh-client netcat-openbsd python3-minimal time gdb strace valgrind mmdebstrap squashfs-tools
 e2fsprogs openssl python3 sudo dpkg-dev debhelper lintian"
+# make kernel (share/mkkernel.sh): Debian's kernel source and what builds it.
+[ "${1:-}" != kernel ] || pkgs="linux-source-6.1 bc flex bison libelf-dev xz-utils make gcc"
 missing=
 for p in $pkgs; do
 	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)

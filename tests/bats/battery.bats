@@ -248,7 +248,7 @@ import time; time.sleep(3); print("survived")'
 	run ip netns exec "$PROV" omerta-jail run --job dhcp --endpoint "$(omerta-wgconf show "$BATS_FILE_TMPDIR/battery.conf" | awk -F'\t' '$1=="endpoint"{print $2}')" -- \
 		sh -c 'busybox udhcpd -f "$0" & d=$!; "$@"; r=$?; kill $d; exit $r' "$T/udhcpd.conf" \
 		sh -c 'omerta-mkinitrd --vpn-config "$0" --root -o "$1" --script "sleep 4; ps; ip route; ip -4 addr show eth0 | grep inet" &&
-			omerta-vmboot --kernel "$(printf "%s\n" /boot/vmlinuz-* | sort -V | tail -n 1)" --initrd "$1" --timeout 120' \
+			omerta-vmboot --kernel "$KERNEL" --initrd "$1" --timeout 120' \
 		"$BATS_FILE_TMPDIR/battery.conf" "$T/dhcp.img"
 	echo "$output"
 	[ "$status" -eq 0 ]
@@ -266,7 +266,7 @@ import time; time.sleep(3); print("survived")'
 @test "battery: an inbound probe from the provider's side toward the guest's tunnel address gets no answer" {
 	run ip netns exec "$PROV" omerta-jail run --job probe --endpoint "$(omerta-wgconf show "$BATS_FILE_TMPDIR/battery.conf" | awk -F'\t' '$1=="endpoint"{print $2}')" -- \
 		sh -c 'omerta-mkinitrd --vpn-config "$0" -o "$1" --script "sleep 8; echo done" &&
-			{ omerta-vmboot --kernel "$(printf "%s\n" /boot/vmlinuz-* | sort -V | tail -n 1)" --initrd "$1" --timeout 120 & v=$!; }
+			{ omerta-vmboot --kernel "$KERNEL" --initrd "$1" --timeout 120 & v=$!; }
 			sleep 4
 			ip route add 10.200.0.0/16 via 10.66.0.2 dev tap0
 			if ping -c 3 -W 1 10.200.0.2 >/dev/null 2>&1; then echo ANSWERED; fi

@@ -100,7 +100,7 @@ good_conf() {
 
 @test "exits: omerta-vmboot 1 2 3 before QEMU (120 123 124 128+N: jail.bats, battery.bats)" {
 	good_conf
-	k=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
+	k=$KERNEL
 	omerta-mkinitrd --vpn-config "$T/good.conf" --script true -o "$T/img"
 	code omerta-vmboot 1 omerta-vmboot --kernel "$k" --initrd "$T/img" --no-network --memory 1
 	code omerta-vmboot 1 omerta-vmboot --kernel "$T/none" --initrd "$T/img" --no-network
@@ -114,7 +114,7 @@ good_conf() {
 
 @test "exits: omerta-vmboot 123 when QEMU ends before the guest reports anything" {
 	good_conf
-	k=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
+	k=$KERNEL
 	omerta-mkinitrd --vpn-config "$T/good.conf" --script 'sleep 60' -o "$T/img"
 	omerta-vmboot --kernel "$k" --initrd "$T/img" --no-network --events-fd 3 3>"$T/ev" &
 	v=$!

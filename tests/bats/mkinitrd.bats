@@ -66,6 +66,9 @@ plain_conf() {
 }
 
 @test "mkinitrd: the base holds no secret; the job part holds the key, mode 0600; modules come with their dependencies" {
+	# Debian's kernel, whatever this run boots: it is the one with modules.
+	OMERTA_KERNEL=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
+	export OMERTA_KERNEL
 	conf=$(plain_conf)
 	key=$(sed -n 's/^PrivateKey = //p' "$conf")
 	mk --vpn-config "$conf" --script 'echo hi' -o "$BATS_TEST_TMPDIR/img"
@@ -106,6 +109,45 @@ plain_conf() {
 	# No applet link overwrote busybox itself.
 	grep -qx bin/busybox "$BATS_TEST_TMPDIR/base.list"
 	[ "$(cpio -i --quiet --to-stdout bin/busybox <"$base" | wc -c)" -eq "$(stat -c %s /bin/busybox)" ]
+}
+
+@test "mkinitrd --which-kernel: OMERTA_KERNEL, else omerta's own from make kernel, else Debian's, and why; omerta status says the same" {
+	local c=$BATS_TEST_TMPDIR/c deb
+	deb=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
+	mkdir -p "$c"
+	run --separate-stderr env -u OMERTA_KERNEL OMERTA_CACHE_DIR="$c" omerta-mkinitrd --which-kernel
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '%s\tDebian'"'"'s: no kernel built by make kernel in %s/kernel' "$deb" "$c")" ]
+	# One of omerta's own, with its config beside it (a copy of Debian's stands in:
+	# which file is chosen is what this checks, not what it boots).
+	mkdir -p "$c/kernel"
+	cp "$deb" "$c/kernel/vmlinuz-9.9-omerta-abc"
+	printf '#\n# CONFIG_MODULES is not set\n' >"$c/kernel/config-9.9-omerta-abc"
+	run --separate-stderr env -u OMERTA_KERNEL OMERTA_CACHE_DIR="$c" omerta-mkinitrd --which-kernel
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '%s/kernel/vmlinuz-9.9-omerta-abc\tomerta'"'"'s own, built by make kernel' "$c")" ]
+	run env -u OMERTA_KERNEL OMERTA_CACHE_DIR="$c" omerta status
+	grep -qxF "$(printf 'kernel\tok\t%s/kernel/vmlinuz-9.9-omerta-abc (omerta'"'"'s own, built by make kernel; no modules)\t-' "$c")" <<<"$output"
+	# A job builds its image for that kernel: no module in its base.
+	b=$(env -u OMERTA_KERNEL OMERTA_CACHE_DIR="$c" omerta-mkinitrd --base)
+	run grep -c '\.ko$' <(cpio -it --quiet <"$b")
+	[ "$output" = 0 ]
+	# One that others may write is passed over, and the reason says so.
+	chmod 0664 "$c/kernel/vmlinuz-9.9-omerta-abc"
+	run --separate-stderr env -u OMERTA_KERNEL OMERTA_CACHE_DIR="$c" omerta-mkinitrd --which-kernel
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '%s\tDebian'"'"'s (%s/kernel/vmlinuz-9.9-omerta-abc is not root'"'"'s or ours alone: ignored)' "$deb" "$c")" ]
+	# OMERTA_KERNEL overrides both.
+	chmod 0644 "$c/kernel/vmlinuz-9.9-omerta-abc"
+	run --separate-stderr env OMERTA_KERNEL=/nonexistent/vmlinuz-1 OMERTA_CACHE_DIR="$c" omerta-mkinitrd --which-kernel
+	[ "$output" = "$(printf '/nonexistent/vmlinuz-1\tOMERTA_KERNEL')" ]
+	run env OMERTA_KERNEL=/nonexistent/vmlinuz-1 OMERTA_CACHE_DIR="$c" omerta status
+	[ "$status" -eq 1 ]
+	grep -qxF "$(printf 'kernel\tmissing\t/nonexistent/vmlinuz-1 (OMERTA_KERNEL): cannot be read\tlinux-image-cloud-amd64')" <<<"$output"
+	# It takes nothing else.
+	run --separate-stderr omerta-mkinitrd --which-kernel --base
+	[ "$status" -eq 2 ]
+	[ "${stderr_lines[0]}" = "omerta-mkinitrd: --which-kernel takes nothing else" ]
 }
 
 @test "mkinitrd: the base cache hits on the second build and misses when an input changes" {
@@ -344,6 +386,13 @@ plain_conf() {
 	[ "$output" = 0 ]
 	grep -qx 'lib/modules/order' "$BATS_TEST_TMPDIR/list"
 	[ -z "$(cpio -i --quiet --to-stdout lib/modules/order <"$b")" ]
+	# An image job's disk part: both of its lists are there, and empty (the guest
+	# reads order.disk, then order.image; a missing one failed every image job).
+	omerta-mkinitrd --vpn-config "$(plain_conf)" --script true --image --kernel "$k/vmlinuz-9.9-omt" \
+		--allow-private-endpoint -o "$BATS_TEST_TMPDIR/img"
+	for o in disk image; do
+		[ "$(grep -ac "lib/modules/order\.$o" "$BATS_TEST_TMPDIR/img")" -eq 1 ]
+	done
 	# The same kernel whose config has modules: they must be in /lib/modules/9.9-omt.
 	printf '#\nCONFIG_MODULES=y\n' >"$k/config-9.9-omt"
 	run --separate-stderr omerta-mkinitrd --base --kernel "$k/vmlinuz-9.9-omt"

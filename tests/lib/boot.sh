@@ -6,8 +6,13 @@
 #   DIR receives console, ctl, out and err; the exit status is QEMU's (124: timeout).
 set -eu
 img=$1 tap=$2 dir=$3 limit=${4:-120} mem=${5:-128}
-kernel=${OMERTA_KERNEL:-$(printf "%s\n" /boot/vmlinuz-* | sort -V | tail -n 1)}
+kernel=${KERNEL:-${OMERTA_KERNEL:-$(printf "%s\n" /boot/vmlinuz-* | sort -V | tail -n 1)}}
 mhz=$(awk -F: '/^cpu MHz/{print int($2); exit}' /proc/cpuinfo)
+# A kernel built without ACPI (omerta's own, make kernel) finds its virtio-mmio
+# devices on the command line, which QEMU writes only with acpi=off (as omerta-vmboot).
+machine=microvm
+v=${kernel##*/vmlinuz-}
+! grep -qx '# CONFIG_ACPI is not set' "${kernel%/*}/config-$v" 2>/dev/null || machine=microvm,acpi=off
 mkdir -p "$dir"
 : >"$dir/ctl"
 : >"$dir/out"
@@ -15,7 +20,7 @@ mkdir -p "$dir"
 # tsc_early_khz: under TCG with microvm (no HPET, no PM timer) the guest otherwise
 # sometimes hangs calibrating the TSC. erms=off as omerta-vmboot(1) does (TCG runs
 # "rep movsb" a byte at a time).
-exec timeout "$limit" qemu-system-x86_64 -M microvm -nodefaults -no-user-config \
+exec timeout "$limit" qemu-system-x86_64 -M "$machine" -nodefaults -no-user-config \
 	-display none -cpu max,erms=off,fsrm=off -m "$mem" -kernel "$kernel" -initrd "$img" \
 	-append "console=ttyS0 quiet panic=-1 ipv6.disable=1 tsc_early_khz=${mhz}000" \
 	-serial "file:$dir/console" \

@@ -18,6 +18,11 @@ export OMERTA_RUN_DIR="$BATS_FILE_TMPDIR/run"
 export OMERTA_CACHE_DIR="$BATS_FILE_TMPDIR/cache"
 export OMERTA_DISK_DIR="$BATS_FILE_TMPDIR/disks"
 export OMERTA_IMAGE_DIR="$OM_ROOT/build/images"
+# The guest kernel the suites boot: $OMERTA_KERNEL (make check-kernel sets it to
+# omerta's own), else Debian's newest. Each suite has its own cache folder, so a
+# kernel built in /var/cache/omerta is not chosen by itself here.
+KERNEL=${OMERTA_KERNEL:-$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)}
+export KERNEL
 
 # om_leftovers: what omerta or a suite left (tests/lib/leftovers.sh).
 . "$OM_ROOT/tests/lib/leftovers.sh"
@@ -52,8 +57,6 @@ world_up() {
 	sh "$OM_ROOT/tests/lib/world.sh" up "$TAG"
 	export REQ=omt-$TAG-req PROV=omt-$TAG-prov PROV2=omt-$TAG-prov2 INET=omt-$TAG-inet
 	export LAN=omt-$TAG-lan WAN=omt-$TAG-wan
-	KERNEL=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
-	export KERNEL
 }
 
 # world_down, in teardown_file: the world goes, and nothing may be left.

@@ -20,6 +20,7 @@ int main(void)
 	t_door();
 	t_policy();
 	t_kconfig();
+	t_kernel_choose();
 	printf("unit: %d passed, %d failed\n", t_pass, t_fail);
 	return t_fail ? 1 : 0;
 }

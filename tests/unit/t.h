@@ -34,5 +34,6 @@ void t_kmod(void);
 void t_seams(void);
 void t_door(void);
 void t_kconfig(void);
+void t_kernel_choose(void);
 
 #endif

@@ -1,4 +1,8 @@
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include "om_kconfig.h"
@@ -35,5 +39,70 @@ void t_kconfig(void)
 	CHECK(!om_kconfig_unset("/boot/bzImage", "CONFIG_MODULES"), "not vmlinuz-VERSION");
 	unlink(c);
 	unlink(k);
+	rmdir(dir);
+}
+
+/* Which kernel a job boots: OMERTA_KERNEL, else the newest of omerta's own with its
+ * config, where both are root's or ours alone, else Debian's newest in /boot. */
+void t_kernel_choose(void)
+{
+	char dir[] = "/tmp/omt-kchoose-XXXXXX", kd[128], a[160], ac[160], b[160], bc[160];
+	char out[PATH_MAX], why[PATH_MAX + 96];
+	struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+	const char *saved = getenv("OMERTA_KERNEL");
+
+	if (!mkdtemp(dir)) {
+		CHECK(0, "mkdtemp");
+		return;
+	}
+	unsetenv("OMERTA_KERNEL");
+	setenv("OMERTA_CACHE_DIR", dir, 1);
+	snprintf(kd, sizeof(kd), "%s/kernel", dir);
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strncmp(out, "/boot/vmlinuz-", 14) == 0 &&
+		      strncmp(why, "Debian's: no kernel built", 25) == 0,
+	      "no kernel folder: Debian's");
+	mkdir(kd, 0755);
+	snprintf(a, sizeof(a), "%s/vmlinuz-6.1-omerta-aaa", kd);
+	snprintf(ac, sizeof(ac), "%s/config-6.1-omerta-aaa", kd);
+	snprintf(b, sizeof(b), "%s/vmlinuz-6.1-omerta-bbb", kd);
+	snprintf(bc, sizeof(bc), "%s/config-6.1-omerta-bbb", kd);
+	put(a, "");
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strncmp(out, "/boot/", 6) == 0,
+	      "a kernel without its config beside it is not chosen");
+	put(ac, "# CONFIG_MODULES is not set\n");
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, a) == 0 &&
+		      strcmp(why, "omerta's own, built by make kernel") == 0,
+	      "omerta's own, with its config, is chosen over Debian's");
+	put(b, "");
+	put(bc, "");
+	utimensat(AT_FDCWD, a, old, 0);
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, b) == 0, "the newest own is chosen");
+	chmod(b, 0664);
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, a) == 0,
+	      "a group-writable kernel is passed over");
+	chmod(a, 0666);
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strncmp(out, "/boot/", 6) == 0 &&
+		      strstr(why, "is not root's or ours alone") != NULL,
+	      "with none trusted: Debian's, and why");
+	chmod(a, 0644);
+	chmod(kd, 0777);
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strncmp(out, "/boot/", 6) == 0 &&
+		      strstr(why, "kernel is not root's") != NULL,
+	      "a folder others may write: its kernels are ignored");
+	chmod(kd, 0755);
+	setenv("OMERTA_KERNEL", "/x/vmlinuz-1", 1);
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, "/x/vmlinuz-1") == 0 &&
+		      strcmp(why, "OMERTA_KERNEL") == 0,
+	      "OMERTA_KERNEL overrides");
+	if (saved)
+		setenv("OMERTA_KERNEL", saved, 1);
+	else
+		unsetenv("OMERTA_KERNEL");
+	unsetenv("OMERTA_CACHE_DIR");
+	unlink(a);
+	unlink(ac);
+	unlink(b);
+	unlink(bc);
+	rmdir(kd);
 	rmdir(dir);
 }

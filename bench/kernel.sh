@@ -1,0 +1,99 @@
+#!/bin/sh
+# bench/kernel.sh [TAG]: omerta's own guest kernel (make kernel) against Debian's,
+# side by side in one run (issue 19). BENCH_KERNEL_RUNS rounds (default 7), each, in
+# turn: a bare boot of Debian's kernel (busybox /init that powers off, the same QEMU
+# flags through omerta-vmboot: bench/run.sh's), a bare boot of the own kernel (/init
+# restarts: with no ACPI it cannot power off), `omerta execute --script true` on
+# Debian's and on the own kernel. Medians; the issue's bounds: the own job at most
+# 0.6 of Debian's bare boot, the own QEMU-start-to-vpn_up at most half of Debian's.
+# Also the kernels' sizes and their guests' phases. With TAG, uses that test world
+# (bench/run.sh's); without, makes its own. Needs root, and the kernel built (it
+# runs make kernel's script: a lookup once built). Prints a markdown section.
+set -eu
+cd "$(dirname "$0")/.."
+[ "$(id -u)" -eq 0 ] || { echo "kernel: needs root (namespaces, VMs)" >&2; exit 1; }
+export PATH="$PWD/bin:$PATH"
+own=
+if [ $# -ge 1 ]; then
+	tag=$1
+else
+	tag=bkrn$$ own=1
+fi
+n=${BENCH_KERNEL_RUNS:-7}
+req=omt-$tag-req prov=omt-$tag-prov
+t=$(mktemp -d)
+: "${OMERTA_RUN_DIR:=$t/run}"
+export OMERTA_RUN_DIR
+mkdir -p "$OMERTA_RUN_DIR"
+chmod 700 "$OMERTA_RUN_DIR"
+cleanup() {
+	ip netns exec "$req" omerta-vpnserve down --job bkrn >/dev/null 2>&1 || true
+	[ -z "$own" ] || sh tests/lib/world.sh down "$tag"
+	rm -rf "$t"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+deb=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
+mine=$(sh share/mkkernel.sh 2>"$t/mkkernel.err") || { cat "$t/mkkernel.err" >&2; exit 1; }
+[ -z "$own" ] || sh tests/lib/world.sh up "$tag" >/dev/null
+ip netns exec "$req" omerta-vpnserve up --job bkrn --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$t/job.conf"
+
+# bare NAME ACTION: a busybox /init that only does ACTION (poweroff or reboot).
+bare() {
+	mkdir -p "$t/$1/bin" "$t/$1/dev"
+	cp /bin/busybox "$t/$1/bin/"
+	printf '#!/bin/busybox sh\n/bin/busybox %s -f\n' "$2" >"$t/$1/init"
+	chmod 755 "$t/$1/init"
+	(cd "$t/$1" && find . | cpio -o -H newc 2>/dev/null) >"$t/$1.cpio"
+}
+bare bare-deb poweroff
+bare bare-own reboot
+ms() { echo $(($(date +%s%N) / 1000000)); }
+boot() { # boot KERNEL CPIO OUT
+	cp "$2" "$t/b.cpio"
+	a=$(ms)
+	omerta-vmboot --kernel "$1" --initrd "$t/b.cpio" --no-network --timeout 60 >/dev/null 2>&1 || true
+	echo $(($(ms) - a)) >>"$3"
+}
+job() { # job KERNEL NAME
+	a=$(ms)
+	ip netns exec "$prov" env OMERTA_KERNEL="$1" omerta execute --vpn-config "$t/job.conf" --script true --json >"$t/j.json"
+	echo $(($(ms) - a)) >>"$t/$2.job"
+	jq -r 'select(.event=="result").timings_ms.boot_to_vpn_up' "$t/j.json" >>"$t/$2.vpn"
+	jq -r 'select(.event=="exited").guest_ms | "\(.kernel) \(.boot - .kernel) \(.killswitch - .modules) \(.eth0 - .killswitch) \(.wg - .eth0) \(.vpn_up - .wg)"' "$t/j.json" >>"$t/$2.guest"
+}
+for _ in $(seq "$n"); do
+	boot "$deb" "$t/bare-deb.cpio" "$t/deb.bare"
+	boot "$mine" "$t/bare-own.cpio" "$t/own.bare"
+	job "$deb" deb
+	job "$mine" own
+done
+
+med() { sort -n "$1" | awk '{v[NR]=$1} END{m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%s", m}'; }
+rng() { sort -n "$1" | awk '{v[NR]=$1} END{printf "%s-%s", v[1], v[NR]}'; }
+col() { cut -d' ' -f"$2" "$1" >"$t/col" && med "$t/col"; }
+echo "### omerta's own guest kernel against Debian's, $n rounds, interleaved"
+echo
+echo "Debian's: $(basename "$deb") ($(stat -c %s "$deb") bytes, with its modules); own:"
+echo "$(basename "$mine") ($(stat -c %s "$mine") bytes, no modules; share/kernel/guest.config)."
+echo
+echo "| ms (median, range) | Debian's kernel | own kernel | own / Debian's |"
+echo "|---|---|---|---|"
+for r in "bare boot:bare" "job, omerta execute --script true:job" "  of which QEMU start to vpn_up:vpn"; do
+	label=${r%:*} f=${r##*:}
+	d=$(med "$t/deb.$f") o=$(med "$t/own.$f")
+	echo "| $label | $d ($(rng "$t/deb.$f")) | $o ($(rng "$t/own.$f")) | $(awk -v o="$o" -v d="$d" 'BEGIN{printf "%.2f", o / d}') |"
+done
+echo
+jo=$(med "$t/own.job") bd=$(med "$t/deb.bare") vo=$(med "$t/own.vpn") vd=$(med "$t/deb.vpn")
+echo "Own job / Debian's bare boot: $(awk -v a="$jo" -v b="$bd" 'BEGIN{printf "%.2f", a / b}') (the bound: 0.6)."
+echo "Own QEMU start to vpn_up / Debian's: $(awk -v a="$vo" -v b="$vd" 'BEGIN{printf "%.2f", a / b}') (the bound: 0.5)."
+echo
+echo "Guest phases, medians (ms): kernel to /init, /init to channels (Debian's: its modules),"
+echo "kill switch, eth0, wg, verify (vpn_up):"
+for k in deb own; do
+	printf -- '- %s:' "$([ "$k" = deb ] && echo "Debian's" || echo own)"
+	for i in 1 2 3 4 5 6; do printf ' %s' "$(col "$t/$k.guest" "$i")"; done
+	echo
+done

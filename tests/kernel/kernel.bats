@@ -1,0 +1,82 @@
+#!/usr/bin/env bats
+# Issue 19: omerta's own guest kernel (make kernel). make check-kernel runs this with
+# OMERTA_KERNEL set to the kernel it just built, after the VM suites with it.
+
+load ../lib/common
+
+setup_file() {
+	case ${OMERTA_KERNEL:-} in
+	*/vmlinuz-*-omerta-*) ;;
+	*) echo "OMERTA_KERNEL must name a kernel from make kernel (make check-kernel sets it)" >&2; return 1 ;;
+	esac
+	world_up kn
+}
+teardown_file() { world_down; }
+
+setup() {
+	mkdir -p "$OMERTA_RUN_DIR"
+	T=$BATS_TEST_TMPDIR
+}
+
+teardown() {
+	vm_teardown
+	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
+}
+
+own_version() { basename "$OMERTA_KERNEL" | sed 's/^vmlinuz-//'; }
+
+@test "kernel: built as the fragment says: every option took, no modules, no ACPI, no PCI; make kernel again is a lookup" {
+	cfg=${OMERTA_KERNEL%/*}/config-$(own_version)
+	[ -f "$cfg" ]
+	while IFS= read -r l; do
+		grep -qxF "$l" "$cfg" || { echo "missing: $l"; return 1; }
+	done < <(grep -E '^CONFIG_[A-Z0-9_]+=' "$OM_ROOT/share/kernel/guest.config")
+	for o in MODULES ACPI PCI USB SOUND DRM; do
+		run grep -E "^CONFIG_$o=" "$cfg"
+		[ "$status" -eq 1 ]
+	done
+	# The same inputs: the same file, found, not built.
+	run --separate-stderr env OMERTA_CACHE_DIR="${OMERTA_KERNEL%/kernel/*}" sh "$OM_ROOT/share/mkkernel.sh"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$OMERTA_KERNEL" ]
+	grep -q 'built already' <<<"$stderr"
+}
+
+@test "kernel: with omerta's own in the cache, a job boots it by itself (no OMERTA_KERNEL), and omerta status names it and why" {
+	local c=$OMERTA_CACHE_DIR v
+	v=$(own_version)
+	mkdir -p "$c/kernel"
+	cp "$OMERTA_KERNEL" "$c/kernel/"
+	cp "${OMERTA_KERNEL%/*}/config-$v" "$c/kernel/"
+	ip netns exec "$REQ" omerta-vpnserve up --job k1 --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$T/k1.conf"
+	run --separate-stderr ip netns exec "$PROV" env -u OMERTA_KERNEL omerta execute --vpn-config "$T/k1.conf" --script 'uname -r'
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$v" ]
+	run env -u OMERTA_KERNEL omerta status
+	grep -qxF "$(printf 'kernel\tok\t%s/kernel/vmlinuz-%s (omerta'"'"'s own, built by make kernel; no modules)\t-' "$c" "$v")" <<<"$output"
+	rm -rf "$c/kernel"
+}
+
+@test "kernel: the guest's RNG is seeded at boot and the TSC and PIT need no calibration (the boot-time options took)" {
+	ip netns exec "$REQ" omerta-vpnserve up --job k2 --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$T/k2.conf"
+	run --separate-stderr ip netns exec "$PROV" omerta execute --vpn-config "$T/k2.conf" \
+		--script 'cat /proc/cmdline; cat /proc/sys/kernel/random/entropy_avail; uname -r'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q 'no_timer_check noapictimer reboot=t' <<<"${lines[0]}"
+	[ "${lines[1]}" -ge 256 ]
+	[ "${lines[2]}" = "$(own_version)" ]
+}
+
+@test "kernel: a rebuild from scratch in another folder gives the same bytes" {
+	local c=$BATS_TEST_TMPDIR/rebuild
+	mkdir -p "$c"
+	run --separate-stderr env OMERTA_CACHE_DIR="$c" sh "$OM_ROOT/share/mkkernel.sh"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$c/kernel/$(basename "$OMERTA_KERNEL")" ]
+	grep -q 'compiling' <<<"$stderr"
+	cmp "$output" "$OMERTA_KERNEL"
+	[ ! -e "$c/kernel/build" ]
+	rm -rf "$c"
+}
