@@ -6,7 +6,8 @@
 # restarts: with no ACPI it cannot power off), `omerta execute --script true` on
 # Debian's and on the own kernel. Medians; the issue's bounds: the own job at most
 # 0.6 of Debian's bare boot, the own QEMU-start-to-vpn_up at most half of Debian's.
-# Also the kernels' sizes and their guests' phases. With TAG, uses that test world
+# Also detection_ms of a root workload that goes around the tunnel, on each (not to
+# be worse), the kernels' sizes and their guests' phases. With TAG, uses that test world
 # (bench/run.sh's); without, makes its own. Needs root, and the kernel built (it
 # runs make kernel's script: a lookup once built). Prints a markdown section.
 set -eu
@@ -63,11 +64,22 @@ job() { # job KERNEL NAME
 	jq -r 'select(.event=="result").timings_ms.boot_to_vpn_up' "$t/j.json" >>"$t/$2.vpn"
 	jq -r 'select(.event=="exited").guest_ms | "\(.kernel) \(.boot - .kernel) \(.killswitch - .modules) \(.eth0 - .killswitch) \(.wg - .eth0) \(.vpn_up - .wg)"' "$t/j.json" >>"$t/$2.guest"
 }
+# rogue KERNEL NAME: a root workload that flushes the kill switch and connects
+# straight out; its detection_ms (first rogue frame to QEMU gone).
+flush=$(sh tests/lib/nft-flush.sh)
+rogue() {
+	ip netns exec "$prov" env OMERTA_KERNEL="$1" omerta execute --vpn-config "$t/job.conf" --root --json \
+		--script "$flush; "'ip route replace default via 10.66.0.1 dev eth0; nc -w 2 203.0.113.10 80 </dev/null' \
+		>"$t/r.json" || true
+	jq -r 'select(.event=="rogue_connection").detection_ms' "$t/r.json" >>"$t/$2.detect"
+}
 for _ in $(seq "$n"); do
 	boot "$deb" "$t/bare-deb.cpio" "$t/deb.bare"
 	boot "$mine" "$t/bare-own.cpio" "$t/own.bare"
 	job "$deb" deb
 	job "$mine" own
+	rogue "$deb" deb
+	rogue "$mine" own
 done
 
 med() { sort -n "$1" | awk '{v[NR]=$1} END{m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%s", m}'; }
@@ -80,7 +92,8 @@ echo "$(basename "$mine") ($(stat -c %s "$mine") bytes, no modules; share/kernel
 echo
 echo "| ms (median, range) | Debian's kernel | own kernel | own / Debian's |"
 echo "|---|---|---|---|"
-for r in "bare boot:bare" "job, omerta execute --script true:job" "  of which QEMU start to vpn_up:vpn"; do
+for r in "bare boot:bare" "job, omerta execute --script true:job" "  of which QEMU start to vpn_up:vpn" \
+	"detection_ms, a root workload around the tunnel:detect"; do
 	label=${r%:*} f=${r##*:}
 	d=$(med "$t/deb.$f") o=$(med "$t/own.$f")
 	echo "| $label | $d ($(rng "$t/deb.$f")) | $o ($(rng "$t/own.$f")) | $(awk -v o="$o" -v d="$d" 'BEGIN{printf "%.2f", o / d}') |"

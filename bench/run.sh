@@ -31,6 +31,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 sh tests/lib/world.sh up "$tag"
 kernel=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
+# Debian's kernel for every section but bench/kernel.sh's, also once make kernel has
+# built omerta's own (jobs would boot that one by themselves).
+export OMERTA_KERNEL="$kernel"
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 # stats FILE: "median min max" of one number a line
@@ -258,6 +261,13 @@ sh bench/door-rate.sh "$tag" >"$t/door-rate.md" 2>"$t/door-rate.err" || cat "$t/
 # BENCH_FILES_MIB) and what an image costs a job (bench/images.sh), in this world.
 sh bench/files.sh "$tag" >"$t/files.md" 2>"$t/files.err" || cat "$t/files.err" >&2
 sh bench/images.sh "$tag" >"$t/images.md" 2>"$t/images.err" || cat "$t/images.err" >&2
+# omerta's own guest kernel against Debian's (bench/kernel.sh), when linux-source is
+# there to build it from (make kernel; a lookup once built).
+if ls /usr/src/linux-source-*.tar.xz >/dev/null 2>&1; then
+	sh bench/kernel.sh "$tag" >"$t/kernel.md" 2>"$t/kernel.err" || cat "$t/kernel.err" >&2
+else
+	echo "(omerta's own kernel: not measured, no linux-source-6.1 to build it from)" >"$t/kernel.md"
+fi
 # What provider mode costs a job (bench/provide.sh: local against a provider's account).
 sh bench/provide.sh "$tag" >"$t/provide.md" 2>"$t/provide.err" || cat "$t/provide.err" >&2
 
@@ -343,5 +353,7 @@ tput() { # tput FILE: "down_MBps up_MBps rtt_ms"
 	cat "$t/images.md" 2>/dev/null
 	echo
 	cat "$t/provide.md" 2>/dev/null
+	echo
+	cat "$t/kernel.md" 2>/dev/null
 } >"$out"
 cat "$out"

@@ -438,6 +438,14 @@ static void exec_qemu(const struct opts *o, const int qfd[CH_N])
 		 o->in_fd >= 0 ? " omerta.stdin=1" : "");
 	if (mhz)
 		snprintf(append + strlen(append), sizeof(append) - strlen(append), " tsc_early_khz=%u000", mhz);
+	/* omerta.now: this host's clock to the nanosecond, which the guest takes as its
+	 * own plus its time since boot (initramfs/omerta-guest.c, set_clock): its RTC
+	 * gives whole seconds, and WireGuard's handshake timestamps must grow from one
+	 * guest of a config to the next. Not a secret: the workload can read the time. */
+	struct timespec wall;
+	if (clock_gettime(CLOCK_REALTIME, &wall) == 0)
+		snprintf(append + strlen(append), sizeof(append) - strlen(append), " omerta.now=%lld.%09ld",
+			 (long long)wall.tv_sec, wall.tv_nsec);
 	/* omerta.disks=NAME,...: the guest loads virtio_blk and waits for these. */
 	for (unsigned i = 0; i < o->ndisk; i++)
 		snprintf(append + strlen(append), sizeof(append) - strlen(append), "%s%s",

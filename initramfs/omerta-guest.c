@@ -1442,6 +1442,38 @@ static void setup_disks(void)
 		setup_image();
 }
 
+/* omerta.now=SEC.NSEC (omerta-vmboot): the host's clock as it started QEMU; the
+ * guest's becomes that plus its own time since boot. The RTC alone gives whole
+ * seconds: two guests of one config booted within the same second sent WireGuard
+ * handshakes with the same TAI64N timestamp, and the server drops the second as a
+ * replay (a 5 s retry, 3 jobs in 12 with a kernel that boots in half a second).
+ * Later than the true time by at most QEMU's start; never earlier than a previous
+ * guest's of the same host. No value, or a bad one: the RTC's, as before. */
+static void set_clock(void)
+{
+	char v[40], *end;
+	struct timespec now, up;
+	long long sec;
+	long nsec;
+
+	if (!cmdline_value("omerta.now", v, sizeof(v)))
+		return;
+	errno = 0;
+	sec = strtoll(v, &end, 10);
+	if (errno || end == v || *end != '.' || sec < 1600000000LL || sec > 4000000000LL)
+		return;
+	nsec = strtol(end + 1, &end, 10);
+	if (*end || nsec < 0 || nsec > 999999999L || clock_gettime(CLOCK_BOOTTIME, &up) < 0)
+		return;
+	now.tv_sec = (time_t)sec + up.tv_sec;
+	now.tv_nsec = nsec + up.tv_nsec;
+	if (now.tv_nsec >= 1000000000L) {
+		now.tv_sec++;
+		now.tv_nsec -= 1000000000L;
+	}
+	clock_settime(CLOCK_REALTIME, &now);
+}
+
 static int cmd_boot(void)
 {
 	static const char *const names[4] = { "omerta.ctl", "omerta.out", "omerta.err", "omerta.in" };
@@ -1467,6 +1499,7 @@ static int cmd_boot(void)
 	 * host how much output to wait for before it ends the VM. Without it (a kernel
 	 * with no debugfs) /init powers off as it always did. */
 	mount("debugfs", "/sys/kernel/debug", "debugfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700");
+	set_clock();
 	cmd_modules("/lib/modules", "order");
 	/* The fourth port, the workload's stdin, only when the host made one
 	 * (omerta-vmboot --stdin-fd); else the workload reads /dev/null. */

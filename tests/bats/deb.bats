@@ -128,8 +128,10 @@ submit() {
 	run submit --script 'echo "from $(uname -r)"; printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80 | tail -n 1; exit 3'
 	show
 	[ "$status" -eq 3 ]
-	# The guest ran the kernel omerta chose, this machine's newest.
-	[[ "$output" == *"from ${KERNEL#/boot/vmlinuz-}"* ]]
+	# The guest ran the kernel omerta chose (Debian's newest, or omerta's own where
+	# make kernel built one in /var/cache/omerta).
+	k=$(installed omerta-mkinitrd --which-kernel | cut -f1)
+	[[ "$output" == *"from ${k##*/vmlinuz-}"* ]]
 	# The internet sees the requester's exit, never the provider.
 	[ "$(printf '%s\n' "$output" | tail -n 1)" = 198.51.100.1 ]
 	# The base image came from the packaged guest files.
