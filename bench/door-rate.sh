@@ -10,31 +10,14 @@
 # without, makes its own. Needs root.
 set -eu
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "door-rate: needs root (namespaces, VMs)" >&2; exit 1; }
-export PATH="$PWD/bin:$PATH"
-own=
-if [ $# -ge 1 ]; then
-	tag=$1
-else
-	tag=brate$$ own=1
-fi
-req=omt-$tag-req prov=omt-$tag-prov
-t=$(mktemp -d)
-: "${OMERTA_RUN_DIR:=$t/run}"
-export OMERTA_RUN_DIR
-mkdir -p "$OMERTA_RUN_DIR"
-chmod 700 "$OMERTA_RUN_DIR"
-www=${TMPDIR:-/tmp}/omt-world-$tag/www
-cleanup() {
+. bench/lib.sh
+bench_down() {
 	for j in rated rateu; do ip netns exec "$req" omerta-vpnserve down --job "$j" >/dev/null 2>&1 || true; done
-	rm -f "$www/100m"
-	[ -z "$own" ] || sh tests/lib/world.sh down "$tag"
-	rm -rf "$t"
+	[ -z "${www:-}" ] || rm -f "$www/100m"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-[ -z "$own" ] || sh tests/lib/world.sh up "$tag" >/dev/null
+bench_start door-rate brate "$@"
+www=${TMPDIR:-/tmp}/omt-world-$tag/www
+bench_world
 kernel=${OMERTA_KERNEL:-$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)}
 # Sparse: 100 MiB of zeros that take no disk.
 truncate -s 100M "$www/100m"
@@ -44,7 +27,7 @@ job() {
 	ip netns exec "$req" omerta-vpnserve up --job "$1" --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$t/$1.conf"
 	ep=$(omerta-wgconf show "$t/$1.conf" | awk -F'\t' '$1=="endpoint"{print $2}')
 	pk=$(omerta-wgconf show "$t/$1.conf" | awk -F'\t' '$1=="peer_public_key"{print $2}')
-	ip netns exec "$prov" omerta-mkinitrd --vpn-config "$t/$1.conf" --script "$2" -o "$t/$1.img"
+	ip netns exec "$prov" omerta-mkinitrd --kernel "$kernel" --vpn-config "$t/$1.conf" --script "$2" -o "$t/$1.img"
 	ip netns exec "$prov" omerta-jail run --job "$1" --endpoint "$ep" --mtu 1420 --peer-key "$pk" \
 		--rate unlimited --handshake-rate unlimited --events-fd 5 -- \
 		omerta-watch --events-fd 4 --vm-events-fd 3 -- \

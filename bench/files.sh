@@ -10,31 +10,15 @@
 # makes its own. Needs root.
 set -eu
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "files: needs root (namespaces, VMs)" >&2; exit 1; }
-export PATH="$PWD/bin:$PATH"
-own=
-if [ $# -ge 1 ]; then
-	tag=$1
-else
-	tag=bfile$$ own=1
-fi
-mib=${BENCH_FILES_MIB:-1024}
-req=omt-$tag-req prov=omt-$tag-prov
-t=$(mktemp -d)
-: "${OMERTA_RUN_DIR:=$t/run}"
-: "${OMERTA_DISK_DIR:=$t/disks}"
-export OMERTA_RUN_DIR OMERTA_DISK_DIR
-mkdir -p "$OMERTA_RUN_DIR"
-chmod 700 "$OMERTA_RUN_DIR"
-cleanup() {
+. bench/lib.sh
+bench_down() {
 	for j in fin fout fstd; do ip netns exec "$req" omerta-vpnserve down --job "$j" >/dev/null 2>&1 || true; done
-	[ -z "$own" ] || sh tests/lib/world.sh down "$tag"
-	rm -rf "$t"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-[ -z "$own" ] || sh tests/lib/world.sh up "$tag" >/dev/null
+bench_start files bfile "$@"
+mib=${BENCH_FILES_MIB:-1024}
+: "${OMERTA_DISK_DIR:=$t/disks}"
+export OMERTA_DISK_DIR
+bench_world
 
 head -c $((mib * 1048576)) /dev/urandom >"$t/data.bin"
 # The floor: a host cp of the same bytes, page cache warm as the others' are.

@@ -8,30 +8,13 @@
 # root, and builds debian-python first if the catalogue lacks it.
 set -eu
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "images: needs root (namespaces, VMs)" >&2; exit 1; }
-export PATH="$PWD/bin:$PATH"
-own=
-if [ $# -ge 1 ]; then
-	tag=$1
-else
-	tag=bimg$$ own=1
-fi
-n=${BENCH_JOBS:-5}
-req=omt-$tag-req prov=omt-$tag-prov
-t=$(mktemp -d)
-: "${OMERTA_RUN_DIR:=$t/run}"
-export OMERTA_RUN_DIR
-mkdir -p "$OMERTA_RUN_DIR"
-chmod 700 "$OMERTA_RUN_DIR"
-cleanup() {
+. bench/lib.sh
+bench_down() {
 	ip netns exec "$req" omerta-vpnserve down --job bimg >/dev/null 2>&1 || true
-	[ -z "$own" ] || sh tests/lib/world.sh down "$tag"
-	rm -rf "$t"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-[ -z "$own" ] || sh tests/lib/world.sh up "$tag" >/dev/null
+bench_start images bimg "$@"
+n=${BENCH_JOBS:-5}
+bench_world
 img=${OMERTA_IMAGE_DIR:-/var/lib/omerta/images}/debian-python.img
 [ -e "$img" ] || bin/omerta-mkimage --debian bookworm --packages python3,python3-pip,curl,ca-certificates \
 	--name debian-python >/dev/null

@@ -12,32 +12,15 @@
 # runs make kernel's script: a lookup once built). Prints a markdown section.
 set -eu
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "kernel: needs root (namespaces, VMs)" >&2; exit 1; }
-export PATH="$PWD/bin:$PATH"
-own=
-if [ $# -ge 1 ]; then
-	tag=$1
-else
-	tag=bkrn$$ own=1
-fi
-n=${BENCH_KERNEL_RUNS:-7}
-req=omt-$tag-req prov=omt-$tag-prov
-t=$(mktemp -d)
-: "${OMERTA_RUN_DIR:=$t/run}"
-export OMERTA_RUN_DIR
-mkdir -p "$OMERTA_RUN_DIR"
-chmod 700 "$OMERTA_RUN_DIR"
-cleanup() {
+. bench/lib.sh
+bench_down() {
 	ip netns exec "$req" omerta-vpnserve down --job bkrn >/dev/null 2>&1 || true
-	[ -z "$own" ] || sh tests/lib/world.sh down "$tag"
-	rm -rf "$t"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_start kernel bkrn "$@"
+n=${BENCH_KERNEL_RUNS:-7}
 deb=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
 mine=$(sh share/mkkernel.sh 2>"$t/mkkernel.err") || { cat "$t/mkkernel.err" >&2; exit 1; }
-[ -z "$own" ] || sh tests/lib/world.sh up "$tag" >/dev/null
+bench_world
 ip netns exec "$req" omerta-vpnserve up --job bkrn --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$t/job.conf"
 
 # bare NAME ACTION: a busybox /init that only does ACTION (poweroff or reboot).

@@ -8,38 +8,21 @@
 # Needs root; makes a bench account, a sudoers file and an sshd, and removes them.
 set -eu
 cd "$(dirname "$0")/.."
-[ "$(id -u)" -eq 0 ] || { echo "provide: needs root (namespaces, VMs, an account)" >&2; exit 1; }
-export PATH="$PWD/bin:$PATH"
-own=
-if [ $# -ge 1 ]; then
-	tag=$1
-else
-	tag=bprv$$ own=1
-fi
-n=${BENCH_JOBS:-5}
-req=omt-$tag-req prov=omt-$tag-prov
-t=$(mktemp -d)
-chmod 755 "$t"
+. bench/lib.sh
 u=omtb$$
 home=/tmp/omt-bench-home-$$
 sudoers=/etc/sudoers.d/omt-bench-$$
-: "${OMERTA_RUN_DIR:=$t/run}"
-export OMERTA_RUN_DIR
-mkdir -p "$OMERTA_RUN_DIR"
-chmod 700 "$OMERTA_RUN_DIR"
 sshpid=''
-cleanup() {
+bench_down() {
 	[ -z "$sshpid" ] || kill "$sshpid" 2>/dev/null || true
 	sleep 0.2
 	OMERTA_USER=$u BINDIR=$PWD/bin OMERTA_PROVIDER_CONF=$t/p.conf OMERTA_HOME=$home SUDOERS_FILE=$sudoers \
 		UNITDIR=$t/units TMPFILESDIR=$t/tmpfiles sh share/install-provider.sh --uninstall >/dev/null 2>&1 || true
-	[ -z "$own" ] || sh tests/lib/world.sh down "$tag"
-	rm -rf "$t"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-[ -z "$own" ] || sh tests/lib/world.sh up "$tag" >/dev/null
+bench_start provide bprv "$@"
+n=${BENCH_JOBS:-5}
+chmod 755 "$t"
+bench_world
 OMERTA_USER=$u BINDIR=$PWD/bin OMERTA_PROVIDER_CONF=$t/p.conf OMERTA_HOME=$home SUDOERS_FILE=$sudoers \
 	UNITDIR=$t/units TMPFILESDIR=$t/tmpfiles sh share/install-provider.sh >/dev/null
 cat >"$t/p.conf" <<-CONF
