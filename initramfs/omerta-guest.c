@@ -1447,8 +1447,11 @@ static void setup_disks(void)
  * seconds: two guests of one config booted within the same second sent WireGuard
  * handshakes with the same TAI64N timestamp, and the server drops the second as a
  * replay (a 5 s retry, 3 jobs in 12 with a kernel that boots in half a second).
- * Later than the true time by at most QEMU's start; never earlier than a previous
- * guest's of the same host. No value, or a bad one: the RTC's, as before. */
+ * It runs behind the true time by what passed from then until this kernel's clock
+ * began (QEMU's start, the kernel's first steps: some hundred ms under TCG), yet
+ * ahead of any earlier guest's handshake on this host: that was before this
+ * guest's QEMU started, and its own clock lagged too. No value, or a bad one (not
+ * SEC.NNNNNNNNN): the RTC's, as before. */
 static void set_clock(void)
 {
 	char v[40], *end;
@@ -1462,8 +1465,10 @@ static void set_clock(void)
 	sec = strtoll(v, &end, 10);
 	if (errno || end == v || *end != '.' || sec < 1600000000LL || sec > 4000000000LL)
 		return;
-	nsec = strtol(end + 1, &end, 10);
-	if (*end || nsec < 0 || nsec > 999999999L || clock_gettime(CLOCK_BOOTTIME, &up) < 0)
+	if (strlen(end + 1) != 9 || strspn(end + 1, "0123456789") != 9)
+		return;
+	nsec = strtol(end + 1, NULL, 10);
+	if (clock_gettime(CLOCK_BOOTTIME, &up) < 0)
 		return;
 	now.tv_sec = (time_t)sec + up.tv_sec;
 	now.tv_nsec = nsec + up.tv_nsec;

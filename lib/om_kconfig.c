@@ -1,4 +1,6 @@
+#include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,27 +56,77 @@ static int newest_boot(char out[PATH_MAX])
 	return 0;
 }
 
-/* The newest DIR/vmlinuz-*-omerta-* that has its config beside it, both trusted. */
-static int newest_own(const char *dir, char out[PATH_MAX], char *why, size_t wlen)
+/* DIR, resolved into REAL, and every folder above it: root's or ours, and no group
+ * or other may write one, except a sticky folder above DIR (/tmp), where no one
+ * may rename or remove another's entry. Else someone else could put a folder of
+ * their own in its place between this choice and QEMU's open of the kernel. */
+static int trusted_tree(const char *dir, char real[PATH_MAX], char *why, size_t wlen)
+{
+	char p[PATH_MAX], *s;
+	struct stat st;
+	bool top = true;
+
+	if (!realpath(dir, real)) {
+		if (errno != ENOENT)
+			snprintf(why, wlen, "cannot read %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(p, sizeof(p), "%s", real);
+	for (;;) {
+		if (lstat(p, &st) < 0) {
+			snprintf(why, wlen, "cannot read %s: %s", p, strerror(errno));
+			return -1;
+		}
+		if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+		    ((st.st_mode & 022) && (top || !(st.st_mode & S_ISVTX)))) {
+			snprintf(why, wlen, "%s is not root's or ours alone: its kernels are ignored", p);
+			return -1;
+		}
+		if (strcmp(p, "/") == 0)
+			return 0;
+		s = strrchr(p, '/');
+		if (s == p)
+			s[1] = '\0';
+		else
+			*s = '\0';
+		top = false;
+	}
+}
+
+/* vmlinuz-VERSION-omerta-KEY, KEY make kernel's 12 hex digits, and nothing after
+ * it: not a file make kernel is still writing, nor anything else's. */
+static bool own_name(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (strncmp(n, "vmlinuz-", 8) != 0 || len > 200 || len < 8 + 1 + 8 + 12 ||
+	    strncmp(n + len - 20, "-omerta-", 8) != 0)
+		return false;
+	for (size_t i = len - 12; i < len; i++)
+		if (!isxdigit((unsigned char)n[i]) || isupper((unsigned char)n[i]))
+			return false;
+	return true;
+}
+
+/* The newest DIR/vmlinuz-*-omerta-KEY (by mtime: make kernel touches the one it
+ * finds or builds) that has its config beside it, both trusted. */
+static int newest_own(const char *want, char out[PATH_MAX], char *why, size_t wlen)
 {
 	DIR *d;
 	struct dirent *e;
 	struct stat st, cs;
-	char p[PATH_MAX], c[PATH_MAX];
+	char dir[PATH_MAX], p[PATH_MAX], c[PATH_MAX];
 	struct timespec best = { 0, 0 };
 	int found = -1;
 
-	if (lstat(dir, &st) < 0)
+	if (trusted_tree(want, dir, why, wlen) < 0)
 		return -1;
-	if (!trusted(&st, true)) {
-		snprintf(why, wlen, "%s is not root's or ours alone: its kernels are ignored", dir);
+	if (!(d = opendir(dir))) {
+		snprintf(why, wlen, "cannot read %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (!(d = opendir(dir)))
-		return -1;
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, "vmlinuz-", 8) != 0 || !strstr(e->d_name + 8, "-omerta-") ||
-		    strlen(e->d_name) > 200)
+		if (!own_name(e->d_name))
 			continue;
 		if (snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= (int)sizeof(p) ||
 		    snprintf(c, sizeof(c), "%s/config-%s", dir, e->d_name + 8) >= (int)sizeof(c))

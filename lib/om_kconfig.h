@@ -13,10 +13,12 @@ bool om_kconfig_unset(const char *kernel, const char *opt);
 
 /* The guest kernel omerta boots, into OUT, and why, into WHY (one line):
  *   1. $OMERTA_KERNEL, as given;
- *   2. omerta's own (make kernel): the newest $OMERTA_CACHE_DIR/kernel/vmlinuz-*-omerta-*
- *      with its config beside it, where the folder and both files are root's or ours
- *      and no group or other may write them;
- *   3. Debian's: the newest /boot/vmlinuz-*.
+ *   2. omerta's own (make kernel): the newest by mtime of
+ *      $OMERTA_CACHE_DIR/kernel/vmlinuz-VERSION-omerta-KEY (KEY 12 hex digits) with
+ *      its config beside it, where both files, the folder and every folder above it
+ *      (resolved; one above may be sticky, as /tmp) are root's or ours and no group
+ *      or other may write them; OUT is then the resolved path;
+ *   3. Debian's: the newest by version of /boot/vmlinuz-*.
  * -1 when there is none. */
 int om_kernel_choose(char out[PATH_MAX], char *why, size_t wlen);
 

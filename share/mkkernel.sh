@@ -7,10 +7,15 @@
 # package's version, the fragment and the compiler: the same inputs are a lookup,
 # and are built in the same folder with a fixed timestamp, user and host, so that a
 # rebuild gives the same bytes. Prints the kernel's path; progress on stderr.
-# Use it with OMERTA_KERNEL=PATH (omerta-mkinitrd leaves modules out of its base,
-# omerta-vmboot gives it acpi=off: both read the config beside it).
+# From then on jobs boot it by themselves (the newest there by mtime: a lookup
+# touches it; omerta-mkinitrd --which-kernel); omerta-mkinitrd leaves modules out
+# of its base and omerta-vmboot gives it acpi=off, both from the config beside it.
+# One build at a time (a lock in the folder); an interrupted one leaves nothing.
 # usage: mkkernel.sh    (root, or any user who may write the cache)
 set -eu
+# Jobs boot only a kernel no group or other may write (om_kconfig.h): whatever the
+# caller's umask, the folder and files are made so.
+umask 022
 die() { echo "kernel: $*" >&2; exit 1; }
 say() { echo "kernel: $*" >&2; }
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,30 +23,39 @@ frag=$top/share/kernel/guest.config
 cache=${OMERTA_CACHE_DIR:-/var/cache/omerta}
 tarball=$(printf '%s\n' /usr/src/linux-source-*.tar.xz | sort -V | tail -n 1)
 [ -f "$tarball" ] || die "no /usr/src/linux-source-*.tar.xz (sudo apt-get install linux-source-6.1)"
-for t in make gcc bc flex bison xz; do
+for t in make gcc ld bc flex bison xz flock; do
 	command -v "$t" >/dev/null || die "$t is missing (sudo apt-get install build-essential bc flex bison libelf-dev xz-utils)"
 done
 pkg=$(dpkg -S "$tarball" 2>/dev/null | cut -d: -f1) || pkg=''
 srcver=''
 [ -z "$pkg" ] || srcver=$(dpkg-query -W -f '${Version}' "$pkg" 2>/dev/null) || srcver=''
 [ -n "$srcver" ] || srcver=$(stat -c '%s %Y' "$tarball")
-key=$(printf '%s\n%s\n%s\n' "$srcver" "$(sha256sum <"$frag")" "$(gcc --version | head -n 1)" | sha256sum | cut -c1-12)
+# The inputs: the source package, the fragment, this recipe (its flags and
+# LOCALVERSION), the compiler and the linker.
+key=$(printf '%s\n%s\n%s\n%s\n%s\n' "$srcver" "$(sha256sum <"$frag")" "$(sha256sum <"$0")" \
+	"$(gcc --version | head -n 1)" "$(ld --version | head -n 1)" | sha256sum | cut -c1-12)
 out=$cache/kernel
 mkdir -p "$out"
+# A fixed folder (not mktemp): the build records no path that differs between two.
+# So one build at a time; a second waits, then finds the first's kernel.
+build=$out/build
+exec 9>"$out/.lock"
+flock 9
 for f in "$out"/vmlinuz-*-omerta-"$key"; do
-	if [ -f "$f" ]; then
+	if [ -f "$f" ] && [ -f "$out/config-${f#"$out"/vmlinuz-}" ]; then
 		# The newest of them is the one omerta boots (om_kconfig.h): this one now.
-		touch "$f" "$out/config-${f#"$out"/vmlinuz-}"
+		touch -c "$f" "$out/config-${f#"$out"/vmlinuz-}"
 		say "built already ($pkg $srcver, key $key)"
 		printf '%s\n' "$f"
 		exit 0
 	fi
 done
-# A fixed folder (not mktemp): the build records no path that differs between two.
-build=$out/build
 rm -rf "$build"
 mkdir -p "$build"
-trap 'rm -rf "$build"' EXIT
+# Unfinished files are named so that no job takes them (om_kconfig.c own_name).
+trap 'rm -rf "$build" "$out"/.tmp-*' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 say "unpacking $tarball ($pkg $srcver)"
 tar -xJf "$tarball" -C "$build" --strip-components=1
 say "configuring: tinyconfig + share/kernel/guest.config"
@@ -67,9 +81,10 @@ make -C "$build" -j"$jobs" LOCALVERSION="-omerta-$key" KBUILD_BUILD_TIMESTAMP='T
 	     / error: |Error [0-9]/ { print > "/dev/stderr" }' || true
 [ -f "$build/arch/x86/boot/bzImage" ] || die "the build failed"
 name=$kver-omerta-$key
-cp "$build/.config" "$out/config-$name.tmp"
-cp "$build/arch/x86/boot/bzImage" "$out/vmlinuz-$name.tmp"
-mv "$out/config-$name.tmp" "$out/config-$name"
-mv "$out/vmlinuz-$name.tmp" "$out/vmlinuz-$name"
+cp "$build/.config" "$out/.tmp-config-$name"
+cp "$build/arch/x86/boot/bzImage" "$out/.tmp-vmlinuz-$name"
+# The config first: a kernel is chosen only with its config beside it.
+mv "$out/.tmp-config-$name" "$out/config-$name"
+mv "$out/.tmp-vmlinuz-$name" "$out/vmlinuz-$name"
 say "built $out/vmlinuz-$name ($(stat -c %s "$out/vmlinuz-$name") bytes)"
 printf '%s\n' "$out/vmlinuz-$name"

@@ -121,24 +121,24 @@ plain_conf() {
 	# One of omerta's own, with its config beside it (a copy of Debian's stands in:
 	# which file is chosen is what this checks, not what it boots).
 	mkdir -p "$c/kernel"
-	cp "$deb" "$c/kernel/vmlinuz-9.9-omerta-abc"
-	printf '#\n# CONFIG_MODULES is not set\n' >"$c/kernel/config-9.9-omerta-abc"
+	cp "$deb" "$c/kernel/vmlinuz-9.9-omerta-abcdef012345"
+	printf '#\n# CONFIG_MODULES is not set\n' >"$c/kernel/config-9.9-omerta-abcdef012345"
 	run --separate-stderr env -u OMERTA_KERNEL OMERTA_CACHE_DIR="$c" omerta-mkinitrd --which-kernel
 	[ "$status" -eq 0 ]
-	[ "$output" = "$(printf '%s/kernel/vmlinuz-9.9-omerta-abc\tomerta'"'"'s own, built by make kernel' "$c")" ]
+	[ "$output" = "$(printf '%s/kernel/vmlinuz-9.9-omerta-abcdef012345\tomerta'"'"'s own, built by make kernel' "$c")" ]
 	run env -u OMERTA_KERNEL OMERTA_CACHE_DIR="$c" omerta status
-	grep -qxF "$(printf 'kernel\tok\t%s/kernel/vmlinuz-9.9-omerta-abc (omerta'"'"'s own, built by make kernel; no modules)\t-' "$c")" <<<"$output"
+	grep -qxF "$(printf 'kernel\tok\t%s/kernel/vmlinuz-9.9-omerta-abcdef012345 (omerta'"'"'s own, built by make kernel; no modules)\t-' "$c")" <<<"$output"
 	# A job builds its image for that kernel: no module in its base.
 	b=$(env -u OMERTA_KERNEL OMERTA_CACHE_DIR="$c" omerta-mkinitrd --base)
 	run grep -c '\.ko$' <(cpio -it --quiet <"$b")
 	[ "$output" = 0 ]
 	# One that others may write is passed over, and the reason says so.
-	chmod 0664 "$c/kernel/vmlinuz-9.9-omerta-abc"
+	chmod 0664 "$c/kernel/vmlinuz-9.9-omerta-abcdef012345"
 	run --separate-stderr env -u OMERTA_KERNEL OMERTA_CACHE_DIR="$c" omerta-mkinitrd --which-kernel
 	[ "$status" -eq 0 ]
-	[ "$output" = "$(printf '%s\tDebian'"'"'s (%s/kernel/vmlinuz-9.9-omerta-abc is not root'"'"'s or ours alone: ignored)' "$deb" "$c")" ]
+	[ "$output" = "$(printf '%s\tDebian'"'"'s (%s/kernel/vmlinuz-9.9-omerta-abcdef012345 is not root'"'"'s or ours alone: ignored)' "$deb" "$c")" ]
 	# OMERTA_KERNEL overrides both.
-	chmod 0644 "$c/kernel/vmlinuz-9.9-omerta-abc"
+	chmod 0644 "$c/kernel/vmlinuz-9.9-omerta-abcdef012345"
 	run --separate-stderr env OMERTA_KERNEL=/nonexistent/vmlinuz-1 OMERTA_CACHE_DIR="$c" omerta-mkinitrd --which-kernel
 	[ "$output" = "$(printf '/nonexistent/vmlinuz-1\tOMERTA_KERNEL')" ]
 	run env OMERTA_KERNEL=/nonexistent/vmlinuz-1 OMERTA_CACHE_DIR="$c" omerta status

@@ -47,6 +47,7 @@ void t_kconfig(void)
 void t_kernel_choose(void)
 {
 	char dir[] = "/tmp/omt-kchoose-XXXXXX", kd[128], a[160], ac[160], b[160], bc[160];
+	char t[200], tc[200], l[200], lc[200];
 	char out[PATH_MAX], why[PATH_MAX + 96];
 	struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
 	const char *saved = getenv("OMERTA_KERNEL");
@@ -62,21 +63,51 @@ void t_kernel_choose(void)
 		      strncmp(why, "Debian's: no kernel built", 25) == 0,
 	      "no kernel folder: Debian's");
 	mkdir(kd, 0755);
-	snprintf(a, sizeof(a), "%s/vmlinuz-6.1-omerta-aaa", kd);
-	snprintf(ac, sizeof(ac), "%s/config-6.1-omerta-aaa", kd);
-	snprintf(b, sizeof(b), "%s/vmlinuz-6.1-omerta-bbb", kd);
-	snprintf(bc, sizeof(bc), "%s/config-6.1-omerta-bbb", kd);
+	snprintf(a, sizeof(a), "%s/vmlinuz-6.1-omerta-0123456789ab", kd);
+	snprintf(ac, sizeof(ac), "%s/config-6.1-omerta-0123456789ab", kd);
+	snprintf(b, sizeof(b), "%s/vmlinuz-6.1-omerta-ba9876543210", kd);
+	snprintf(bc, sizeof(bc), "%s/config-6.1-omerta-ba9876543210", kd);
 	put(a, "");
+	chmod(a, 0644); /* whatever the umask */
 	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strncmp(out, "/boot/", 6) == 0,
 	      "a kernel without its config beside it is not chosen");
 	put(ac, "# CONFIG_MODULES is not set\n");
+	chmod(ac, 0644);
 	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, a) == 0 &&
 		      strcmp(why, "omerta's own, built by make kernel") == 0,
 	      "omerta's own, with its config, is chosen over Debian's");
 	put(b, "");
 	put(bc, "");
+	chmod(b, 0644);
+	chmod(bc, 0644);
 	utimensat(AT_FDCWD, a, old, 0);
 	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, b) == 0, "the newest own is chosen");
+	/* Newer still, but not make kernel's name: one it is still writing, a link, a
+	 * name with no key. */
+	snprintf(t, sizeof(t), "%s/vmlinuz-6.1-omerta-ffffffffffff.tmp", kd);
+	snprintf(tc, sizeof(tc), "%s/config-6.1-omerta-ffffffffffff.tmp", kd);
+	put(t, "");
+	put(tc, "");
+	chmod(t, 0644);
+	chmod(tc, 0644);
+	snprintf(l, sizeof(l), "%s/vmlinuz-6.1-omerta-eeeeeeeeeeee", kd);
+	snprintf(lc, sizeof(lc), "%s/config-6.1-omerta-eeeeeeeeeeee", kd);
+	CHECK(symlink(b, l) == 0 && symlink(bc, lc) == 0, "symlink");
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, b) == 0,
+	      "a file make kernel is still writing, or a link, is not chosen");
+	unlink(t);
+	unlink(tc);
+	unlink(l);
+	unlink(lc);
+	/* A folder above the kernel folder that others may write: the kernel folder
+	 * could be swapped. Sticky (as /tmp) is safe. */
+	chmod(dir, 0777);
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strncmp(out, "/boot/", 6) == 0 &&
+		      strstr(why, dir) != NULL && strstr(why, "is not root's or ours alone") != NULL,
+	      "a folder above it others may write: ignored, and why");
+	chmod(dir, 01777);
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, b) == 0, "a sticky folder above it is safe");
+	chmod(dir, 0700);
 	chmod(b, 0664);
 	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, a) == 0,
 	      "a group-writable kernel is passed over");
