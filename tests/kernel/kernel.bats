@@ -71,7 +71,8 @@ own_version() { basename "$OMERTA_KERNEL" | sed 's/^vmlinuz-//'; }
 	crng=$(grep -n 'random: crng init done' <<<"$output" | head -n 1 | cut -d: -f1)
 	init=$(grep -n 'Run /init as init process' <<<"$output" | head -n 1 | cut -d: -f1)
 	echo "crng init done: line $crng; /init: line $init"
-	[ -n "$crng" ] && [ -n "$init" ]
+	[ -n "$crng" ]
+	[ -n "$init" ]
 	[ "$crng" -lt "$init" ]
 }
 
