@@ -23,17 +23,8 @@ mine=$(sh share/mkkernel.sh 2>"$t/mkkernel.err") || { cat "$t/mkkernel.err" >&2;
 bench_world
 ip netns exec "$req" omerta-vpnserve up --job bkrn --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$t/job.conf"
 
-# bare NAME ACTION: a busybox /init that only does ACTION (poweroff or reboot).
-bare() {
-	mkdir -p "$t/$1/bin" "$t/$1/dev"
-	cp /bin/busybox "$t/$1/bin/"
-	printf '#!/bin/busybox sh\n/bin/busybox %s -f\n' "$2" >"$t/$1/init"
-	chmod 755 "$t/$1/init"
-	(cd "$t/$1" && find . | cpio -o -H newc 2>/dev/null) >"$t/$1.cpio"
-}
 bare bare-deb poweroff
 bare bare-own reboot
-ms() { echo $(($(date +%s%N) / 1000000)); }
 boot() { # boot KERNEL CPIO OUT
 	cp "$2" "$t/b.cpio"
 	a=$(ms)

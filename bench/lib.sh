@@ -41,3 +41,16 @@ bench_stop() {
 bench_world() {
 	[ -z "$own" ] || sh tests/lib/world.sh up "$tag" >/dev/null
 }
+
+# bare NAME ACTION: $t/NAME.cpio, a busybox /init that only does ACTION (poweroff,
+# or reboot for a kernel without ACPI): the bare boot a job is measured against.
+bare() {
+	mkdir -p "$t/$1/bin" "$t/$1/dev"
+	cp /bin/busybox "$t/$1/bin/"
+	printf '#!/bin/busybox sh\n/bin/busybox %s -f\n' "$2" >"$t/$1/init"
+	chmod 755 "$t/$1/init"
+	(cd "$t/$1" && find . | cpio -o -H newc 2>/dev/null) >"$t/$1.cpio"
+}
+
+# ms: now, in milliseconds.
+ms() { echo $(($(date +%s%N) / 1000000)); }

@@ -3,6 +3,7 @@
 # bench/results/<date>-<host>.md. Method: bench/README.md.
 set -eu
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 [ "$(id -u)" -eq 0 ] || { echo "bench: needs root (namespaces, VMs)" >&2; exit 1; }
 N=${BENCH_RUNS:-20}
 JOBS=${BENCH_JOBS:-5}
@@ -35,7 +36,6 @@ kernel=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
 # built omerta's own (jobs would boot that one by themselves).
 export OMERTA_KERNEL="$kernel"
 
-ms() { echo $(($(date +%s%N) / 1000000)); }
 # stats FILE: "median min max" of one number a line
 stats() { sort -n "$1" | awk '{v[NR]=$1} END{m=(NR%2)?v[(NR+1)/2]:(v[NR/2]+v[NR/2+1])/2; printf "%s %s %s", m, v[1], v[NR]}'; }
 row() { # row FILE LABEL
@@ -66,11 +66,7 @@ done
 
 # The whole job against a bare boot of the same kernel, same QEMU, same machine type:
 # a busybox /init that only powers off, no network.
-mkdir -p "$t/bare/bin" "$t/bare/dev"
-cp /bin/busybox "$t/bare/bin/"
-printf '#!/bin/busybox sh\n/bin/busybox poweroff -f\n' >"$t/bare/init"
-chmod 755 "$t/bare/init"
-(cd "$t/bare" && find . | cpio -o -H newc 2>/dev/null) >"$t/bare.cpio"
+bare bare poweroff
 ip netns exec "$req" omerta-vpnserve up --job bj --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$t/job.conf"
 omerta-mkinitrd --vpn-config "$t/job.conf" --script true -o "$t/warm.img" >/dev/null
 for i in $(seq "$JOBS"); do

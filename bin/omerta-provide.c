@@ -43,6 +43,7 @@
 #include "om_json.h"
 #include "om_policy.h"
 #include "om_read.h"
+#include "om_rundir.h"
 #include "om_stream.h"
 
 static const char usage_text[] =
@@ -785,32 +786,6 @@ static void audit_head(struct om_json *j, const char *fp, const char *name, cons
 	om_json_str(j, "job_id", job);
 }
 
-/* Whether no one but root can change what path names: every folder on the way is a
- * real folder of root's that others cannot write (or a sticky one, as /tmp), so that
- * no folder on it can be swapped for a link after it is checked. */
-static bool root_path(const char *path)
-{
-	char tmp[PATH_MAX];
-	struct stat st;
-
-	if (fmt(tmp, sizeof(tmp), "%s", path) < 0 || tmp[0] != '/')
-		return false;
-	for (char *s = tmp + 1;; s++) {
-		bool end = *s == '\0';
-		if (*s == '/' || end) {
-			char c = *s;
-			*s = '\0';
-			if (lstat(tmp, &st) || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
-			    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
-				return false;
-			*s = c;
-		}
-		if (end)
-			break;
-	}
-	return true;
-}
-
 static void audit_append(const struct om_policy *p, const char *line, size_t n)
 {
 	char dir[PATH_MAX];
@@ -819,7 +794,7 @@ static void audit_append(const struct om_policy *p, const char *line, size_t n)
 	*strrchr(dir, '/') = '\0';
 	if (*dir)
 		mkdirs(dir);
-	if (*dir && !root_path(dir)) {
+	if (*dir && !om_path_trusted(dir, 0, NULL, 0)) {
 		fprintf(stderr, "omerta-provide: audit log %s: a folder on its path is not root's alone\n", p->audit_log);
 		return;
 	}
@@ -977,7 +952,7 @@ static int job_half(const char *conf)
 		struct stat sd;
 		fmt(lp, sizeof(lp), "%s/.lock", q.dir);
 		if (lstat(q.dir, &sd) || !S_ISDIR(sd.st_mode) || sd.st_uid != 0 || (sd.st_mode & 077) ||
-		    !root_path(q.dir))
+		    !om_path_trusted(q.dir, 0, NULL, 0))
 			refuse_job(p, fp, name, &asked, &b, "the queue's folder, or one on its path, is not root's alone");
 		q.lock = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (q.lock < 0)

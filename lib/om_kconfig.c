@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "om_kconfig.h"
 #include "om_read.h"
+#include "om_rundir.h"
 
 bool om_kconfig_unset(const char *kernel, const char *opt)
 {
@@ -30,12 +31,12 @@ bool om_kconfig_unset(const char *kernel, const char *opt)
 	return unset;
 }
 
-/* A kernel file or folder that root or we own and that no group or other may write:
- * anyone else's could be a kernel of theirs, booted by root with a job's key in it. */
-static bool trusted(const struct stat *st, bool dir)
+/* A kernel file (or its config) that root or we own and that no group or other may
+ * write: anyone else's could be a kernel of theirs, booted by root with a job's key
+ * in it. */
+static bool trusted(const struct stat *st)
 {
-	return (dir ? S_ISDIR(st->st_mode) : S_ISREG(st->st_mode)) &&
-	       (st->st_uid == 0 || st->st_uid == geteuid()) && !(st->st_mode & 022);
+	return S_ISREG(st->st_mode) && (st->st_uid == 0 || st->st_uid == geteuid()) && !(st->st_mode & 022);
 }
 
 static int newest_boot(char out[PATH_MAX])
@@ -56,41 +57,25 @@ static int newest_boot(char out[PATH_MAX])
 	return 0;
 }
 
-/* DIR, resolved into REAL, and every folder above it: root's or ours, and no group
- * or other may write one, except a sticky folder above DIR (/tmp), where no one
- * may rename or remove another's entry. Else someone else could put a folder of
- * their own in its place between this choice and QEMU's open of the kernel. */
+/* DIR, resolved into REAL, and every folder on the way to it: root's or ours, and
+ * none that a group or other may write but a sticky one (om_path_trusted). Else
+ * someone else could put a folder of their own in its place between this choice and
+ * QEMU's open of the kernel. (A sticky kernel folder is safe too: what others put
+ * in it is theirs, and passed over file by file.) */
 static int trusted_tree(const char *dir, char real[PATH_MAX], char *why, size_t wlen)
 {
-	char p[PATH_MAX], *s;
-	struct stat st;
-	bool top = true;
+	char bad[PATH_MAX];
 
 	if (!realpath(dir, real)) {
 		if (errno != ENOENT)
 			snprintf(why, wlen, "cannot read %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	snprintf(p, sizeof(p), "%s", real);
-	for (;;) {
-		if (lstat(p, &st) < 0) {
-			snprintf(why, wlen, "cannot read %s: %s", p, strerror(errno));
-			return -1;
-		}
-		if (!S_ISDIR(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
-		    ((st.st_mode & 022) && (top || !(st.st_mode & S_ISVTX)))) {
-			snprintf(why, wlen, "%s is not root's or ours alone: its kernels are ignored", p);
-			return -1;
-		}
-		if (strcmp(p, "/") == 0)
-			return 0;
-		s = strrchr(p, '/');
-		if (s == p)
-			s[1] = '\0';
-		else
-			*s = '\0';
-		top = false;
+	if (!om_path_trusted(real, geteuid(), bad, sizeof(bad))) {
+		snprintf(why, wlen, "%s is not root's or ours alone: its kernels are ignored", bad);
+		return -1;
 	}
+	return 0;
 }
 
 /* vmlinuz-VERSION-omerta-KEY, KEY make kernel's 12 hex digits, and nothing after
@@ -133,7 +118,7 @@ static int newest_own(const char *want, char out[PATH_MAX], char *why, size_t wl
 			continue;
 		if (lstat(p, &st) < 0 || lstat(c, &cs) < 0)
 			continue;
-		if (!trusted(&st, false) || !trusted(&cs, false)) {
+		if (!trusted(&st) || !trusted(&cs)) {
 			snprintf(why, wlen, "%s is not root's or ours alone: ignored", p);
 			continue;
 		}

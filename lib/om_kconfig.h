@@ -16,8 +16,8 @@ bool om_kconfig_unset(const char *kernel, const char *opt);
  *   2. omerta's own (make kernel): the newest by mtime of
  *      $OMERTA_CACHE_DIR/kernel/vmlinuz-VERSION-omerta-KEY (KEY 12 hex digits) with
  *      its config beside it, where both files, the folder and every folder above it
- *      (resolved; one above may be sticky, as /tmp) are root's or ours and no group
- *      or other may write them; OUT is then the resolved path;
+ *      (resolved) are root's or ours and no group or other may write them (a sticky
+ *      folder, as /tmp, excepted: om_path_trusted); OUT is then the resolved path;
  *   3. Debian's: the newest by version of /boot/vmlinuz-*.
  * -1 when there is none. */
 int om_kernel_choose(char out[PATH_MAX], char *why, size_t wlen);

@@ -62,6 +62,34 @@ int om_rundir_check(const char *path)
 	return 0;
 }
 
+bool om_path_trusted(const char *path, uid_t uid, char *bad, size_t blen)
+{
+	char tmp[PATH_MAX];
+	struct stat st;
+
+	if (path[0] != '/' || snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) {
+		if (bad)
+			snprintf(bad, blen, "%s", path);
+		return false;
+	}
+	for (char *s = tmp + 1;; s++) {
+		bool end = *s == '\0';
+		if (*s == '/' || end) {
+			char c = *s;
+			*s = '\0';
+			if (lstat(tmp, &st) || !S_ISDIR(st.st_mode) || (st.st_uid != 0 && st.st_uid != uid) ||
+			    ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))) {
+				if (bad)
+					snprintf(bad, blen, "%s", *tmp ? tmp : "/");
+				return false;
+			}
+			*s = c;
+		}
+		if (end)
+			return true;
+	}
+}
+
 void om_rundir_path(const char *dir, char *out, size_t n, const char *job, const char *file)
 {
 	if (file)

@@ -5,6 +5,7 @@
 #define OM_RUNDIR_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define OM_RUNDIR_MAX 256
 
@@ -16,6 +17,12 @@ int om_rundir_setup(char dir[OM_RUNDIR_MAX], const char *tool, bool create);
 /* 0 when path is a directory (not a link) owned by this euid and writable by no
  * group or other; -1 after a one-line message naming it. */
 int om_rundir_check(const char *path);
+/* Whether no one but root and UID can change what the absolute PATH names: every
+ * folder on the way, PATH's own included, is a real folder (not a link) of root's
+ * or UID's that no group or other may write, or a sticky one (as /tmp), where no one
+ * may rename or remove another's entry. So none can be swapped after the check.
+ * When false and BAD is given, the first folder that failed goes there. */
+bool om_path_trusted(const char *path, uid_t uid, char *bad, size_t blen);
 /* dir/JOB/FILE, or dir/JOB when file is NULL. */
 void om_rundir_path(const char *dir, char *out, size_t n, const char *job, const char *file);
 /* dir/.lock, held exclusively: an fd to close when done, or -1 after a message. */

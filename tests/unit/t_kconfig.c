@@ -106,7 +106,7 @@ void t_kernel_choose(void)
 		      strstr(why, dir) != NULL && strstr(why, "is not root's or ours alone") != NULL,
 	      "a folder above it others may write: ignored, and why");
 	chmod(dir, 01777);
-	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, b) == 0, "a sticky folder above it is safe");
+	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, b) == 0, "a sticky folder on the way is safe");
 	chmod(dir, 0700);
 	chmod(b, 0664);
 	CHECK(om_kernel_choose(out, why, sizeof(why)) == 0 && strcmp(out, a) == 0,
