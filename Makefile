@@ -138,7 +138,8 @@ check: $(if $(filter 0,$(shell id -u)),deps)
 	@sh tests/run
 
 # sudo make check-long: the load tests (8 concurrent jobs, 200 sequential jobs with
-# leak checks), about 12 minutes here. CI runs it after make check.
+# leak checks), about 12 minutes here on Debian's kernel (OMERTA_KERNEL picks
+# another). CI runs it last, on omerta's own kernel.
 check-long: $(if $(filter 0,$(shell id -u)),deps)
 	@$(MAKE) --no-print-directory all
 	@OMERTA_SUITES=tests/long sh tests/run
@@ -223,7 +224,7 @@ deps-kernel:
 # sudo make check-kernel: make kernel, then every suite that boots a VM again, with
 # that kernel (make check covers Debian's), and tests/kernel (the kernel itself: its
 # options, its choice, a rebuild from scratch to the same bytes). CI runs it after
-# check-long; about 20 minutes here.
+# make check; about 20 minutes here.
 VM_SUITES = battery door exits faults files images mkinitrd output provider seams-state \
 	seams secrets trust watch workflows workloads
 check-kernel: $(if $(filter 0,$(shell id -u)),deps deps-kernel)

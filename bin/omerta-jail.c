@@ -196,6 +196,7 @@ struct door {
 	bool have_guest;
 	struct om_ip guest_ip;
 	unsigned long long tx_packets, tx_bytes, rx_packets, rx_bytes, rogue, rate_drops, hs_drops;
+	unsigned long long queue_drops; /* the kernel's, at d->in's full queue (SO_RXQ_OVFL) */
 	long long last_rx, last_handshake, last_tx; /* CLOCK_MONOTONIC ms, 0 never */
 	unsigned long long rate;    /* bytes per second out, 0 unlimited */
 	unsigned hs_rate;           /* handshake messages per minute out, 0 unlimited */
@@ -293,21 +294,40 @@ static bool within_rate(struct door *d, int t, size_t n)
 }
 
 /* From the VM to the endpoint: only WireGuard-shaped datagrams from the VM's
- * address. Anything else is a rogue: reported, never relayed. */
-static void from_guest(struct door *d)
+ * address. Anything else is a rogue: reported, never relayed. Returns false when
+ * there was nothing to read. */
+static bool from_guest(struct door *d)
 {
 	uint8_t b[65536];
 	struct sockaddr_in src;
-	socklen_t sl = sizeof(src);
-	ssize_t n = recvfrom(d->in, b, sizeof(b), MSG_DONTWAIT, (struct sockaddr *)&src, &sl);
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(uint32_t))];
+	} cm;
+	struct iovec iov = { b, sizeof(b) };
+	struct msghdr mh = { .msg_name = &src, .msg_namelen = sizeof(src), .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cm.b, .msg_controllen = sizeof(cm.b) };
+	ssize_t n = recvmsg(d->in, &mh, MSG_DONTWAIT);
 	const char *why;
 	int t;
 
 	if (n < 0)
-		return;
+		return false;
+	/* What a flood overran: the kernel dropped it before this socket's queue, so it
+	 * was never relayed either; counted so that every datagram is accounted for. */
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
+		if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SO_RXQ_OVFL &&
+		    h->cmsg_len >= CMSG_LEN(sizeof(uint32_t))) {
+			uint32_t v;
+			memcpy(&v, CMSG_DATA(h), sizeof(v));
+			if (v != d->queue_drops) {
+				d->queue_drops = v;
+				d->dirty = true;
+			}
+		}
 	if (src.sin_family != AF_INET || memcmp(&src.sin_addr, d->guest_ip.a, 4) != 0) {
 		rogue(d, "source is not the guest", &src, (size_t)n, b);
-		return;
+		return true;
 	}
 	t = om_wg_shape(b, (size_t)n, d->mtu);
 	if (!t) {
@@ -317,17 +337,17 @@ static void from_guest(struct door *d)
 				 ? "a data message longer than the tunnel MTU allows"
 				 : "not a WireGuard datagram",
 		      &src, (size_t)n, b);
-		return;
+		return true;
 	}
 	/* Shaped right is not enough: a handshake must carry the mac1 of the requester's
 	 * server, and anything else an index that server chose. Junk in WireGuard's
 	 * clothes never leaves. */
 	if (d->have_peer && (why = om_wg_peer_check(&d->peer, b, (size_t)n, t))) {
 		rogue(d, why, &src, (size_t)n, b);
-		return;
+		return true;
 	}
 	if (!within_rate(d, t, (size_t)n))
-		return;
+		return true;
 	d->guest = src;
 	d->have_guest = true;
 	if (send(d->out, b, (size_t)n, MSG_DONTWAIT) == n) {
@@ -336,6 +356,7 @@ static void from_guest(struct door *d)
 		d->last_tx = now_ms(CLOCK_MONOTONIC);
 		d->dirty = true;
 	}
+	return true;
 }
 
 /* From the endpoint (a connected socket: nobody else can be heard on it) to the VM. */
@@ -395,6 +416,7 @@ static void stats(struct door *d)
 	om_json_int(&j, "rogue_datagrams", (long long)d->rogue);
 	om_json_int(&j, "rate_drops", (long long)d->rate_drops);
 	om_json_int(&j, "handshake_drops", (long long)d->hs_drops);
+	om_json_int(&j, "queue_drops", (long long)d->queue_drops);
 	ev_end(&j);
 }
 
@@ -416,6 +438,7 @@ static void write_door_state(struct door *d)
 	SETN("rogue_datagrams", d->rogue);
 	SETN("rate_drops", d->rate_drops);
 	SETN("handshake_drops", d->hs_drops);
+	SETN("queue_drops", d->queue_drops);
 	SETN("rate_bytes_per_s", d->rate);
 	SETN("handshakes_per_min", d->hs_rate);
 	SETN("last_rx_unix", d->last_rx ? time(NULL) - (now_ms(CLOCK_MONOTONIC) - d->last_rx) / 1000 : 0);
@@ -588,7 +611,8 @@ static int open_door(const struct run_opts *o, struct door *d, int host_ns, int 
 	}
 	memcpy(&in.sin_addr, o->door_ip.a, 4);
 	d->in = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (d->in < 0 || bind(d->in, (struct sockaddr *)&in, sizeof(in)) < 0) {
+	if (d->in < 0 || bind(d->in, (struct sockaddr *)&in, sizeof(in)) < 0 ||
+	    setsockopt(d->in, SOL_SOCKET, SO_RXQ_OVFL, &(int){ 1 }, sizeof(int)) < 0) {
 		warn("door: bind");
 		return -1;
 	}
@@ -861,8 +885,11 @@ static int relay(struct run_ctx *c)
 			kill_child(c);
 			return EX_SYS;
 		}
+		/* A burst at a time: one datagram a wakeup would let a flood overrun the
+		 * queue sooner; a bounded burst still leaves the endpoint its turn. */
 		if (p[0].revents & POLLIN)
-			from_guest(&c->d);
+			for (int k = 0; k < 64 && from_guest(&c->d); k++)
+				;
 		if (p[1].revents & POLLIN)
 			from_endpoint(&c->d);
 		if (p[3].revents & POLLIN)

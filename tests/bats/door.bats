@@ -193,13 +193,15 @@ oversized_py() { # LEN ETH_MTU
 	# The door's defaults: 60 handshake messages a minute in bursts of 10. What
 	# reached the endpoint: the guest's real initiation(s), the burst, and one a
 	# second while the flood lasted (a few seconds under TCG); the rest was dropped
-	# and counted.
-	echo "initiations at the endpoint: $n" >&2
+	# and counted: by the door's limit, or by the kernel where the flood overran the
+	# door's queue (queue_drops: seen here on a loaded machine, never relayed either).
+	echo "initiations at the endpoint: $n; drops: $(door_last fl '"\(.handshake_drops) by the rate, \(.queue_drops) by the queue"')" >&2
 	[ "$n" -ge 1 ]
 	[ "$n" -le 40 ]
 	[ "$(jq -r 'select(.event=="jail_ready").handshakes_per_min' "$T/fl.jail")" = 60 ]
 	[ "$(jq -r 'select(.event=="rate_limited").limit' "$T/fl.jail")" = handshakes ]
-	[ "$(door_last fl .handshake_drops)" -ge 9960 ]
+	[ "$(door_last fl .handshake_drops)" -ge 5000 ]
+	[ $(($(door_last fl .handshake_drops) + $(door_last fl .queue_drops))) -ge 9960 ]
 	[ "$(door_last fl .rate_drops)" -eq "$(door_last fl .handshake_drops)" ]
 	[ "$(door_last fl .rogue_datagrams)" -eq 0 ]
 }

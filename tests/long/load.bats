@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Load (issue 8): 8 concurrent jobs, isolation between jobs, and 200 sequential jobs
-# without leaks. Long: run by make check-long (CI runs it after make check).
+# without leaks. Long: run by make check-long (CI runs it last, on omerta's kernel).
 
 load ../lib/common
 
