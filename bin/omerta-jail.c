@@ -219,7 +219,10 @@ static void rogue(struct door *d, const char *why, const struct sockaddr_in *src
 
 	d->rogue++;
 	d->dirty = true;
-	write_door_state(d); /* at once: a rogue datagram ends the job */
+	/* The first at once: a rogue datagram ends the job. The rest of a burst wait for
+	 * the tick, so that a flood of junk is not a flood of fsyncs. */
+	if (d->rogue == 1)
+		write_door_state(d);
 	if (!ev_on())
 		return;
 	inet_ntop(AF_INET, &src->sin_addr, ip, sizeof(ip));
@@ -359,20 +362,21 @@ static bool from_guest(struct door *d)
 	return true;
 }
 
-/* From the endpoint (a connected socket: nobody else can be heard on it) to the VM. */
-static void from_endpoint(struct door *d)
+/* From the endpoint (a connected socket: nobody else can be heard on it) to the VM.
+ * Returns false when there was nothing to read. */
+static bool from_endpoint(struct door *d)
 {
 	uint8_t b[65536];
 	ssize_t n = recv(d->out, b, sizeof(b), MSG_DONTWAIT);
 	int t;
 
 	if (n < 0)
-		return;
+		return false;
 	/* The requester's server may use any MTU: its data messages are taken at any
 	 * padded length; the header and the minimum size still must hold. */
 	t = om_wg_shape(b, (size_t)n, 0);
 	if (!t || !d->have_guest)
-		return; /* junk from the endpoint is dropped, and is not a sign of life */
+		return true; /* junk from the endpoint is dropped, and is not a sign of life */
 	if (d->have_peer)
 		om_wg_peer_learn(&d->peer, b, (size_t)n, t);
 	d->rx_packets++;
@@ -390,6 +394,7 @@ static void from_endpoint(struct door *d)
 	sendto(d->in, b, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&d->guest, sizeof(d->guest));
 	if (t == OM_WG_RESPONSE)
 		write_door_state(d); /* at once, after the relay: status reads "connected" here */
+	return true;
 }
 
 static void stats(struct door *d)
@@ -611,9 +616,12 @@ static int open_door(const struct run_opts *o, struct door *d, int host_ns, int 
 	}
 	memcpy(&in.sin_addr, o->door_ip.a, 4);
 	d->in = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (d->in < 0 || bind(d->in, (struct sockaddr *)&in, sizeof(in)) < 0 ||
-	    setsockopt(d->in, SOL_SOCKET, SO_RXQ_OVFL, &(int){ 1 }, sizeof(int)) < 0) {
+	if (d->in < 0 || bind(d->in, (struct sockaddr *)&in, sizeof(in)) < 0) {
 		warn("door: bind");
+		return -1;
+	}
+	if (setsockopt(d->in, SOL_SOCKET, SO_RXQ_OVFL, &(int){ 1 }, sizeof(int)) < 0) {
+		warn("door: SO_RXQ_OVFL");
 		return -1;
 	}
 	/* Back home: nothing else this process does belongs in the jail. */
@@ -885,13 +893,15 @@ static int relay(struct run_ctx *c)
 			kill_child(c);
 			return EX_SYS;
 		}
-		/* A burst at a time: one datagram a wakeup would let a flood overrun the
-		 * queue sooner; a bounded burst still leaves the endpoint its turn. */
+		/* A burst at a time each way: one datagram a wakeup would let a flood
+		 * overrun a queue sooner; a bounded burst leaves the other way, the tick
+		 * and the signals their turn. */
 		if (p[0].revents & POLLIN)
 			for (int k = 0; k < 64 && from_guest(&c->d); k++)
 				;
 		if (p[1].revents & POLLIN)
-			from_endpoint(&c->d);
+			for (int k = 0; k < 64 && from_endpoint(&c->d); k++)
+				;
 		if (p[3].revents & POLLIN)
 			on_tick(c, stop_at);
 		if ((p[4].revents & POLLIN) && !stop_at) {
