@@ -223,8 +223,8 @@ deps-kernel:
 
 # sudo make check-kernel: make kernel, then every suite that boots a VM again, with
 # that kernel (make check covers Debian's), and tests/kernel (the kernel itself: its
-# options, its choice, a rebuild from scratch to the same bytes). CI runs it after
-# make check; about 20 minutes here.
+# options, its choice, the same bytes as tests/kernel/builds records for its key).
+# CI runs it after make check; about 20 minutes here.
 VM_SUITES = battery door exits faults files images mkinitrd output provider seams-state \
 	seams secrets trust watch workflows workloads
 check-kernel: $(if $(filter 0,$(shell id -u)),deps deps-kernel)
