@@ -379,8 +379,12 @@ audit() {
 		[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 2000 ] || { echo "QEMU still runs 2 s after SIGINT"; false; }
 		sleep 0.05
 	done
-	run wait "$spid"
-	[ "$status" -eq 130 ]
+	# Not "run wait": run's subshell is not the job's parent, and its wait reads a
+	# status that bash may not have yet (it said 255 while submit still cleaned up).
+	local st=0
+	wait "$spid" || st=$?
+	echo "submit: $st; its stderr: $(cat "$T/k.err")"
+	[ "$st" -eq 130 ]
 	for _ in $(seq 100); do [ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ] && break; sleep 0.1; done
 	[ -z "$(ls "$OMERTA_RUN_DIR/exec" 2>/dev/null)" ]
 }
