@@ -36,7 +36,7 @@
 enum { EX_OK = 0, EX_INPUT = 1, EX_USAGE_ = 2, EX_SYS = 3, EX_MISSING = 4 };
 
 #define SCRIPT_CAP (1024 * 1024)
-#define BASE_FORMAT "omerta-base-10" /* bump when the base layout changes */
+#define BASE_FORMAT "omerta-base-11" /* bump when the base layout changes */
 #define JOB_UID 1000
 
 static const char usage_text[] =
@@ -90,6 +90,7 @@ static const char *const want_modules[] = { "virtio_mmio", "virtio_net", "virtio
 
 struct kernel {
 	char image[PATH_MAX], version[128], moddir[160];
+	char release[96]; /* what the image's boot header says it is; "" if it says nothing */
 };
 
 static int find_kernel(const char *opt, struct kernel *k)
@@ -117,6 +118,11 @@ static int find_kernel(const char *opt, struct kernel *k)
 	}
 	strcpy(k->version, base + 8);
 	snprintf(k->moddir, sizeof(k->moddir), "/lib/modules/%s", k->version);
+	int fd = open(k->image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || om_kernel_release(fd, k->release, sizeof(k->release)) < 0)
+		k->release[0] = 0;
+	if (fd >= 0)
+		close(fd);
 	return 0;
 }
 
@@ -335,6 +341,7 @@ static void base_key(const struct base_in *b, char out[33])
 	H(BASE_FORMAT);
 	H(b->lang->name);
 	H(b->k.version);
+	H(b->k.release);
 	for (size_t i = 0; i < b->nfiles + b->mods.n + 4; i++) {
 		if (i < b->nfiles)
 			snprintf(p, sizeof(p), "%s", b->files[i]);
@@ -522,6 +529,15 @@ static int write_base(const struct base_in *b, FILE *f)
 	if (!seen)
 		return -1;
 	om_cpio_init(&c, f);
+	/* First, the kernel this base is for: its modules load only into that kernel,
+	 * and a kernel without modules has drivers that no other base expects. vmboot
+	 * reads this entry and refuses another kernel, by name, before QEMU starts;
+	 * without it the guest could only power off before any channel (no_report). */
+	if (*b->k.release) {
+		char st[sizeof(b->k.release) + 1];
+		int n = snprintf(st, sizeof(st), "%s\n", b->k.release);
+		om_cpio_file(&c, OM_KERNEL_STAMP, 0444, 0, 0, st, (size_t)n);
+	}
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		om_cpio_dir(&c, dirs[i], 0755, 0, 0);
 		strcpy(seen[ns++], dirs[i]);

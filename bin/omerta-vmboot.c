@@ -732,6 +732,47 @@ static int check_args(struct args *a)
 }
 
 /* The kernel, the image and the output paths: 0, or the exit status. */
+/* The release the image's base was built for: its first entry, when omerta-mkinitrd
+ * wrote it (OM_KERNEL_STAMP), else "" (an image from elsewhere: not checked). A newc
+ * header is 110 bytes of ASCII: the magic, then 8 hex digits a field, the file size
+ * at 54 and the name's size (with its NUL) at 94; the name, then the data, each
+ * padded to 4 bytes. */
+static void image_stamp(int fd, char *out, size_t len)
+{
+	char h[110 + sizeof(OM_KERNEL_STAMP) + 3 + 100], f[9];
+	const size_t nl = sizeof(OM_KERNEL_STAMP), at = (110 + nl + 3) & ~(size_t)3;
+	unsigned long fsz;
+
+	out[0] = 0;
+	if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h, "070701", 6) != 0)
+		return;
+	memcpy(f, h + 94, 8);
+	f[8] = 0;
+	if (strtoul(f, NULL, 16) != nl || memcmp(h + 110, OM_KERNEL_STAMP, nl) != 0)
+		return;
+	memcpy(f, h + 54, 8);
+	fsz = strtoul(f, NULL, 16);
+	if (fsz < 2 || fsz > len || at + fsz > sizeof(h) || h[at + fsz - 1] != '\n')
+		return;
+	memcpy(out, h + at, fsz - 1);
+	out[fsz - 1] = 0;
+}
+
+/* A base goes with one kernel: its modules load into no other, and a kernel built
+ * without modules has drivers that another base would try to load. Booting the
+ * wrong pair only powers off before any channel (no_report), so say which it is. */
+static int base_for_kernel(const char *ipath, int ifd, const char *kpath, int kfd)
+{
+	char want[96], have[96];
+
+	image_stamp(ifd, want, sizeof(want));
+	if (!*want || om_kernel_release(kfd, have, sizeof(have)) < 0 || !strcmp(want, have))
+		return 0;
+	warnx("%s: built for kernel %s, not %s (%s); omerta-mkinitrd --kernel %s builds one for it", ipath, want,
+	      have, kpath, kpath);
+	return -1;
+}
+
 static int open_files(struct args *a, struct guest *g, int *kernel_fd, int *initrd_fd)
 {
 	struct stat st;
@@ -750,6 +791,8 @@ static int open_files(struct args *a, struct guest *g, int *kernel_fd, int *init
 		warn("%s", a->o.initrd);
 		return EX_INPUT;
 	}
+	if (base_for_kernel(a->o.initrd, *initrd_fd, a->o.kernel, *kernel_fd) < 0)
+		return EX_INPUT;
 	/* The disks: regular files, not links, opened here as the image is; QEMU opens
 	 * them through these descriptors while it is still root. */
 	for (unsigned i = 0; i < a->o.ndisk; i++) {

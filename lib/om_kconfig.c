@@ -11,6 +11,30 @@
 #include "om_read.h"
 #include "om_rundir.h"
 
+int om_kernel_release(int fd, char *out, size_t len)
+{
+	unsigned char h[16];
+	char v[96];
+	size_t n = 0;
+	ssize_t got;
+
+	/* The setup header (Documentation/x86/boot.rst): "HdrS" at 0x202, and at 0x20e
+	 * the version string's offset less 0x200. Boot protocol 2.00 has had it. */
+	if (pread(fd, h, sizeof(h), 0x200) != (ssize_t)sizeof(h) || memcmp(h + 2, "HdrS", 4) != 0)
+		return -1;
+	unsigned off = h[14] | (unsigned)h[15] << 8;
+	if (!off || (got = pread(fd, v, sizeof(v) - 1, (off_t)off + 0x200)) <= 0)
+		return -1;
+	v[got] = 0;
+	while (v[n] && (isalnum((unsigned char)v[n]) || strchr("._+~-", v[n])))
+		n++;
+	if (!n || n >= len || (v[n] != ' ' && v[n] != 0))
+		return -1;
+	memcpy(out, v, n);
+	out[n] = 0;
+	return 0;
+}
+
 bool om_kconfig_unset(const char *kernel, const char *opt)
 {
 	char cfg[4096], want[160], *buf;

@@ -22,4 +22,13 @@ bool om_kconfig_unset(const char *kernel, const char *opt);
  * -1 when there is none. */
 int om_kernel_choose(char out[PATH_MAX], char *why, size_t wlen);
 
+/* The release a bzImage says it is (what uname -r gives in its guest), from the
+ * version string its x86 boot header points at, into OUT. -1 when FD is not a
+ * bzImage with one, or the release is not made of [A-Za-z0-9._+~-]. */
+int om_kernel_release(int fd, char *out, size_t len);
+
+/* The base's first entry (omerta-mkinitrd): a file of this name holding the release
+ * of the kernel whose modules and drivers it was built for, and a newline. */
+#define OM_KERNEL_STAMP "omerta-kernel"
+
 #endif

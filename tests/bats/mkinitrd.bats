@@ -374,6 +374,29 @@ plain_conf() {
 	[ -z "$(find "$d/open" "$d/real" -mindepth 1)" ]
 }
 
+@test "mkinitrd: the base's first entry names its kernel; vmboot refuses an image built for another kernel, by name, before QEMU starts, and keeps it" {
+	deb=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
+	rel=${deb##*/vmlinuz-}
+	mk --vpn-config "$(plain_conf)" --script true --kernel "$deb" -o "$BATS_TEST_TMPDIR/img"
+	# The stamp is the archive's first entry, read-only, the boot header's release.
+	[ "$(cpio -it --quiet <"$BATS_TEST_TMPDIR/img" | head -n 1)" = omerta-kernel ]
+	cpio -itv --quiet <"$BATS_TEST_TMPDIR/img" | head -n 1 | grep -q '^-r--r--r-- '
+	[ "$(cpio -i --quiet --to-stdout omerta-kernel <"$BATS_TEST_TMPDIR/img")" = "$rel" ]
+	# The same image, its stamp saying another release (its first byte, at 124:
+	# a 110-byte header and the name, padded to 4).
+	cp "$BATS_TEST_TMPDIR/img" "$BATS_TEST_TMPDIR/other"
+	printf 9 | dd of="$BATS_TEST_TMPDIR/other" bs=1 seek=124 conv=notrunc status=none
+	[ "$(cpio -i --quiet --to-stdout omerta-kernel <"$BATS_TEST_TMPDIR/other")" = "9${rel#?}" ]
+	run --separate-stderr omerta-vmboot --kernel "$deb" --initrd "$BATS_TEST_TMPDIR/other" --remove-initrd \
+		--no-network --timeout 30 --json
+	echo "$stderr"
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-vmboot: $BATS_TEST_TMPDIR/other: built for kernel 9${rel#?}, not $rel ($deb); omerta-mkinitrd --kernel $deb builds one for it" ]
+	# Refused before anything started: no event, and the image (the job's key) kept.
+	[ -z "$output" ]
+	[ -f "$BATS_TEST_TMPDIR/other" ]
+}
+
 @test "mkinitrd: a kernel built without modules (its config beside it says so) gets a base with none; one with modules still needs them" {
 	k=$BATS_TEST_TMPDIR/k
 	mkdir -p "$k"

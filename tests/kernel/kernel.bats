@@ -93,7 +93,17 @@ own_version() { basename "$OMERTA_KERNEL" | sed 's/^vmlinuz-//'; }
 # the console, and the workload never runs.
 wrong_base() {
 	omerta-mkinitrd --kernel "$1" --vpn-config "$T/k5.conf" --script 'echo R""AN' -o "$T/$3.img"
-	run --separate-stderr omerta-vmboot --kernel "$2" --initrd "$T/$3.img" --no-network --timeout 60 --console "$T/$3.console" --json
+	# vmboot reads the base's stamp and refuses the pair, naming both, before QEMU.
+	run --separate-stderr omerta-vmboot --kernel "$2" --initrd "$T/$3.img" --no-network --timeout 60 --json
+	echo "$stderr"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *": built for kernel $(own_release "$1"), not $(own_release "$2") ($2); "* ]]
+	[ -z "$output" ]
+	# The guest's own check, with the stamp out of vmboot's sight (an empty archive
+	# first, which the kernel skips): it powers off before any channel.
+	cpio -o -H newc --quiet </dev/null >"$T/$3.hidden"
+	cat "$T/$3.img" >>"$T/$3.hidden"
+	run --separate-stderr omerta-vmboot --kernel "$2" --initrd "$T/$3.hidden" --no-network --timeout 60 --console "$T/$3.console" --json
 	echo "$output"; cat "$T/$3.console"
 	[ "$status" -eq 123 ]
 	[ "$(jq -r 'select(.event=="exited").status' <<<"$output")" = no_report ]
@@ -103,7 +113,10 @@ wrong_base() {
 	[ "$output" = 0 ]
 }
 
-@test "kernel: a base goes with its kernel: one built for the other kernel powers off before any channel (no_report), the workload never runs" {
+# The release a kernel file is named for (both kernels here are named vmlinuz-RELEASE).
+own_release() { basename "$1" | sed 's/^vmlinuz-//'; }
+
+@test "kernel: a base goes with its kernel: vmboot refuses one built for the other kernel by name; past that, the guest powers off before any channel (no_report); the workload never runs" {
 	local deb
 	deb=$(printf '%s\n' /boot/vmlinuz-* | sort -V | tail -n 1)
 	ip netns exec "$REQ" omerta-vpnserve up --job k5 --endpoint-host 198.51.100.1 --keepalive 5 --owner $$ >"$T/k5.conf"

@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,9 +18,48 @@ static void put(const char *path, const char *text)
 	}
 }
 
+/* A bzImage's release from its boot header: "HdrS" at 0x202, the version string's
+ * offset less 0x200 at 0x20e (here 0x100, so the string is at 0x300). */
+static int release_of(const char *ver, bool magic, char *out, size_t len)
+{
+	char img[0x400] = { 0 };
+	FILE *f = tmpfile();
+	int r;
+
+	if (magic)
+		memcpy(img + 0x202, "HdrS", 4);
+	img[0x20e] = 0x00;
+	img[0x20f] = 0x01;
+	snprintf(img + 0x300, 0x100, "%s", ver);
+	if (!f)
+		return -2;
+	fwrite(img, 1, sizeof(img), f);
+	fflush(f);
+	r = om_kernel_release(fileno(f), out, len);
+	fclose(f);
+	return r;
+}
+
+static void t_release(void)
+{
+	char r[96];
+
+	CHECK(release_of("6.1.0-57-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP", true, r, sizeof(r)) == 0 &&
+		      strcmp(r, "6.1.0-57-cloud-amd64") == 0,
+	      "release: the version string's first word");
+	CHECK(release_of("6.1.192-omerta-cba036c07cb1", true, r, sizeof(r)) == 0 &&
+		      strcmp(r, "6.1.192-omerta-cba036c07cb1") == 0,
+	      "release: the whole string when it has no more");
+	CHECK(release_of("6.1.0", false, r, sizeof(r)) == -1, "release: no HdrS, not a bzImage");
+	CHECK(release_of("", true, r, sizeof(r)) == -1, "release: an empty string");
+	CHECK(release_of("6.1/../x y", true, r, sizeof(r)) == -1, "release: a character no release has");
+	CHECK(release_of("6.1.0-57-cloud-amd64 x", true, r, 8) == -1, "release: longer than the buffer");
+}
+
 /* A kernel's config beside it: DIR/vmlinuz-V and DIR/config-V. */
 void t_kconfig(void)
 {
+	t_release();
 	char dir[] = "/tmp/omt-kconfig-XXXXXX", k[128], c[128];
 	if (!mkdtemp(dir)) {
 		CHECK(0, "mkdtemp");
