@@ -1139,7 +1139,7 @@ struct view {
 	const char *job;
 	bool running, connected;
 	long long handshake, last_rx, blocked;
-	unsigned long long tx, rx, rogue, rate_drops, hs_drops, rate, hs_rate;
+	unsigned long long tx, rx, rogue, rate_drops, hs_drops, queue_drops, rate, hs_rate;
 	bool have_limits; /* a door state that records its limits */
 };
 
@@ -1205,6 +1205,7 @@ static int view_load(const char *job, struct view *v)
 		v->rogue = door_num(&door, "rogue_datagrams");
 		v->rate_drops = door_num(&door, "rate_drops");
 		v->hs_drops = door_num(&door, "handshake_drops");
+		v->queue_drops = door_num(&door, "queue_drops");
 		v->rate = door_num(&door, "rate_bytes_per_s");
 		v->hs_rate = door_num(&door, "handshakes_per_min");
 		v->have_limits = om_state_get(&door, "rate_bytes_per_s") != NULL;
@@ -1251,6 +1252,7 @@ static void print_view(const struct view *v, bool json)
 	om_json_int(&j, "rogue_datagrams", (long long)v->rogue);
 	om_json_int(&j, "rate_drops", (long long)v->rate_drops);
 	om_json_int(&j, "handshake_drops", (long long)v->hs_drops);
+	om_json_int(&j, "queue_drops", (long long)v->queue_drops);
 	/* The door's limits; 0 is none, null an older door's state that did not say. */
 	if (v->have_limits) {
 		om_json_int(&j, "rate_bytes_per_s", (long long)v->rate);

@@ -155,6 +155,7 @@ procstate() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
 	[ "$(jq -r .rx_bytes <<<"$output")" -eq 92 ]
 	[ "$(jq -r .tx_bytes <<<"$output")" -ge 148 ]
 	[ "$(jq -r .rogue_datagrams <<<"$output")" -eq 1 ]
+	[ "$(jq -r .queue_drops <<<"$output")" -eq 0 ]
 	[ "$(jq -r .blocked_frames <<<"$output")" -eq 3 ]
 	# The text form: one tab-separated record; -1 nowhere, "-" only for what is absent.
 	run omerta-jail status --job s1
