@@ -731,48 +731,28 @@ static int check_args(struct args *a)
 	return 0;
 }
 
-/* The kernel, the image and the output paths: 0, or the exit status. */
-/* The release the image's base was built for: its first entry, when omerta-mkinitrd
- * wrote it (OM_KERNEL_STAMP), else "" (an image from elsewhere: not checked). A newc
- * header is 110 bytes of ASCII: the magic, then 8 hex digits a field, the file size
- * at 54 and the name's size (with its NUL) at 94; the name, then the data, each
- * padded to 4 bytes. */
-static void image_stamp(int fd, char *out, size_t len)
-{
-	char h[110 + sizeof(OM_KERNEL_STAMP) + 3 + 100], f[9];
-	const size_t nl = sizeof(OM_KERNEL_STAMP), at = (110 + nl + 3) & ~(size_t)3;
-	unsigned long fsz;
-
-	out[0] = 0;
-	if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h, "070701", 6) != 0)
-		return;
-	memcpy(f, h + 94, 8);
-	f[8] = 0;
-	if (strtoul(f, NULL, 16) != nl || memcmp(h + 110, OM_KERNEL_STAMP, nl) != 0)
-		return;
-	memcpy(f, h + 54, 8);
-	fsz = strtoul(f, NULL, 16);
-	if (fsz < 2 || fsz > len || at + fsz > sizeof(h) || h[at + fsz - 1] != '\n')
-		return;
-	memcpy(out, h + at, fsz - 1);
-	out[fsz - 1] = 0;
-}
-
 /* A base goes with one kernel: its modules load into no other, and a kernel built
  * without modules has drivers that another base would try to load. Booting the
  * wrong pair only powers off before any channel (no_report), so say which it is. */
 static int base_for_kernel(const char *ipath, int ifd, const char *kpath, int kfd)
 {
 	char want[96], have[96];
+	int st = om_stamp_read(ifd, want, sizeof(want));
 
-	image_stamp(ifd, want, sizeof(want));
-	if (!*want || om_kernel_release(kfd, have, sizeof(have)) < 0 || !strcmp(want, have))
+	if (st < 0) {
+		warnx("%s: its first entry, %s, is not one kernel release and a newline", ipath, OM_KERNEL_STAMP);
+		return -1;
+	}
+	/* No stamp (not omerta-mkinitrd's image), or a kernel whose release cannot be
+	 * read: nothing to compare. */
+	if (!st || om_kernel_release(kfd, have, sizeof(have)) < 0 || !strcmp(want, have))
 		return 0;
 	warnx("%s: built for kernel %s, not %s (%s); omerta-mkinitrd --kernel %s builds one for it", ipath, want,
 	      have, kpath, kpath);
 	return -1;
 }
 
+/* The kernel, the image and the output paths: 0, or the exit status. */
 static int open_files(struct args *a, struct guest *g, int *kernel_fd, int *initrd_fd)
 {
 	struct stat st;

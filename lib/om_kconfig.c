@@ -11,6 +11,18 @@
 #include "om_read.h"
 #include "om_rundir.h"
 
+/* A release as a kernel names itself: printable, no space, no '/'. Fedora's have
+ * '_' (6.5.6-300.fc39.x86_64), Debian's '+' and '~'. */
+static bool release_ok(const char *s, size_t n)
+{
+	if (!n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isgraph((unsigned char)s[i]) || s[i] == '/')
+			return false;
+	return true;
+}
+
 int om_kernel_release(int fd, char *out, size_t len)
 {
 	unsigned char h[16];
@@ -23,16 +35,45 @@ int om_kernel_release(int fd, char *out, size_t len)
 	if (pread(fd, h, sizeof(h), 0x200) != (ssize_t)sizeof(h) || memcmp(h + 2, "HdrS", 4) != 0)
 		return -1;
 	unsigned off = h[14] | (unsigned)h[15] << 8;
-	if (!off || (got = pread(fd, v, sizeof(v) - 1, (off_t)off + 0x200)) <= 0)
+	if (!off || (got = pread(fd, v, sizeof(v), (off_t)off + 0x200)) <= 0)
 		return -1;
-	v[got] = 0;
-	while (v[n] && (isalnum((unsigned char)v[n]) || strchr("._+~-", v[n])))
+	/* The release ends at a space or a NUL of the file's own: a string cut off by
+	 * the file's end, or longer than the read, is no release. */
+	while (n < (size_t)got && v[n] != ' ' && v[n] != 0)
 		n++;
-	if (!n || n >= len || (v[n] != ' ' && v[n] != 0))
+	if (n == (size_t)got || n >= len || !release_ok(v, n))
 		return -1;
 	memcpy(out, v, n);
 	out[n] = 0;
 	return 0;
+}
+
+int om_stamp_read(int fd, char *out, size_t len)
+{
+	/* newc: a 110-byte ASCII header (the magic, then 8 hex digits a field: the file's
+	 * mode at 14, its size at 54, the name's size with its NUL at 94), the name, the
+	 * data; header and name together, and the data, padded to 4 bytes. */
+	enum { NL = sizeof(OM_KERNEL_STAMP), AT = (110 + NL + 3) & ~3 };
+	char h[AT + 128], f[9];
+	unsigned long mode, fsz;
+
+	out[0] = 0;
+	if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h, "070701", 6) != 0)
+		return 0;
+	memcpy(f, h + 94, 8);
+	f[8] = 0;
+	if (strtoul(f, NULL, 16) != NL || memcmp(h + 110, OM_KERNEL_STAMP, NL) != 0)
+		return 0;
+	memcpy(f, h + 14, 8);
+	mode = strtoul(f, NULL, 16);
+	memcpy(f, h + 54, 8);
+	fsz = strtoul(f, NULL, 16);
+	if ((mode & 0170000) != 0100000 || fsz < 2 || fsz > len || AT + fsz > sizeof(h) || h[AT + fsz - 1] != '\n' ||
+	    !release_ok(h + AT, fsz - 1))
+		return -1;
+	memcpy(out, h + AT, fsz - 1);
+	out[fsz - 1] = 0;
+	return 1;
 }
 
 bool om_kconfig_unset(const char *kernel, const char *opt)

@@ -22,13 +22,20 @@ bool om_kconfig_unset(const char *kernel, const char *opt);
  * -1 when there is none. */
 int om_kernel_choose(char out[PATH_MAX], char *why, size_t wlen);
 
-/* The release a bzImage says it is (what uname -r gives in its guest), from the
- * version string its x86 boot header points at, into OUT. -1 when FD is not a
- * bzImage with one, or the release is not made of [A-Za-z0-9._+~-]. */
+/* The release a bzImage says it is (what uname -r gives in its guest): the first
+ * word of the version string its x86 boot header points at, into OUT (LEN bytes).
+ * -1 when FD is not a bzImage with one, or the word does not fit, is cut off by the
+ * file's end, or holds a '/' or a byte that is not printable. */
 int om_kernel_release(int fd, char *out, size_t len);
 
 /* The base's first entry (omerta-mkinitrd): a file of this name holding the release
  * of the kernel whose modules and drivers it was built for, and a newline. */
 #define OM_KERNEL_STAMP "omerta-kernel"
+
+/* That stamp, from an initramfs (a newc cpio) at FD, into OUT (LEN bytes): 1 when
+ * the first entry is the stamp, 0 when it is not (an image from elsewhere, or one
+ * too short), -1 when it is the stamp's name but not a regular file holding one
+ * release and a newline, fitting in OUT. */
+int om_stamp_read(int fd, char *out, size_t len);
 
 #endif

@@ -385,16 +385,22 @@ plain_conf() {
 	# The same image, its stamp saying another release (its first byte, at 124:
 	# a 110-byte header and the name, padded to 4).
 	cp "$BATS_TEST_TMPDIR/img" "$BATS_TEST_TMPDIR/other"
-	printf 9 | dd of="$BATS_TEST_TMPDIR/other" bs=1 seek=124 conv=notrunc status=none
-	[ "$(cpio -i --quiet --to-stdout omerta-kernel <"$BATS_TEST_TMPDIR/other")" = "9${rel#?}" ]
+	printf X | dd of="$BATS_TEST_TMPDIR/other" bs=1 seek=124 conv=notrunc status=none
+	[ "$(cpio -i --quiet --to-stdout omerta-kernel <"$BATS_TEST_TMPDIR/other")" = "X${rel#?}" ]
 	run --separate-stderr omerta-vmboot --kernel "$deb" --initrd "$BATS_TEST_TMPDIR/other" --remove-initrd \
 		--no-network --timeout 30 --json
 	echo "$stderr"
 	[ "$status" -eq 1 ]
-	[ "$stderr" = "omerta-vmboot: $BATS_TEST_TMPDIR/other: built for kernel 9${rel#?}, not $rel ($deb); omerta-mkinitrd --kernel $deb builds one for it" ]
+	[ "$stderr" = "omerta-vmboot: $BATS_TEST_TMPDIR/other: built for kernel X${rel#?}, not $rel ($deb); omerta-mkinitrd --kernel $deb builds one for it" ]
 	# Refused before anything started: no event, and the image (the job's key) kept.
 	[ -z "$output" ]
 	[ -f "$BATS_TEST_TMPDIR/other" ]
+	# A stamp that is not one release and a newline (here a control byte in it) is
+	# refused too, and said in one line: it never reaches the terminal raw.
+	printf '\033' | dd of="$BATS_TEST_TMPDIR/other" bs=1 seek=124 conv=notrunc status=none
+	run --separate-stderr omerta-vmboot --kernel "$deb" --initrd "$BATS_TEST_TMPDIR/other" --no-network --timeout 30
+	[ "$status" -eq 1 ]
+	[ "$stderr" = "omerta-vmboot: $BATS_TEST_TMPDIR/other: its first entry, omerta-kernel, is not one kernel release and a newline" ]
 }
 
 @test "mkinitrd: a kernel built without modules (its config beside it says so) gets a base with none; one with modules still needs them" {

@@ -199,6 +199,10 @@ procstate() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
 	printf 'job_id=s4\npid=%s\npid_start=%s\n' "$other" "$(($(starttime "$other") + 1))" >"$OMERTA_RUN_DIR/jail/s4/state"
 	run omerta-jail status --job s4
 	[ "$(cut -f2,3 <<<"$output")" = "$(printf 'dead\tno')" ]
+	# What its door last counted still reads back, each drop counter by its own key.
+	printf 'rate_drops=5\nhandshake_drops=4\nqueue_drops=7\n' >"$OMERTA_RUN_DIR/jail/s4/door"
+	run omerta-jail status --job s4 --json
+	[ "$(jq -c '[.state, .rate_drops, .handshake_drops, .queue_drops]' <<<"$output")" = '["dead",5,4,7]' ]
 	run omerta-jail stop --job s4
 	[ "$status" -eq 0 ]
 	sleep 0.2

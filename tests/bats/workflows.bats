@@ -72,7 +72,6 @@ who='printf "GET /cgi-bin/ip HTTP/1.0\r\n\r\n" | nc -w 5 203.0.113.10 80 | tail 
 	[ "$(jq -r .tunnel.rate_limit.bytes_per_s <<<"$r")" -eq 67108864 ]
 	[ "$(jq -r .tunnel.rate_limit.handshakes_per_min <<<"$r")" -eq 60 ]
 	[ "$(jq -r '.tunnel.rate_drops + .tunnel.handshake_drops + .tunnel.queue_drops' <<<"$r")" -eq 0 ]
-	[ "$(jq -r '.tunnel.queue_drops | type' <<<"$r")" = number ]
 	# The result is the last line, and vpn_up came before the output.
 	[ "$(tail -n 1 <<<"$output" | jq -r .event)" = result ]
 	[ "$(jq -r .event <<<"$output" | grep -n -e vpn_up -e output | head -n 1 | cut -d: -f2)" = vpn_up ]

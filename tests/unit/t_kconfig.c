@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include "om_cpio.h"
 #include "om_kconfig.h"
 #include "t.h"
 
@@ -20,7 +21,7 @@ static void put(const char *path, const char *text)
 
 /* A bzImage's release from its boot header: "HdrS" at 0x202, the version string's
  * offset less 0x200 at 0x20e (here 0x100, so the string is at 0x300). */
-static int release_of(const char *ver, bool magic, char *out, size_t len)
+static int release_cut(const char *ver, bool magic, bool cut, char *out, size_t len)
 {
 	char img[0x400] = { 0 };
 	FILE *f = tmpfile();
@@ -33,11 +34,16 @@ static int release_of(const char *ver, bool magic, char *out, size_t len)
 	snprintf(img + 0x300, 0x100, "%s", ver);
 	if (!f)
 		return -2;
-	fwrite(img, 1, sizeof(img), f);
+	fwrite(img, 1, cut ? 0x300 + strlen(ver) : sizeof(img), f);
 	fflush(f);
 	r = om_kernel_release(fileno(f), out, len);
 	fclose(f);
 	return r;
+}
+
+static int release_of(const char *ver, bool magic, char *out, size_t len)
+{
+	return release_cut(ver, magic, false, out, len);
 }
 
 static void t_release(void)
@@ -52,14 +58,77 @@ static void t_release(void)
 	      "release: the whole string when it has no more");
 	CHECK(release_of("6.1.0", false, r, sizeof(r)) == -1, "release: no HdrS, not a bzImage");
 	CHECK(release_of("", true, r, sizeof(r)) == -1, "release: an empty string");
-	CHECK(release_of("6.1/../x y", true, r, sizeof(r)) == -1, "release: a character no release has");
+	CHECK(release_of("6.1/../x y", true, r, sizeof(r)) == -1, "release: a '/', which no release has");
+	CHECK(release_of("6.1\033[2J y", true, r, sizeof(r)) == -1, "release: a control byte");
+	CHECK(release_of("6.5.6-300.fc39.x86_64 (mockbuild@example)", true, r, sizeof(r)) == 0 &&
+		      strcmp(r, "6.5.6-300.fc39.x86_64") == 0,
+	      "release: Fedora's, with '_'");
 	CHECK(release_of("6.1.0-57-cloud-amd64 x", true, r, 8) == -1, "release: longer than the buffer");
+	CHECK(release_cut("6.1.0-57-cloud-amd64", true, true, r, sizeof(r)) == -1,
+	      "release: cut off by the file's end");
+	CHECK(release_cut("6.1.0-57-cloud-amd64 (", true, true, r, sizeof(r)) == 0 &&
+		      strcmp(r, "6.1.0-57-cloud-amd64") == 0,
+	      "release: ended by a space of the file's own");
+}
+
+/* An archive whose first entry is NAME (a file holding DATA[0..LEN), or a folder
+ * when DATA is NULL), then /init: what om_stamp_read makes of it. */
+static int stamp_of(const char *name, const char *data, size_t len, char *out, size_t olen)
+{
+	FILE *f = tmpfile();
+	struct om_cpio c;
+	int r;
+
+	if (!f)
+		return -2;
+	om_cpio_init(&c, f);
+	if (data)
+		om_cpio_file(&c, name, 0444, 0, 0, data, len);
+	else
+		om_cpio_dir(&c, name, 0755, 0, 0);
+	om_cpio_file(&c, "init", 0755, 0, 0, "#!/bin/sh\n", 10);
+	om_cpio_finish(&c);
+	fflush(f);
+	r = om_stamp_read(fileno(f), out, olen);
+	fclose(f);
+	return r;
+}
+
+static void t_stamp(void)
+{
+	char r[96], big[120];
+
+	CHECK(stamp_of(OM_KERNEL_STAMP, "6.1.0-57-cloud-amd64\n", 21, r, sizeof(r)) == 1 &&
+		      strcmp(r, "6.1.0-57-cloud-amd64") == 0,
+	      "stamp: read back");
+	CHECK(stamp_of(OM_KERNEL_STAMP, "6.5.6-300.fc39.x86_64\n", 22, r, sizeof(r)) == 1 &&
+		      strcmp(r, "6.5.6-300.fc39.x86_64") == 0,
+	      "stamp: Fedora's release, with '_'");
+	CHECK(stamp_of("bin", NULL, 0, r, sizeof(r)) == 0 && !*r, "stamp: another first entry is no stamp");
+	CHECK(stamp_of("omerta-kernelx", "6.1\n", 4, r, sizeof(r)) == 0, "stamp: a longer name is not it");
+	CHECK(stamp_of(OM_KERNEL_STAMP, NULL, 0, r, sizeof(r)) == -1, "stamp: a folder of its name is malformed");
+	CHECK(stamp_of(OM_KERNEL_STAMP, "6.1", 3, r, sizeof(r)) == -1, "stamp: no newline");
+	CHECK(stamp_of(OM_KERNEL_STAMP, "\n", 1, r, sizeof(r)) == -1, "stamp: empty");
+	CHECK(stamp_of(OM_KERNEL_STAMP, "", 0, r, sizeof(r)) == -1, "stamp: no bytes");
+	CHECK(stamp_of(OM_KERNEL_STAMP, "6.1\0junk\n", 9, r, sizeof(r)) == -1, "stamp: a NUL inside");
+	CHECK(stamp_of(OM_KERNEL_STAMP, "6.1\n\x1b[2J\n", 9, r, sizeof(r)) == -1, "stamp: a second line");
+	memset(big, 'a', sizeof(big));
+	big[sizeof(big) - 1] = '\n';
+	CHECK(stamp_of(OM_KERNEL_STAMP, big, sizeof(big), r, sizeof(r)) == -1, "stamp: longer than the buffer");
+	FILE *f = tmpfile();
+	if (f) {
+		fputs("070701", f);
+		fflush(f);
+		CHECK(om_stamp_read(fileno(f), r, sizeof(r)) == 0, "stamp: a file shorter than a header");
+		fclose(f);
+	}
 }
 
 /* A kernel's config beside it: DIR/vmlinuz-V and DIR/config-V. */
 void t_kconfig(void)
 {
 	t_release();
+	t_stamp();
 	char dir[] = "/tmp/omt-kconfig-XXXXXX", k[128], c[128];
 	if (!mkdtemp(dir)) {
 		CHECK(0, "mkdtemp");
