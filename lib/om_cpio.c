@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +34,11 @@ static int align(struct om_cpio *c, unsigned to)
 	return put(c, zeros, n);
 }
 
+/* newc: a 110-byte ASCII header, "070701" and then 13 fields of 8 hex digits (the
+ * mode is the 2nd, the file's size the 7th, the name's size with its NUL the 12th),
+ * the name, the data; header and name together, and the data, padded to 4 bytes. */
+enum { HDR = 110, F_MODE = 14, F_SIZE = 54, F_NAMESIZE = 94 };
+
 static int header(struct om_cpio *c, const char *name, mode_t mode, uid_t uid, gid_t gid,
 		  size_t size, unsigned rmaj, unsigned rmin)
 {
@@ -42,7 +48,7 @@ static int header(struct om_cpio *c, const char *name, mode_t mode, uid_t uid, g
 	snprintf(h, sizeof(h), "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
 		 c->ino++, (unsigned)mode, (unsigned)uid, (unsigned)gid, 1u, 0u, (unsigned)size, 0u,
 		 0u, rmaj, rmin, (unsigned)nlen, 0u);
-	if (put(c, h, 110) < 0 || put(c, name, nlen) < 0)
+	if (put(c, h, HDR) < 0 || put(c, name, nlen) < 0)
 		return -1;
 	return align(c, 4);
 }
@@ -116,4 +122,29 @@ int om_cpio_finish(struct om_cpio *c)
 		return -1;
 	}
 	return 0;
+}
+
+static unsigned long field(const char *h, int at)
+{
+	char f[9];
+
+	memcpy(f, h + at, 8);
+	f[8] = 0;
+	return strtoul(f, NULL, 16);
+}
+
+int om_cpio_first(int fd, const char *name, void *data, size_t cap, size_t *len)
+{
+	char h[HDR + 68];
+	size_t nl = strlen(name) + 1, at = (HDR + nl + 3) & ~(size_t)3;
+	unsigned long fsz;
+
+	if (nl > 65 || pread(fd, h, at, 0) != (ssize_t)at || memcmp(h, "070701", 6) != 0 ||
+	    field(h, F_NAMESIZE) != nl || memcmp(h + HDR, name, nl) != 0)
+		return 0;
+	fsz = field(h, F_SIZE);
+	if ((field(h, F_MODE) & S_IFMT) != S_IFREG || fsz > cap || pread(fd, data, fsz, (off_t)at) != (ssize_t)fsz)
+		return -1;
+	*len = fsz;
+	return 1;
 }

@@ -25,4 +25,10 @@ int om_cpio_chardev(struct om_cpio *c, const char *name, mode_t perm, unsigned m
 /* The trailer, padded to 512 bytes so that a second archive can follow. */
 int om_cpio_finish(struct om_cpio *c);
 
+/* The reading side, for one entry only: whether the archive at FD begins with NAME.
+ * 0 when it does not (another name, not newc, shorter than a header); 1 when it is
+ * a regular file of at most CAP bytes, copied into DATA with its size in *LEN; -1
+ * when it is NAME but not such a file. NAME is at most 64 bytes. */
+int om_cpio_first(int fd, const char *name, void *data, size_t cap, size_t *len);
+
 #endif

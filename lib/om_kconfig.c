@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "om_cpio.h"
 #include "om_kconfig.h"
 #include "om_read.h"
 #include "om_rundir.h"
@@ -50,29 +51,19 @@ int om_kernel_release(int fd, char *out, size_t len)
 
 int om_stamp_read(int fd, char *out, size_t len)
 {
-	/* newc: a 110-byte ASCII header (the magic, then 8 hex digits a field: the file's
-	 * mode at 14, its size at 54, the name's size with its NUL at 94), the name, the
-	 * data; header and name together, and the data, padded to 4 bytes. */
-	enum { NL = sizeof(OM_KERNEL_STAMP), AT = (110 + NL + 3) & ~3 };
-	char h[AT + 128], f[9];
-	unsigned long mode, fsz;
+	size_t n;
+	int r = om_cpio_first(fd, OM_KERNEL_STAMP, out, len, &n);
 
-	out[0] = 0;
-	if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || memcmp(h, "070701", 6) != 0)
-		return 0;
-	memcpy(f, h + 94, 8);
-	f[8] = 0;
-	if (strtoul(f, NULL, 16) != NL || memcmp(h + 110, OM_KERNEL_STAMP, NL) != 0)
-		return 0;
-	memcpy(f, h + 14, 8);
-	mode = strtoul(f, NULL, 16);
-	memcpy(f, h + 54, 8);
-	fsz = strtoul(f, NULL, 16);
-	if ((mode & 0170000) != 0100000 || fsz < 2 || fsz > len || AT + fsz > sizeof(h) || h[AT + fsz - 1] != '\n' ||
-	    !release_ok(h + AT, fsz - 1))
+	/* The release and its newline, which becomes the string's end. */
+	if (r <= 0) {
+		out[0] = 0;
+		return r;
+	}
+	if (n < 2 || out[n - 1] != '\n' || !release_ok(out, n - 1)) {
+		out[0] = 0;
 		return -1;
-	memcpy(out, h + AT, fsz - 1);
-	out[fsz - 1] = 0;
+	}
+	out[n - 1] = 0;
 	return 1;
 }
 

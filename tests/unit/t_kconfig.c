@@ -112,6 +112,10 @@ static void t_stamp(void)
 	CHECK(stamp_of(OM_KERNEL_STAMP, "", 0, r, sizeof(r)) == -1, "stamp: no bytes");
 	CHECK(stamp_of(OM_KERNEL_STAMP, "6.1\0junk\n", 9, r, sizeof(r)) == -1, "stamp: a NUL inside");
 	CHECK(stamp_of(OM_KERNEL_STAMP, "6.1\n\x1b[2J\n", 9, r, sizeof(r)) == -1, "stamp: a second line");
+	memset(big, 'a', 96);
+	big[95] = '\n';
+	CHECK(stamp_of(OM_KERNEL_STAMP, big, 96, r, sizeof(r)) == 1 && strlen(r) == 95,
+	      "stamp: the longest release mkinitrd writes (95 bytes and a newline) reads back");
 	memset(big, 'a', sizeof(big));
 	big[sizeof(big) - 1] = '\n';
 	CHECK(stamp_of(OM_KERNEL_STAMP, big, sizeof(big), r, sizeof(r)) == -1, "stamp: longer than the buffer");
