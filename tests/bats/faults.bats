@@ -24,6 +24,9 @@ setup() {
 
 teardown() {
 	[ -z "${small:-}" ] || umount "$small" 2>/dev/null || true
+	# A job a failed test left running is ended (by its PID, still our child), so that
+	# its QEMU does not reach the next test.
+	if [ -n "${e:-}" ] && jobs -p | grep -qx "$e"; then kill -TERM "$e" 2>/dev/null || true; wait "$e" 2>/dev/null || true; fi
 	for _ in $(seq 50); do [ -z "$(pgrep -x qemu-system-x86)" ] && break; sleep 0.1; done
 	[ -z "$(pgrep -x qemu-system-x86)" ]
 	[ -z "$(pgrep -x omerta-watch)" ]
@@ -57,8 +60,17 @@ until_event() {
 		# about 100 ms to build, sh's much less; watched without a pause to catch it.
 		rm -rf "$OMERTA_CACHE_DIR"
 		bg "$T/i$sig" --script true --language python --memory 256
-		for _ in $(seq 3000); do pgrep -x omerta-mkinitrd >/dev/null && break; done
-		pgrep -x omerta-mkinitrd >/dev/null
+		# The build is the mkinitrd given --script-file: execute runs a quick one
+		# first (--which-kernel, to name the kernel), which must not count. It is
+		# signalled the moment it is seen, with no second look that could find it done.
+		seen=
+		for _ in $(seq 3000); do
+			for p in $(pgrep -x omerta-mkinitrd); do
+				grep -qa -- --script-file "/proc/$p/cmdline" 2>/dev/null && seen=$p && break
+			done
+			[ -z "$seen" ] || break
+		done
+		[ -n "$seen" ]
 		kill -$sig "$e"
 		wait "$e" && rc=0 || rc=$?
 		echo "image $sig: $rc"
