@@ -179,7 +179,10 @@ no_state() {
 sig_job() {
 	local sig=$1 want=$2 t0 t1 rc=0
 	shift 2
-	"$@" --script 'echo started; sleep 8; echo finished-anyway' >"$T/s.out" 2>"$T/s.err" &
+	# The signal's default action is restored for the job: one ignored where the suite
+	# was started (nohup ignores SIGHUP; a shell without job control, SIGINT for its
+	# background jobs) stays ignored through exec, and a shell cannot trap it.
+	env --default-signal="$sig" "$@" --script 'echo started; sleep 8; echo finished-anyway' >"$T/s.out" 2>"$T/s.err" &
 	bgpid=$!
 	for _ in $(seq 300); do grep -q started "$T/s.out" && break; sleep 0.05; done
 	grep -q started "$T/s.out"
